@@ -1,0 +1,1352 @@
+//! Configuration: `headroom.toml` (AWS, targets, schedules, store, notify, apply),
+//! `sizing.toml` (tiers and formula parameters), `pricing.toml` (dated price table) and
+//! `alerts/*.toml` (rule packs), loaded in two stages: `read` walks the raw TOML collecting
+//! **every** problem as `file: key.path: problem (hint)`, then the values below are the
+//! validated types the rest of headroom uses. Defaults live here and only here.
+//!
+//! May use: domain. Must not do I/O beyond reading the config files; secrets are kept as
+//! references (env var name or file path) and resolved only when used, never logged.
+
+pub mod read;
+
+use crate::domain::Money;
+use read::{Diag, Problem, Tbl, parse_duration};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The shipped configuration, embedded so `headroom demo` needs no files.
+pub mod embedded {
+    pub const HEADROOM: &str = include_str!("../../config/headroom.toml");
+    pub const SIZING: &str = include_str!("../../config/sizing.toml");
+    pub const PRICING: &str = include_str!("../../config/pricing.toml");
+    pub const ALERTS_DEFAULT: &str = include_str!("../../alerts/default.toml");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}", render(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn render(p: &[Problem]) -> String {
+    let lines: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+    format!("{} configuration problem(s):\n{}", p.len(), lines.join("\n"))
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- validated types
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub headroom: Headroom,
+    pub sizing: Sizing,
+    pub pricing: Pricing,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Headroom {
+    pub aws: AwsCfg,
+    pub collect: CollectCfg,
+    pub targets: Targets,
+    pub schedule: ScheduleCfg,
+    pub store: StoreCfg,
+    pub notify: NotifyCfg,
+    pub apply: ApplyCfg,
+    pub http: HttpCfg,
+}
+
+#[derive(Clone, Debug)]
+pub struct AwsCfg {
+    pub regions: Vec<String>,
+    pub endpoint_url: Option<String>,
+    pub timeout_s: u64,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct CollectCfg {
+    pub period_s: u32,
+    pub lookback_days: u32,
+    pub overlap_periods: u32,
+    pub spend_days: u32,
+    pub memory_metric: bool,
+    pub latency_percentile: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsgTarget {
+    pub name: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// ALB dimension value `app/NAME/ID`; needed for TargetResponseTime and friends.
+    pub load_balancer: Option<String>,
+    /// Target group dimension value `targetgroup/NAME/ID`; defaults to the ASG's first.
+    pub target_group: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableTarget {
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub asgs: Vec<AsgTarget>,
+    pub tables: Vec<TableTarget>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cron {
+    pub expr: String,
+    pub schedule: cron::Schedule,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScheduleCfg {
+    pub timezone: chrono_tz::Tz,
+    pub collect: Cron,
+    pub forecast: Cron,
+    pub weekly_report: Cron,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreCfg {
+    pub path: PathBuf,
+    pub retention_days: u32,
+}
+
+/// Where a secret comes from. The value itself is read only when it is used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+/// A resolved secret: prints as `[redacted]` in Debug and Display.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret. The error names the variable or file, never the value.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretRef::Env(name) => std::env::var(name)
+                .map(|v| Secret(v.trim().to_string()))
+                .map_err(|_| format!("environment variable {name} is not set (export it, or use a *_file key)")),
+            SecretRef::File(p) => std::fs::read_to_string(p)
+                .map(|v| Secret(v.trim().to_string()))
+                .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailCfg {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub starttls: bool,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackCfg {
+    pub webhook_url: SecretRef,
+    pub channel: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NotifyCfg {
+    pub email: Option<EmailCfg>,
+    pub slack: Option<SlackCfg>,
+    pub group_wait_s: u64,
+    pub repeat_interval_s: u64,
+    pub min_severity: Severity,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApplyCfg {
+    pub enabled: bool,
+    pub opt_in_tag: String,
+    pub max_step_percent: u32,
+    pub cooldown_s: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpCfg {
+    pub listen: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity `{s}` (use info, warning or critical)")),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodSpec {
+    pub replicas: u32,
+    pub cpu_m: u32,
+    pub memory_mib: u32,
+    pub hpa_min: u32,
+    pub hpa_max: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purchase {
+    OnDemand,
+    Spot,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeGroup {
+    pub name: String,
+    pub instance_types: Vec<String>,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub purchase: Purchase,
+}
+
+/// A sizing tier. Lower bound inclusive, upper exclusive: exactly 500 concurrent users is the
+/// tier that starts at 500 (the seeds leave boundaries ambiguous; this is headroom's rule).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tier {
+    pub name: String,
+    pub concurrent_users: (f64, f64),
+    pub backend: PodSpec,
+    pub frontend: PodSpec,
+    pub node_groups: Vec<NodeGroup>,
+    pub monthly_cost_usd: Option<(f64, f64)>,
+    pub migration_steps: Vec<String>,
+}
+
+/// Formula parameters of the seeds' model (seeds-model.md §1–§2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub requests_per_user_per_minute: f64,
+    pub requests_per_pod_per_second: f64,
+    pub spike_buffer: f64,
+    pub max_multiplier: f64,
+    pub node_buffer: f64,
+    pub node_usable_cpu: f64,
+    pub node_usable_memory_mb: f64,
+    pub dynamodb_reads_per_user: f64,
+    pub dynamodb_writes_per_user: f64,
+    pub tier_up_at: f64,
+    pub tier_down_below: f64,
+    pub tier_down_after_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sizing {
+    pub workload: Workload,
+    pub tiers: Vec<Tier>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstancePrice {
+    pub vcpu: f64,
+    pub memory_gib: f64,
+    pub on_demand_hourly: Money,
+    pub spot_discount: f64,
+    pub ri_1yr_hourly: Money,
+    pub ri_3yr_hourly: Money,
+    pub sp_1yr_hourly: Money,
+    pub sp_3yr_hourly: Money,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pricing {
+    pub region: String,
+    pub as_of: String,
+    pub instances: BTreeMap<String, InstancePrice>,
+    pub fargate_vcpu_hour: Money,
+    pub fargate_gb_hour: Money,
+    pub dynamodb_read_per_million: Money,
+    pub dynamodb_write_per_million: Money,
+    pub dynamodb_rcu_hour: Money,
+    pub dynamodb_wcu_hour: Money,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// An alert rule from a rule pack (the engine comes with the advice issue).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub file: String,
+    pub signal: String,
+    pub resource: String,
+    pub stat: String,
+    pub window_s: u64,
+    pub op: Cmp,
+    pub threshold: f64,
+    pub for_s: u64,
+    pub keep_firing_for_s: u64,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+    pub source: String,
+}
+
+// ---------------------------------------------------------------- loading
+
+/// The text of each config file, with the name used in messages.
+pub struct Sources {
+    pub headroom: (String, String),
+    pub sizing: (String, String),
+    pub pricing: (String, String),
+    pub alerts: Vec<(String, String)>,
+}
+
+impl Sources {
+    pub fn embedded() -> Sources {
+        Sources {
+            headroom: ("headroom.toml".into(), embedded::HEADROOM.into()),
+            sizing: ("sizing.toml".into(), embedded::SIZING.into()),
+            pricing: ("pricing.toml".into(), embedded::PRICING.into()),
+            alerts: vec![("alerts/default.toml".into(), embedded::ALERTS_DEFAULT.into())],
+        }
+    }
+
+    /// Reads `DIR/headroom.toml`, `DIR/sizing.toml`, `DIR/pricing.toml` and every
+    /// `*.toml` in the alert directories that headroom.toml names (default `DIR/../alerts`).
+    pub fn from_dir(dir: &Path) -> Result<Sources, ConfigError> {
+        let mut problems = Vec::new();
+        let mut read = |name: &str| -> (String, String) {
+            let p = dir.join(name);
+            let shown = p.display().to_string();
+            match std::fs::read_to_string(&p) {
+                Ok(s) => (shown, s),
+                Err(e) => {
+                    problems.push(Problem {
+                        file: shown.clone(),
+                        key: String::new(),
+                        problem: format!("cannot read: {e}"),
+                        hint: format!("pass --config DIR pointing at a folder with {name}, or copy it from the repository's config/"),
+                    });
+                    (shown, String::new())
+                }
+            }
+        };
+        let headroom = read("headroom.toml");
+        let sizing = read("sizing.toml");
+        let pricing = read("pricing.toml");
+        let mut alerts = Vec::new();
+        let alert_dirs = alert_dirs_of(&headroom.1);
+        for d in alert_dirs {
+            let ad = dir.join(&d);
+            match std::fs::read_dir(&ad) {
+                Ok(entries) => {
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                        .collect();
+                    files.sort();
+                    for f in files {
+                        let shown = f.display().to_string();
+                        match std::fs::read_to_string(&f) {
+                            Ok(s) => alerts.push((shown, s)),
+                            Err(e) => problems.push(Problem {
+                                file: shown,
+                                key: String::new(),
+                                problem: format!("cannot read: {e}"),
+                                hint: "check permissions".into(),
+                            }),
+                        }
+                    }
+                }
+                Err(e) => problems.push(Problem {
+                    file: headroom.0.clone(),
+                    key: "alerts.dirs".into(),
+                    problem: format!("cannot read rule directory {}: {e}", ad.display()),
+                    hint: "paths are relative to the config directory".into(),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(Sources {
+            headroom,
+            sizing,
+            pricing,
+            alerts,
+        })
+    }
+}
+
+fn alert_dirs_of(headroom_text: &str) -> Vec<String> {
+    let parsed: Option<toml::Table> = headroom_text.parse().ok();
+    parsed
+        .and_then(|t| t.get("alerts")?.get("dirs")?.as_array().cloned())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_else(|| vec!["../alerts".to_string()])
+}
+
+impl Config {
+    /// Loads and validates the config directory.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        Config::from_sources(&Sources::from_dir(dir)?)
+    }
+
+    /// The configuration shipped in the repository, as the demo uses it.
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::from_sources(&Sources::embedded())
+    }
+
+    pub fn from_sources(src: &Sources) -> Result<Config, ConfigError> {
+        let diag = Diag::default();
+        let parse = |(name, text): &(String, String)| -> Option<toml::Table> {
+            match text.parse::<toml::Table>() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let msg = e.message().to_string();
+                    let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                    diag.push(
+                        name,
+                        "",
+                        format!("not valid TOML{}: {msg}", line.map(|l| format!(" at line {l}")).unwrap_or_default()),
+                        "fix the syntax; see the shipped file for the format",
+                    );
+                    None
+                }
+            }
+        };
+        let h = parse(&src.headroom);
+        let s = parse(&src.sizing);
+        let p = parse(&src.pricing);
+        let pricing = p.as_ref().and_then(|t| read_pricing(&Tbl::root(&diag, &src.pricing.0, t)));
+        let sizing = s
+            .as_ref()
+            .and_then(|t| read_sizing(&Tbl::root(&diag, &src.sizing.0, t), pricing.as_ref()));
+        let headroom = h.as_ref().and_then(|t| read_headroom(&Tbl::root(&diag, &src.headroom.0, t)));
+        let mut rules = Vec::new();
+        let mut names = BTreeSet::new();
+        for a in &src.alerts {
+            if let Some(t) = parse(a) {
+                rules.extend(read_rules(&Tbl::root(&diag, &a.0, &t), &mut names));
+            }
+        }
+        if !diag.is_empty() {
+            return Err(ConfigError::Invalid(diag.into_vec()));
+        }
+        match (headroom, sizing, pricing) {
+            (Some(headroom), Some(sizing), Some(pricing)) => Ok(Config {
+                headroom,
+                sizing,
+                pricing,
+                rules,
+            }),
+            _ => Err(ConfigError::Invalid(vec![Problem {
+                file: "config".into(),
+                key: String::new(),
+                problem: "incomplete configuration".into(),
+                hint: "run `headroom config check`".into(),
+            }])),
+        }
+    }
+}
+
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// Parses a cron expression with 5 (minute first) or 6–7 (seconds first) fields.
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_string(),
+        n => {
+            return Err(format!(
+                "{n} fields; expected 5 (min hour day month weekday) or 6 with seconds first"
+            ));
+        }
+    };
+    cron::Schedule::from_str(&full)
+        .map(|schedule| Cron {
+            expr: expr.to_string(),
+            schedule,
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn read_cron(t: &Tbl, key: &str, default: &str) -> Option<Cron> {
+    let expr = t.str(key).unwrap_or_else(|| default.to_string());
+    match parse_cron(&expr) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            t.problem(
+                key,
+                format!("bad cron expression `{expr}`: {e}"),
+                "e.g. \"*/5 * * * *\" for every 5 minutes",
+            );
+            None
+        }
+    }
+}
+
+fn read_secret(t: &Tbl, base: &str) -> Option<SecretRef> {
+    if t.has(base) {
+        t.str(base);
+        t.problem(
+            base,
+            "secret given inline",
+            format!("put it in an environment variable and set {base}_env = \"NAME\", or in a file and set {base}_file = \"/path\""),
+        );
+        return None;
+    }
+    let env = t.str(&format!("{base}_env"));
+    let file = t.str(&format!("{base}_file"));
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            t.problem(
+                &format!("{base}_env"),
+                format!("both {base}_env and {base}_file are set"),
+                "keep one",
+            );
+            None
+        }
+        (Some(e), None) if e.is_empty() => {
+            t.problem(
+                &format!("{base}_env"),
+                "empty variable name",
+                "name the environment variable that holds the secret",
+            );
+            None
+        }
+        (Some(e), None) => Some(SecretRef::Env(e)),
+        (None, Some(f)) => Some(SecretRef::File(PathBuf::from(f))),
+        (None, None) => None,
+    }
+}
+
+fn read_headroom(t: &Tbl) -> Option<Headroom> {
+    let aws = t.sub("aws").map(|a| {
+        let regions = a.str_list("regions");
+        if regions.is_none() && !a.has("regions") {
+            a.missing("regions", "[\"us-east-1\"]");
+        }
+        let regions = regions.unwrap_or_default();
+        if a.has("regions") && regions.is_empty() {
+            a.problem("regions", "empty list", "name at least one region, e.g. [\"us-east-1\"]");
+        }
+        for (i, r) in regions.iter().enumerate() {
+            if !is_region(r) {
+                a.problem(
+                    &format!("regions[{i}]"),
+                    format!("`{r}` is not an AWS region name"),
+                    "e.g. us-east-1, eu-west-1",
+                );
+            }
+        }
+        let endpoint_url = a.str("endpoint_url");
+        if let Some(u) = &endpoint_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            a.problem(
+                "endpoint_url",
+                format!("`{u}` is not an http(s) URL"),
+                "e.g. http://127.0.0.1:5000, or remove the key for real AWS",
+            );
+        }
+        let timeout_s = a.int("timeout_seconds", 1, 300).unwrap_or(20) as u64;
+        let max_attempts = a.int("max_attempts", 1, 10).unwrap_or(3) as u32;
+        a.done();
+        AwsCfg {
+            regions,
+            endpoint_url,
+            timeout_s,
+            max_attempts,
+        }
+    });
+    if !t.has("aws") {
+        t.missing("aws", "{ regions = [\"us-east-1\"] }");
+    }
+
+    let collect = match t.sub("collect") {
+        Some(c) => {
+            let period_s = c.int("period_seconds", 60, 3600).unwrap_or(300) as u32;
+            if ![60, 300, 900, 3600].contains(&period_s) {
+                c.problem(
+                    "period_seconds",
+                    format!("{period_s} is not a CloudWatch period headroom uses"),
+                    "use 60, 300, 900 or 3600",
+                );
+            }
+            let v = CollectCfg {
+                period_s,
+                lookback_days: c.int("lookback_days", 1, 63).unwrap_or(14) as u32,
+                overlap_periods: c.int("overlap_periods", 0, 12).unwrap_or(2) as u32,
+                spend_days: c.int("spend_days", 1, 365).unwrap_or(35) as u32,
+                memory_metric: c.bool("memory_metric").unwrap_or(true),
+                latency_percentile: c.bool("latency_percentile").unwrap_or(true),
+            };
+            c.done();
+            v
+        }
+        None => CollectCfg {
+            period_s: 300,
+            lookback_days: 14,
+            overlap_periods: 2,
+            spend_days: 35,
+            memory_metric: true,
+            latency_percentile: true,
+        },
+    };
+
+    let mut targets = Targets::default();
+    if let Some(tg) = t.sub("targets") {
+        for a in tg.tables("asg") {
+            let name = a.str("name");
+            let tags: Vec<(String, String)> = a
+                .sub("tags")
+                .map(|tt| {
+                    let v =
+                        tt.t.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect();
+                    for (k, v) in tt.t.iter() {
+                        if !v.is_str() {
+                            tt.problem(k, "expected a string tag value", "e.g. team = \"web\"");
+                        }
+                    }
+                    v
+                })
+                .unwrap_or_default();
+            if name.as_deref().is_none_or(str::is_empty) && tags.is_empty() {
+                a.problem(
+                    "name",
+                    "empty target selector: neither name nor tags",
+                    "set name = \"my-asg\" or tags = { \"headroom:watch\" = \"true\" }",
+                );
+            }
+            let load_balancer = a.str("load_balancer");
+            if let Some(lb) = &load_balancer
+                && !lb.starts_with("app/")
+            {
+                a.problem(
+                    "load_balancer",
+                    format!("`{lb}` is not an ALB dimension value"),
+                    "use the part of the ALB ARN after `loadbalancer/`, e.g. app/web/50dc6c495c0c9188",
+                );
+            }
+            let target_group = a.str("target_group");
+            if let Some(tgv) = &target_group
+                && !tgv.starts_with("targetgroup/")
+            {
+                a.problem(
+                    "target_group",
+                    format!("`{tgv}` is not a target group dimension value"),
+                    "e.g. targetgroup/web/73e2d6bc24d8a067",
+                );
+            }
+            a.done();
+            targets.asgs.push(AsgTarget {
+                name: name.filter(|n| !n.is_empty()),
+                tags,
+                load_balancer,
+                target_group,
+            });
+        }
+        for d in tg.tables("dynamodb") {
+            let name = d.str("name").filter(|n| !n.is_empty());
+            let prefix = d.str("prefix").filter(|n| !n.is_empty());
+            if name.is_none() && prefix.is_none() {
+                d.problem(
+                    "name",
+                    "empty target selector: neither name nor prefix",
+                    "set name = \"chats\" or prefix = \"prod-\"",
+                );
+            }
+            d.done();
+            targets.tables.push(TableTarget { name, prefix });
+        }
+        tg.done();
+    }
+
+    let schedule = match t.sub("schedule") {
+        Some(s) => {
+            let tz_name = s.str("timezone").unwrap_or_else(|| "UTC".into());
+            let timezone = match chrono_tz::Tz::from_str(&tz_name) {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    s.problem(
+                        "timezone",
+                        format!("unknown time zone `{tz_name}`"),
+                        "use an IANA name such as Europe/Berlin or America/New_York",
+                    );
+                    None
+                }
+            };
+            let collect = read_cron(&s, "collect", "*/5 * * * *");
+            let forecast = read_cron(&s, "forecast", "0 * * * *");
+            let weekly = read_cron(&s, "weekly_report", "0 9 * * Mon");
+            s.done();
+            match (timezone, collect, forecast, weekly) {
+                (Some(timezone), Some(collect), Some(forecast), Some(weekly_report)) => Some(ScheduleCfg {
+                    timezone,
+                    collect,
+                    forecast,
+                    weekly_report,
+                }),
+                _ => None,
+            }
+        }
+        None => Some(ScheduleCfg {
+            timezone: chrono_tz::UTC,
+            collect: parse_cron("*/5 * * * *").ok()?,
+            forecast: parse_cron("0 * * * *").ok()?,
+            weekly_report: parse_cron("0 9 * * Mon").ok()?,
+        }),
+    };
+
+    let store = match t.sub("store") {
+        Some(s) => {
+            let v = StoreCfg {
+                path: PathBuf::from(s.str("path").unwrap_or_else(|| "./headroom.db".into())),
+                retention_days: s.int("retention_days", 1, 3650).unwrap_or(90) as u32,
+            };
+            s.done();
+            v
+        }
+        None => StoreCfg {
+            path: PathBuf::from("./headroom.db"),
+            retention_days: 90,
+        },
+    };
+
+    let mut notify = NotifyCfg {
+        email: None,
+        slack: None,
+        group_wait_s: 30,
+        repeat_interval_s: 4 * 3600,
+        min_severity: Severity::Warning,
+    };
+    if let Some(n) = t.sub("notify") {
+        if let Some(g) = n.str("group_wait") {
+            match parse_duration(&g) {
+                Some(v) => notify.group_wait_s = v,
+                None => n.problem("group_wait", format!("bad duration `{g}`"), "e.g. \"30s\", \"5m\""),
+            }
+        }
+        if let Some(g) = n.str("repeat_interval") {
+            match parse_duration(&g) {
+                Some(v) => notify.repeat_interval_s = v,
+                None => n.problem("repeat_interval", format!("bad duration `{g}`"), "e.g. \"4h\""),
+            }
+        }
+        if let Some(sv) = n.str("min_severity") {
+            match sv.parse() {
+                Ok(v) => notify.min_severity = v,
+                Err(e) => n.problem("min_severity", e, ""),
+            }
+        }
+        if let Some(e) = n.sub("email") {
+            let enabled = e.bool("enabled").unwrap_or(true);
+            let smtp_host = e.str("smtp_host");
+            let smtp_port = e.int("smtp_port", 1, 65535).unwrap_or(587) as u16;
+            let starttls = e.bool("starttls").unwrap_or(true);
+            let from = e.str("from");
+            let to = e.str_list("to").unwrap_or_default();
+            let username = e.str("username");
+            let password = read_secret(&e, "password");
+            if enabled {
+                if smtp_host.is_none() {
+                    e.missing("smtp_host", "\"smtp.example.com\"");
+                }
+                if from.is_none() {
+                    e.missing("from", "\"headroom@example.com\"");
+                }
+                if to.is_empty() {
+                    e.problem("to", "no recipients", "e.g. to = [\"sre@example.com\"]");
+                }
+                for (i, a) in to.iter().enumerate() {
+                    if !a.contains('@') {
+                        e.problem(
+                            &format!("to[{i}]"),
+                            format!("`{a}` is not an email address"),
+                            "e.g. sre@example.com",
+                        );
+                    }
+                }
+            }
+            e.done();
+            if enabled && let (Some(smtp_host), Some(from)) = (smtp_host, from) {
+                notify.email = Some(EmailCfg {
+                    smtp_host,
+                    smtp_port,
+                    starttls,
+                    from,
+                    to,
+                    username,
+                    password,
+                });
+            }
+        }
+        if let Some(s) = n.sub("slack") {
+            let enabled = s.bool("enabled").unwrap_or(true);
+            let webhook = read_secret(&s, "webhook_url");
+            let channel = s.str("channel");
+            if enabled && webhook.is_none() && !s.has("webhook_url") {
+                s.missing("webhook_url_env", "\"HEADROOM_SLACK_WEBHOOK\"");
+            }
+            s.done();
+            if enabled && let Some(webhook_url) = webhook {
+                notify.slack = Some(SlackCfg { webhook_url, channel });
+            }
+        }
+        n.done();
+    }
+
+    let apply = match t.sub("apply") {
+        Some(a) => {
+            let v = ApplyCfg {
+                enabled: a.bool("enabled").unwrap_or(false),
+                opt_in_tag: a.str("opt_in_tag").unwrap_or_else(|| "headroom:apply".into()),
+                max_step_percent: a.int("max_step_percent", 1, 100).unwrap_or(50) as u32,
+                cooldown_s: a
+                    .str("cooldown")
+                    .and_then(|c| {
+                        parse_duration(&c).or_else(|| {
+                            a.problem("cooldown", format!("bad duration `{c}`"), "e.g. \"30m\"");
+                            None
+                        })
+                    })
+                    .unwrap_or(1800),
+            };
+            a.done();
+            v
+        }
+        None => ApplyCfg {
+            enabled: false,
+            opt_in_tag: "headroom:apply".into(),
+            max_step_percent: 50,
+            cooldown_s: 1800,
+        },
+    };
+
+    let http = match t.sub("http") {
+        Some(hh) => {
+            let listen = hh.str("listen").unwrap_or_else(|| "127.0.0.1:9464".into());
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                hh.problem("listen", format!("`{listen}` is not an address:port"), "e.g. \"127.0.0.1:9464\"");
+            }
+            hh.done();
+            HttpCfg { listen }
+        }
+        None => HttpCfg {
+            listen: "127.0.0.1:9464".into(),
+        },
+    };
+    if let Some(al) = t.sub("alerts") {
+        al.str_list("dirs");
+        al.done();
+    }
+    t.done();
+    Some(Headroom {
+        aws: aws?,
+        collect,
+        targets,
+        schedule: schedule?,
+        store,
+        notify,
+        apply,
+        http,
+    })
+}
+
+fn read_pod(t: &Tbl, key: &str) -> Option<PodSpec> {
+    let p = t.sub(key)?;
+    let v = PodSpec {
+        replicas: p.req_int("replicas", 1, 10_000)? as u32,
+        cpu_m: p.req_int("cpu_m", 1, 256_000)? as u32,
+        memory_mib: p.req_int("memory_mib", 1, 4_000_000)? as u32,
+        hpa_min: p.req_int("hpa_min", 1, 10_000)? as u32,
+        hpa_max: p.req_int("hpa_max", 1, 100_000)? as u32,
+    };
+    if v.hpa_min > v.hpa_max {
+        p.problem(
+            "hpa_min",
+            format!("hpa_min {} is above hpa_max {}", v.hpa_min, v.hpa_max),
+            "hpa_min <= hpa_max",
+        );
+    }
+    p.done();
+    Some(v)
+}
+
+fn read_sizing(t: &Tbl, pricing: Option<&Pricing>) -> Option<Sizing> {
+    let w = t.sub("workload");
+    if w.is_none() {
+        t.missing("workload", "a [workload] table");
+    }
+    let workload = w.and_then(|w| {
+        let v = Workload {
+            requests_per_user_per_minute: w.req_num("requests_per_user_per_minute", 0.001, 10_000.0)?,
+            requests_per_pod_per_second: w.req_num("requests_per_pod_per_second", 0.001, 1e6)?,
+            spike_buffer: w.req_num("spike_buffer", 1.0, 10.0)?,
+            max_multiplier: w.req_num("max_multiplier", 1.0, 100.0)?,
+            node_buffer: w.req_num("node_buffer", 1.0, 10.0)?,
+            node_usable_cpu: w.req_num("node_usable_cpu", 0.01, 1024.0)?,
+            node_usable_memory_mb: w.req_num("node_usable_memory_mb", 1.0, 1e8)?,
+            dynamodb_reads_per_user: w.req_num("dynamodb_reads_per_user", 0.0, 1e6)?,
+            dynamodb_writes_per_user: w.req_num("dynamodb_writes_per_user", 0.0, 1e6)?,
+            tier_up_at: w.num("tier_up_at", 0.05, 1.0).unwrap_or(0.8),
+            tier_down_below: w.num("tier_down_below", 0.0, 1.0).unwrap_or(0.5),
+            tier_down_after_days: w.int("tier_down_after_days", 1, 365).unwrap_or(28) as u32,
+        };
+        w.done();
+        Some(v)
+    });
+    let mut tiers = Vec::new();
+    for tt in t.tables("tier") {
+        let name = tt.req_str("name", "\"small\"");
+        let range = tt.range("concurrent_users");
+        if range.is_none() && !tt.has("concurrent_users") {
+            tt.missing("concurrent_users", "[0, 500]");
+        }
+        let backend = read_pod(&tt, "backend");
+        let frontend = read_pod(&tt, "frontend");
+        let mut node_groups = Vec::new();
+        for g in tt.tables("node_group") {
+            let gname = g.req_str("name", "\"general\"").unwrap_or_default();
+            let types = g.str_list("instance_types").unwrap_or_default();
+            if types.is_empty() {
+                g.problem("instance_types", "no instance types", "e.g. instance_types = [\"t3.large\"]");
+            }
+            if let Some(pr) = pricing {
+                for (i, it) in types.iter().enumerate() {
+                    if !pr.instances.contains_key(it) {
+                        g.problem(
+                            &format!("instance_types[{i}]"),
+                            format!("unknown instance type `{it}`"),
+                            format!(
+                                "add [instance.\"{it}\"] to pricing.toml, or use one of: {}",
+                                pr.instances.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            let min = g.req_int("min", 0, 100_000).unwrap_or(0) as u32;
+            let max = g.req_int("max", 0, 100_000).unwrap_or(0) as u32;
+            let desired = g.req_int("desired", 0, 100_000).unwrap_or(0) as u32;
+            if !(min <= desired && desired <= max) {
+                g.problem(
+                    "desired",
+                    format!("min {min} <= desired {desired} <= max {max} does not hold"),
+                    "fix the node group bounds",
+                );
+            }
+            let purchase = match g.str("purchase").as_deref() {
+                None | Some("on-demand") => Purchase::OnDemand,
+                Some("spot") => Purchase::Spot,
+                Some(o) => {
+                    g.problem(
+                        "purchase",
+                        format!("unknown purchase option `{o}`"),
+                        "use \"on-demand\" or \"spot\"",
+                    );
+                    Purchase::OnDemand
+                }
+            };
+            g.done();
+            node_groups.push(NodeGroup {
+                name: gname,
+                instance_types: types,
+                min,
+                max,
+                desired,
+                purchase,
+            });
+        }
+        let monthly_cost_usd = tt.range("monthly_cost_usd");
+        let migration_steps = tt.str_list("migration_steps").unwrap_or_default();
+        tt.done();
+        if let (Some(name), Some(concurrent_users), Some(backend), Some(frontend)) = (name, range, backend, frontend) {
+            tiers.push(Tier {
+                name,
+                concurrent_users,
+                backend,
+                frontend,
+                node_groups,
+                monthly_cost_usd,
+                migration_steps,
+            });
+        }
+    }
+    if !t.has("tier") {
+        t.missing("tier", "[[tier]] entries");
+    }
+    let mut sorted: Vec<&Tier> = tiers.iter().collect();
+    sorted.sort_by(|a, b| a.concurrent_users.0.total_cmp(&b.concurrent_users.0));
+    for pair in sorted.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if b.concurrent_users.0 < a.concurrent_users.1 {
+            t.problem(
+                "tier",
+                format!(
+                    "tiers `{}` {:?} and `{}` {:?} overlap",
+                    a.name, a.concurrent_users, b.name, b.concurrent_users
+                ),
+                "a tier's lower bound is inclusive and its upper bound exclusive: make each tier start where the previous ends",
+            );
+        } else if b.concurrent_users.0 > a.concurrent_users.1 {
+            t.problem(
+                "tier",
+                format!(
+                    "gap between `{}` (ends {}) and `{}` (starts {})",
+                    a.name, a.concurrent_users.1, b.name, b.concurrent_users.0
+                ),
+                "make each tier start where the previous ends",
+            );
+        }
+    }
+    t.done();
+    Some(Sizing {
+        workload: workload?,
+        tiers,
+    })
+}
+
+fn money(t: &Tbl, key: &str, required_as: Option<&str>) -> Option<Money> {
+    if !t.has(key) {
+        if let Some(what) = required_as {
+            t.problem(key, "missing price", format!("add {key} = <USD> ({what})"));
+        }
+        return None;
+    }
+    t.num(key, 0.0, 1e6).and_then(Money::from_usd_f64)
+}
+
+fn read_pricing(t: &Tbl) -> Option<Pricing> {
+    let region = t.req_str("region", "\"us-east-1\"");
+    if let Some(r) = &region
+        && !is_region(r)
+    {
+        t.problem("region", format!("`{r}` is not an AWS region name"), "e.g. us-east-1");
+    }
+    let as_of = match t.t.get("as_of") {
+        Some(toml::Value::Datetime(d)) => {
+            t.touch("as_of");
+            Some(d.to_string())
+        }
+        _ => {
+            let s = t.req_str("as_of", "2026-11-01");
+            if let Some(s) = &s
+                && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err()
+            {
+                t.problem(
+                    "as_of",
+                    format!("`{s}` is not a date"),
+                    "write the date the prices hold for, e.g. as_of = 2026-11-01",
+                );
+            }
+            s
+        }
+    };
+    let mut instances = BTreeMap::new();
+    for (name, it) in t.named("instance") {
+        let vcpu = it.req_num("vcpu", 0.1, 1024.0);
+        let memory_gib = it.req_num("memory_gib", 0.1, 32_768.0);
+        let od = money(&it, "on_demand_hourly", Some("on-demand USD per hour"));
+        let spot_discount = it.num("spot_discount", 0.0, 0.95).unwrap_or(0.65);
+        let ri1 = money(&it, "ri_1yr_hourly", Some("1-year standard RI, no upfront, effective USD per hour"));
+        let ri3 = money(&it, "ri_3yr_hourly", Some("3-year standard RI, no upfront, effective USD per hour"));
+        let sp1 = money(&it, "sp_1yr_hourly", Some("1-year Compute Savings Plan, no upfront, USD per hour"));
+        let sp3 = money(&it, "sp_3yr_hourly", Some("3-year Compute Savings Plan, no upfront, USD per hour"));
+        if let (Some(od), Some(r1), Some(r3)) = (od, ri1, ri3)
+            && (r1 > od || r3 > r1)
+        {
+            it.problem(
+                "ri_1yr_hourly",
+                "reserved rates must be at most on-demand, and 3-year at most 1-year",
+                "check the price table",
+            );
+        }
+        it.done();
+        if let (
+            Some(vcpu),
+            Some(memory_gib),
+            Some(on_demand_hourly),
+            Some(ri_1yr_hourly),
+            Some(ri_3yr_hourly),
+            Some(sp_1yr_hourly),
+            Some(sp_3yr_hourly),
+        ) = (vcpu, memory_gib, od, ri1, ri3, sp1, sp3)
+        {
+            instances.insert(
+                name,
+                InstancePrice {
+                    vcpu,
+                    memory_gib,
+                    on_demand_hourly,
+                    spot_discount,
+                    ri_1yr_hourly,
+                    ri_3yr_hourly,
+                    sp_1yr_hourly,
+                    sp_3yr_hourly,
+                },
+            );
+        }
+    }
+    if instances.is_empty() && !t.has("instance") {
+        t.missing("instance", "[instance.\"t3.medium\"] tables");
+    }
+    let f = t.sub("fargate");
+    let (fv, fg) = match &f {
+        Some(f) => (
+            money(f, "vcpu_hour", Some("USD per vCPU-hour")),
+            money(f, "gb_hour", Some("USD per GB-hour")),
+        ),
+        None => {
+            t.missing("fargate", "{ vcpu_hour = 0.04048, gb_hour = 0.004445 }");
+            (None, None)
+        }
+    };
+    if let Some(f) = &f {
+        f.done();
+    }
+    let d = t.sub("dynamodb");
+    let dd = match &d {
+        Some(d) => (
+            money(d, "read_request_per_million", Some("on-demand USD per million read request units")),
+            money(
+                d,
+                "write_request_per_million",
+                Some("on-demand USD per million write request units"),
+            ),
+            money(d, "rcu_hour", Some("provisioned USD per RCU-hour")),
+            money(d, "wcu_hour", Some("provisioned USD per WCU-hour")),
+        ),
+        None => {
+            t.missing("dynamodb", "a [dynamodb] price table");
+            (None, None, None, None)
+        }
+    };
+    if let Some(d) = &d {
+        d.done();
+    }
+    t.done();
+    Some(Pricing {
+        region: region?,
+        as_of: as_of?,
+        instances,
+        fargate_vcpu_hour: fv?,
+        fargate_gb_hour: fg?,
+        dynamodb_read_per_million: dd.0?,
+        dynamodb_write_per_million: dd.1?,
+        dynamodb_rcu_hour: dd.2?,
+        dynamodb_wcu_hour: dd.3?,
+    })
+}
+
+/// Signals a rule may select, with the range a threshold on it may take.
+pub const RULE_SIGNALS: &[(&str, f64, f64)] = &[
+    ("cpu_percent", 0.0, 100.0),
+    ("memory_percent", 0.0, 100.0),
+    ("latency_avg_seconds", 0.0, 600.0),
+    ("latency_p95_seconds", 0.0, 600.0),
+    ("error_rate_percent", 0.0, 100.0),
+    ("requests", 0.0, f64::MAX),
+    ("desired_at_max", 0.0, 1.0),
+    ("throttle_events", 0.0, f64::MAX),
+    ("db_connection_pool_percent", 0.0, 100.0),
+];
+const RULE_STATS: &[&str] = &["avg", "max", "min", "sum", "rate", "p50", "p90", "p95", "p99"];
+
+fn read_rules(t: &Tbl, names: &mut BTreeSet<String>) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for r in t.tables("rule") {
+        let name = r.req_str("name", "\"cpu-high\"");
+        if let Some(n) = &name
+            && !names.insert(n.clone())
+        {
+            r.problem(
+                "name",
+                format!("rule name `{n}` is used twice"),
+                "rule names must be unique across all packs",
+            );
+        }
+        let signal = r.req_str("signal", "\"cpu_percent\"");
+        let range = signal.as_deref().and_then(|s| RULE_SIGNALS.iter().find(|(n, _, _)| *n == s));
+        if let Some(s) = &signal
+            && range.is_none()
+        {
+            r.problem(
+                "signal",
+                format!("unknown signal `{s}`"),
+                format!("use one of: {}", RULE_SIGNALS.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")),
+            );
+        }
+        let resource = r.str("resource").unwrap_or_else(|| "asg".into());
+        if !(resource == "asg" || resource == "table" || resource.starts_with("asg/") || resource.starts_with("table/")) {
+            r.problem(
+                "resource",
+                format!("`{resource}` is not a resource selector"),
+                "use asg, table, asg/NAME or table/NAME",
+            );
+        }
+        let stat = r.str("stat").unwrap_or_else(|| "avg".into());
+        if !RULE_STATS.contains(&stat.as_str()) {
+            r.problem(
+                "stat",
+                format!("unknown statistic `{stat}`"),
+                format!("use one of: {}", RULE_STATS.join(", ")),
+            );
+        }
+        let dur = |key: &str, default: u64| -> Option<u64> {
+            match r.str(key) {
+                None => Some(default),
+                Some(d) => parse_duration(&d).or_else(|| {
+                    r.problem(key, format!("bad duration `{d}`"), "e.g. \"10m\", \"30s\", \"1h\"");
+                    None
+                }),
+            }
+        };
+        let window_s = dur("window", 300);
+        let for_s = dur("for", 0);
+        let keep_firing_for_s = dur("keep_firing_for", 0);
+        let op = match r.req_str("op", "\">\"").as_deref() {
+            Some(">") => Some(Cmp::Gt),
+            Some(">=") => Some(Cmp::Ge),
+            Some("<") => Some(Cmp::Lt),
+            Some("<=") => Some(Cmp::Le),
+            Some(o) => {
+                r.problem("op", format!("unknown comparison `{o}`"), "use >, >=, < or <=");
+                None
+            }
+            None => None,
+        };
+        let threshold = if !r.has("threshold") {
+            r.str("threshold");
+            r.missing("threshold", "80");
+            None
+        } else {
+            let (lo, hi) = range.map(|(_, lo, hi)| (*lo, *hi)).unwrap_or((f64::MIN, f64::MAX));
+            r.num("threshold", lo, hi)
+        };
+        let severity = match r.req_str("severity", "\"warning\"") {
+            Some(s) => match s.parse::<Severity>() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    r.problem("severity", e, "");
+                    None
+                }
+            },
+            None => None,
+        };
+        let labels = r
+            .sub("labels")
+            .map(|l| {
+                let m =
+                    l.t.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect();
+                for (k, v) in l.t.iter() {
+                    if !v.is_str() {
+                        l.problem(k, "expected a string label value", "e.g. team = \"platform\"");
+                    }
+                }
+                m
+            })
+            .unwrap_or_default();
+        let summary = r.str("summary").unwrap_or_default();
+        let source = r.str("source").unwrap_or_default();
+        r.done();
+        if let (Some(name), Some(signal), Some(window_s), Some(for_s), Some(keep_firing_for_s), Some(op), Some(threshold), Some(severity)) =
+            (name, signal, window_s, for_s, keep_firing_for_s, op, threshold, severity)
+        {
+            out.push(Rule {
+                name,
+                file: t.file.to_string(),
+                signal,
+                resource,
+                stat,
+                window_s,
+                op,
+                threshold,
+                for_s,
+                keep_firing_for_s,
+                severity,
+                labels,
+                summary,
+                source,
+            });
+        }
+    }
+    t.done();
+    out
+}
+
+#[cfg(test)]
+mod tests;

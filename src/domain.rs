@@ -1,0 +1,383 @@
+//! Plain data shared by every stage: what a collection cycle saw (`Snapshot` and its parts),
+//! metric series and the queries that name them, and `Money`.
+//!
+//! May use: nothing but std, serde and chrono. Must not do I/O or know about AWS SDK types:
+//! `aws/` converts SDK shapes into these, `analyze`/`decide` read them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Seconds since the Unix epoch, UTC. Series points and cache frontiers use this.
+pub type Ts = i64;
+
+/// Money in integer micro-dollars (1 USD = 1,000,000), so sums never drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Money(pub i64);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+    /// From a decimal dollar string as Cost Explorer and price tables give it ("12.3456789").
+    /// Rounds half away from zero to the micro-dollar. `None` if it is not a number.
+    pub fn parse_usd(s: &str) -> Option<Money> {
+        let s = s.trim();
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        if !int.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let int_v: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let mut micros: i64 = 0;
+        let mut scale = 100_000;
+        for c in frac.chars().take(6) {
+            micros += (c as i64 - '0' as i64) * scale;
+            scale /= 10;
+        }
+        if let Some(c) = frac.chars().nth(6)
+            && c >= '5'
+        {
+            micros += 1;
+        }
+        let v = int_v.checked_mul(1_000_000)?.checked_add(micros)?;
+        Some(Money(if neg { -v } else { v }))
+    }
+    /// From a dollar amount given as a float (prices in TOML). Rounds to the micro-dollar.
+    pub fn from_usd_f64(v: f64) -> Option<Money> {
+        if !v.is_finite() || v.abs() > 9.0e12 {
+            return None;
+        }
+        Some(Money((v * 1_000_000.0).round() as i64))
+    }
+    pub fn as_usd_f64(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, o: Money) -> Money {
+        Money(self.0 + o.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, |a, b| a + b)
+    }
+}
+
+impl fmt::Display for Money {
+    /// Dollars with cents: `$1,234.57` (rounded half away from zero).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.0 < 0;
+        let cents = (self.0.unsigned_abs() + 5_000) / 10_000;
+        let dollars = cents / 100;
+        let mut ds = dollars.to_string();
+        let mut out = String::new();
+        while ds.len() > 3 {
+            let tail = ds.split_off(ds.len() - 3);
+            out = format!(",{tail}{out}");
+        }
+        write!(f, "{}${}{}.{:02}", if neg { "-" } else { "" }, ds, out, cents % 100)
+    }
+}
+
+/// CloudWatch statistic of a query: a plain statistic or an extended (percentile) one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Stat {
+    Average,
+    Maximum,
+    Minimum,
+    Sum,
+    SampleCount,
+    /// Percentile in tenths (p95 = 950, p99.5 = 995).
+    Percentile(u16),
+}
+
+impl Stat {
+    pub fn as_cloudwatch(&self) -> String {
+        match self {
+            Stat::Average => "Average".into(),
+            Stat::Maximum => "Maximum".into(),
+            Stat::Minimum => "Minimum".into(),
+            Stat::Sum => "Sum".into(),
+            Stat::SampleCount => "SampleCount".into(),
+            Stat::Percentile(t) if t % 10 == 0 => format!("p{}", t / 10),
+            Stat::Percentile(t) => format!("p{}.{}", t / 10, t % 10),
+        }
+    }
+    pub fn is_percentile(&self) -> bool {
+        matches!(self, Stat::Percentile(_))
+    }
+}
+
+/// One CloudWatch series: namespace, metric, dimensions, statistic and period.
+/// Its `key()` is the stable identity used by the series cache.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MetricQuery {
+    pub namespace: String,
+    pub metric: String,
+    /// (name, value), sorted by name.
+    pub dimensions: Vec<(String, String)>,
+    pub stat: Stat,
+    pub period_s: u32,
+}
+
+impl MetricQuery {
+    pub fn new(namespace: &str, metric: &str, dims: &[(&str, &str)], stat: Stat, period_s: u32) -> Self {
+        let mut dimensions: Vec<(String, String)> = dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        dimensions.sort();
+        MetricQuery {
+            namespace: namespace.into(),
+            metric: metric.into(),
+            dimensions,
+            stat,
+            period_s,
+        }
+    }
+    /// `AWS/EC2:CPUUtilization{AutoScalingGroupName=web}:Average:300`
+    pub fn key(&self) -> String {
+        let dims: Vec<String> = self.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "{}:{}{{{}}}:{}:{}",
+            self.namespace,
+            self.metric,
+            dims.join(","),
+            self.stat.as_cloudwatch(),
+            self.period_s
+        )
+    }
+}
+
+/// What a series measures for a resource, so analyzers need not parse CloudWatch names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    CpuPercent,
+    MemoryPercent,
+    LatencyAvgSeconds,
+    LatencyP95Seconds,
+    Requests,
+    Http5xx,
+    Http4xx,
+    ConsumedRcu,
+    ConsumedWcu,
+    ProvisionedRcu,
+    ProvisionedWcu,
+    ReadThrottles,
+    WriteThrottles,
+    RequestLatencyMs,
+    InService,
+}
+
+/// A resource headroom watches: `asg/web`, `table/chats`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResourceId(pub String);
+
+impl ResourceId {
+    pub fn asg(name: &str) -> Self {
+        ResourceId(format!("asg/{name}"))
+    }
+    pub fn table(name: &str) -> Self {
+        ResourceId(format!("table/{name}"))
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A series with its points, ascending by time, one per period at most.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub resource: ResourceId,
+    pub signal: Signal,
+    pub query: MetricQuery,
+    pub points: Vec<(Ts, f64)>,
+}
+
+impl Series {
+    pub fn last(&self) -> Option<(Ts, f64)> {
+        self.points.last().copied()
+    }
+}
+
+/// An instance type an ASG may launch, with its weight in a mixed instances policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceOverride {
+    pub instance_type: String,
+    pub weighted_capacity: Option<String>,
+}
+
+/// The purchase split of a mixed instances policy.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct InstancesDistribution {
+    pub on_demand_base_capacity: Option<i32>,
+    pub on_demand_percentage_above_base: Option<i32>,
+    pub spot_allocation_strategy: Option<String>,
+    pub on_demand_allocation_strategy: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingPolicy {
+    pub name: String,
+    pub policy_type: String,
+    /// Target-tracking predefined metric (e.g. `ASGAverageCPUUtilization`) and target value.
+    pub target_metric: Option<String>,
+    pub target_value: Option<f64>,
+}
+
+/// One Auto Scaling group as DescribeAutoScalingGroups and DescribePolicies show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AsgState {
+    pub name: String,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub in_service: i32,
+    /// Instance types of running instances, sorted, with counts.
+    pub instance_types: Vec<(String, u32)>,
+    pub overrides: Vec<InstanceOverride>,
+    pub distribution: Option<InstancesDistribution>,
+    pub target_group_arns: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub policies: Vec<ScalingPolicy>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexState {
+    pub name: String,
+    pub read_capacity: Option<i64>,
+    pub write_capacity: Option<i64>,
+}
+
+/// One DynamoDB table as DescribeTable shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableState {
+    pub name: String,
+    /// `PROVISIONED` or `PAY_PER_REQUEST`.
+    pub billing_mode: String,
+    pub read_capacity: Option<i64>,
+    pub write_capacity: Option<i64>,
+    pub item_count: Option<i64>,
+    pub size_bytes: Option<i64>,
+    pub gsis: Vec<IndexState>,
+}
+
+/// Cost of one service on one day (UTC date, `YYYY-MM-DD`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DailySpend {
+    pub day: String,
+    pub service: String,
+    pub amount: Money,
+}
+
+/// The data sources of a cycle; each ends ok or failed with a reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub ok: bool,
+    /// Why it failed (error kind and message, secrets never included).
+    pub reason: Option<String>,
+}
+
+/// API calls made in a cycle, by service and operation.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct ApiCalls {
+    pub by_operation: std::collections::BTreeMap<String, u64>,
+}
+
+impl ApiCalls {
+    pub fn add(&mut self, op: &str, n: u64) {
+        *self.by_operation.entry(op.to_string()).or_default() += n;
+    }
+    pub fn get(&self, op: &str) -> u64 {
+        self.by_operation.get(op).copied().unwrap_or(0)
+    }
+    pub fn total(&self) -> u64 {
+        self.by_operation.values().sum()
+    }
+}
+
+/// Everything one collection cycle saw. `partial` is true when any source failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub taken_at: DateTime<Utc>,
+    pub region: String,
+    pub asgs: Vec<AsgState>,
+    pub tables: Vec<TableState>,
+    /// The full series over the lookback (cache plus what this cycle fetched).
+    pub series: Vec<Series>,
+    pub spend: Vec<DailySpend>,
+    pub sources: Vec<SourceStatus>,
+    pub api_calls: ApiCalls,
+    /// Points fetched from CloudWatch this cycle (new or overlapping), for the cycle summary.
+    pub points_fetched: u64,
+}
+
+impl Snapshot {
+    pub fn partial(&self) -> bool {
+        self.sources.iter().any(|s| !s.ok)
+    }
+    pub fn failed_sources(&self) -> Vec<&SourceStatus> {
+        self.sources.iter().filter(|s| !s.ok).collect()
+    }
+    pub fn series_for(&self, resource: &ResourceId, signal: Signal) -> Option<&Series> {
+        self.series.iter().find(|s| &s.resource == resource && s.signal == signal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_parses_cost_explorer_amounts() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("12.3456789", Some(12_345_679)),
+            ("0", Some(0)),
+            ("-1.5", Some(-1_500_000)),
+            (".25", Some(250_000)),
+            ("7", Some(7_000_000)),
+            ("1.0000004", Some(1_000_000)),
+            ("abc", None),
+            ("", None),
+            ("1.2.3", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(Money::parse_usd(s).map(|m| m.0), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn money_displays_dollars_and_cents() {
+        assert_eq!(Money(1_234_567_890).to_string(), "$1,234.57");
+        assert_eq!(Money(-5_000).to_string(), "-$0.01");
+        assert_eq!(Money(999_999_999_999).to_string(), "$1,000,000.00");
+    }
+
+    #[test]
+    fn query_key_is_stable_and_sorted() {
+        let q = MetricQuery::new(
+            "AWS/ApplicationELB",
+            "RequestCount",
+            &[("TargetGroup", "t"), ("LoadBalancer", "l")],
+            Stat::Sum,
+            300,
+        );
+        assert_eq!(q.key(), "AWS/ApplicationELB:RequestCount{LoadBalancer=l,TargetGroup=t}:Sum:300");
+        assert_eq!(Stat::Percentile(995).as_cloudwatch(), "p99.5");
+        assert_eq!(Stat::Percentile(950).as_cloudwatch(), "p95");
+    }
+}

@@ -1,0 +1,23 @@
+//! headroom: a capacity advisor for AWS, run as a daemon on an ops host.
+//!
+//! Data flow (only `runtime` knows the order of the stages; stages never call each other):
+//!
+//! ```text
+//!  scheduler ─tick(now)─► collect ─Snapshot─► analyze ─Findings─► decide ─Advisories─┬─► act (guarded)
+//!   (cron)                 ▲ aws (traits)       ▲ model, rules       ▲ guardrails     ├─► notify
+//!                          │                    │                    │                └─► report
+//!                          └──── store: series cache, snapshots, spend, advisories, outbox, audit ◄──┘
+//! ```
+//!
+//! Modules: `domain` (plain data), `config` (two-stage loading, every problem at once),
+//! `aws` (the only SDK user: traits + real and simulated accounts), `collect` (GetMetricData
+//! batching and incremental fetch, inventory, spend), `store` (the only SQL), `runtime`
+//! (cycle, clock, daemon loop), `cli` (commands and printing).
+
+pub mod aws;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod domain;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,179 @@
+//! The runtime: the cycle function (the only code that knows the order of the stages), the
+//! clock, and the daemon loop that runs cycles on the configured cron schedule — never two at
+//! once — and drains on SIGTERM / Ctrl-C.
+//!
+//! Today a cycle is collect → store; analyze, decide, notify and report join it as they land.
+//! May use: every stage, the store, config, domain.
+
+use crate::aws::Account;
+use crate::collect::{self, Collected};
+use crate::config::Config;
+use crate::domain::*;
+use crate::store::{SeriesWrite, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use tracing::{Instrument, error, info, info_span};
+
+/// Where "now" comes from: each cycle reads it once and passes it down.
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What one cycle did, for printing and metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CycleReport {
+    pub snapshot: Snapshot,
+    /// Points fetched this cycle that the cache did not have.
+    pub new_points: u64,
+    pub metric_calls_planned: u64,
+    pub metric_calls_lower_bound: u64,
+    pub cached_points: u64,
+    pub elapsed_ms: u64,
+}
+
+/// One cycle for one region: collect, store, and build the snapshot over the lookback.
+pub async fn cycle<A: Account>(
+    api: &A,
+    cfg: &Config,
+    store: &mut Store,
+    region: &str,
+    now: DateTime<Utc>,
+) -> Result<CycleReport, StoreError> {
+    let started = std::time::Instant::now();
+    let span = info_span!("cycle", region, now = %now.format("%Y-%m-%dT%H:%M:%SZ"));
+    async move {
+        let frontiers = store.frontiers()?;
+        let c: Collected = collect::collect(api, &cfg.headroom, region, now, &frontiers).await;
+        let rows: Vec<SeriesWrite> = c
+            .wanted
+            .iter()
+            .zip(&c.fetched)
+            .zip(&c.fetched_through)
+            .map(|((w, p), t)| SeriesWrite {
+                resource: w.resource.clone(),
+                signal: w.signal,
+                query: w.query.clone(),
+                points: p.clone(),
+                fetched_through: *t,
+            })
+            .collect();
+        let points_fetched: u64 = c.fetched.iter().map(|p| p.len() as u64).sum();
+        let new_points = {
+            let _s = info_span!("store").entered();
+            let n = store.write_points(&rows)?;
+            store.write_spend(&c.spend)?;
+            n
+        };
+        let since = now.timestamp() - i64::from(cfg.headroom.collect.lookback_days) * 86_400;
+        let mut series = Vec::with_capacity(c.wanted.len());
+        for w in &c.wanted {
+            series.push(Series {
+                resource: w.resource.clone(),
+                signal: w.signal,
+                query: w.query.clone(),
+                points: store.points(&w.query.key(), since)?,
+            });
+        }
+        let spend_since = (now - Duration::days(i64::from(cfg.headroom.collect.spend_days)))
+            .format("%Y-%m-%d")
+            .to_string();
+        let spend = store.spend_since(&spend_since)?;
+        let snapshot = Snapshot {
+            taken_at: now,
+            region: region.to_string(),
+            asgs: c.asgs,
+            tables: c.tables,
+            series,
+            spend,
+            sources: c.sources,
+            api_calls: c.api_calls,
+            points_fetched,
+        };
+        store.write_snapshot(&snapshot)?;
+        store.prune(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400)?;
+        let report = CycleReport {
+            new_points,
+            metric_calls_planned: c.metric_calls_planned,
+            metric_calls_lower_bound: c.metric_calls_lower_bound,
+            cached_points: store.count_points()?,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            snapshot,
+        };
+        info!(
+            partial = report.snapshot.partial(),
+            api_calls = report.snapshot.api_calls.total(),
+            points_fetched,
+            new_points,
+            elapsed_ms = report.elapsed_ms,
+            "cycle done"
+        );
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The daemon: one cycle per region at every tick of `schedule.collect`, in its time zone.
+/// A cycle that is running when the signal comes finishes (its writes are transactions)
+/// before the loop exits.
+pub async fn run<A: Account>(apis: &[(String, A)], cfg: &Config, store: &mut Store, clock: &dyn Clock) -> Result<(), StoreError> {
+    let sched = &cfg.headroom.schedule;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    info!(cron = %sched.collect.expr, timezone = %sched.timezone, "headroom running");
+    loop {
+        let now = clock.now();
+        let next = sched
+            .collect
+            .schedule
+            .after(&now.with_timezone(&sched.timezone))
+            .next()
+            .map(|t| t.with_timezone(&Utc));
+        let Some(next) = next else {
+            error!("the collect schedule has no future tick; stopping");
+            return Ok(());
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut shutdown => {
+                info!("shutdown signal: stopping");
+                return Ok(());
+            }
+        }
+        let now = clock.now();
+        for (region, api) in apis {
+            if let Err(e) = cycle(api, cfg, store, region, now).await {
+                error!(region = %region, error_type = "store", error = %e, "cycle failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The store: one SQLite file (WAL) holding everything headroom saw, said and did — the
+//! series cache (one row per series and period start), snapshots of inventory and source
+//! status, daily spend, advisories with their lifecycle, rule state, the notification outbox
+//! and the audit of actions. Versioned migrations run on open.
+//!
+//! This is the only module that speaks SQL. May use: domain.
+
+use crate::domain::*;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source} (check the path in [store] and that its folder is writable)")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("store {path} has schema version {found}, newer than this headroom ({known}): upgrade headroom")]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error("store: cannot encode {what}: {source}")]
+    Encode { what: &'static str, source: serde_json::Error },
+}
+
+/// Migrations, in order; the store's `user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: the foundation schema.
+    r#"
+    CREATE TABLE series (
+        key       TEXT PRIMARY KEY,
+        resource  TEXT NOT NULL,
+        signal    TEXT NOT NULL,
+        query     TEXT NOT NULL,             -- JSON of MetricQuery
+        fetched_through INTEGER              -- last period start fetched successfully
+    );
+    CREATE TABLE points (
+        series_key TEXT NOT NULL,
+        ts         INTEGER NOT NULL,         -- period start, seconds since the epoch
+        value      REAL NOT NULL,
+        PRIMARY KEY (series_key, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+        id         INTEGER PRIMARY KEY,
+        taken_at   INTEGER NOT NULL,
+        region     TEXT NOT NULL,
+        partial    INTEGER NOT NULL,
+        sources    TEXT NOT NULL,            -- JSON [SourceStatus]
+        asgs       TEXT NOT NULL,            -- JSON [AsgState]
+        tables     TEXT NOT NULL,            -- JSON [TableState]
+        api_calls  TEXT NOT NULL,            -- JSON ApiCalls
+        points_fetched INTEGER NOT NULL
+    );
+    CREATE INDEX snapshots_taken_at ON snapshots (taken_at);
+    CREATE TABLE spend (
+        day        TEXT NOT NULL,
+        service    TEXT NOT NULL,
+        amount_micros INTEGER NOT NULL,
+        PRIMARY KEY (day, service)
+    );
+    CREATE TABLE advisories (
+        fingerprint TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        resource    TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        evidence    TEXT NOT NULL,           -- JSON
+        action      TEXT,                    -- JSON, optional
+        cost_delta_micros INTEGER,
+        state       TEXT NOT NULL,           -- open, acknowledged, applied, resolved, expired
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE rule_state (
+        rule        TEXT NOT NULL,
+        resource    TEXT NOT NULL,
+        state       TEXT NOT NULL,           -- inactive, pending, firing, resolved
+        active_since INTEGER,
+        fired_at    INTEGER,
+        last_eval   INTEGER NOT NULL,
+        PRIMARY KEY (rule, resource)
+    );
+    CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY,
+        channel     TEXT NOT NULL,           -- email, slack
+        group_key   TEXT NOT NULL,
+        dedup_key   TEXT NOT NULL UNIQUE,
+        payload     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        not_before  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT,
+        sent_at     INTEGER
+    );
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        advisory    TEXT,
+        resource    TEXT NOT NULL,
+        phase       TEXT NOT NULL,           -- before, after
+        action      TEXT NOT NULL,           -- JSON
+        outcome     TEXT
+    );
+    "#,
+];
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// What a cycle writes for one series.
+#[derive(Clone, Debug)]
+pub struct SeriesWrite {
+    pub resource: ResourceId,
+    pub signal: Signal,
+    pub query: MetricQuery,
+    pub points: Vec<(Ts, f64)>,
+    /// Last period start fetched successfully, if the fetch succeeded.
+    pub fetched_through: Option<Ts>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        Store::init(conn, &shown)
+    }
+
+    /// A store in memory (tests, `--dry-run`).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?, ":memory:")
+    }
+
+    fn init(conn: Connection, shown: &str) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: shown.to_string(),
+            source,
+        };
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        let mut store = Store { conn };
+        store.migrate(shown)?;
+        Ok(store)
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self, shown: &str) -> Result<(), StoreError> {
+        let version = self.schema_version()?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: shown.to_string(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Where each series' cache ends: the later of its last point and the last period that
+    /// was fetched successfully (a series with no data still moves forward).
+    pub fn frontiers(&self) -> Result<HashMap<String, Ts>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.key, MAX(COALESCE(s.fetched_through, 0), COALESCE((SELECT MAX(ts) FROM points p WHERE p.series_key = s.key), 0)) FROM series s",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        Ok(rows
+            .filter(|r| r.as_ref().map(|(_, t)| *t > 0).unwrap_or(true))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Writes fetched points (replacing any at the same period: late data corrects earlier
+    /// values) and each series' fetched-through mark, in one transaction. Returns how many
+    /// points were new to the cache.
+    pub fn write_points(&mut self, series: &[SeriesWrite]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut new = 0u64;
+        {
+            let mut upsert_series = tx.prepare_cached(
+                "INSERT INTO series (key, resource, signal, query, fetched_through) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(key) DO UPDATE SET fetched_through = MAX(COALESCE(fetched_through, 0), COALESCE(excluded.fetched_through, 0))",
+            )?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM points WHERE series_key = ?1 AND ts = ?2")?;
+            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO points (series_key, ts, value) VALUES (?1, ?2, ?3)")?;
+            for SeriesWrite {
+                resource,
+                signal,
+                query,
+                points,
+                fetched_through,
+            } in series
+            {
+                let key = query.key();
+                let qjson = serde_json::to_string(query).map_err(|source| StoreError::Encode { what: "query", source })?;
+                let sig = serde_json::to_value(signal)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                upsert_series.execute(params![key, resource.0, sig, qjson, fetched_through])?;
+                for (ts, v) in points {
+                    if exists.query_row(params![key, ts], |_| Ok(())).optional()?.is_none() {
+                        new += 1;
+                    }
+                    put.execute(params![key, ts, v])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Points of one series at or after `since`, ascending.
+    pub fn points(&self, key: &str, since: Ts) -> Result<Vec<(Ts, f64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ts, value FROM points WHERE series_key = ?1 AND ts >= ?2 ORDER BY ts")?;
+        let rows = stmt.query_map(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn count_points(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Replaces the spend of the given days (Cost Explorer restates recent days).
+    pub fn write_spend(&mut self, spend: &[DailySpend]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO spend (day, service, amount_micros) VALUES (?1, ?2, ?3)")?;
+            for s in spend {
+                put.execute(params![s.day, s.service, s.amount.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Spend on or after `since_day` (`YYYY-MM-DD`), by day then service.
+    pub fn spend_since(&self, since_day: &str) -> Result<Vec<DailySpend>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT day, service, amount_micros FROM spend WHERE day >= ?1 ORDER BY day, service")?;
+        let rows = stmt.query_map(params![since_day], |r| {
+            Ok(DailySpend {
+                day: r.get(0)?,
+                service: r.get(1)?,
+                amount: Money(r.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a snapshot's inventory, source status and call counts. Returns its id.
+    pub fn write_snapshot(&mut self, s: &Snapshot) -> Result<i64, StoreError> {
+        let enc = |what: &'static str, v: serde_json::Result<String>| v.map_err(|source| StoreError::Encode { what, source });
+        self.conn.execute(
+            "INSERT INTO snapshots (taken_at, region, partial, sources, asgs, tables, api_calls, points_fetched) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                s.taken_at.timestamp(),
+                s.region,
+                s.partial(),
+                enc("sources", serde_json::to_string(&s.sources))?,
+                enc("asgs", serde_json::to_string(&s.asgs))?,
+                enc("tables", serde_json::to_string(&s.tables))?,
+                enc("api_calls", serde_json::to_string(&s.api_calls))?,
+                s.points_fetched as i64,
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// (taken_at, partial, sources) of the newest snapshot.
+    pub fn last_snapshot(&self) -> Result<Option<(Ts, bool, Vec<SourceStatus>)>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT taken_at, partial, sources FROM snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(t, p, s)| (t, p, serde_json::from_str(&s).unwrap_or_default())))
+    }
+
+    pub fn count_snapshots(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Drops points, snapshots and spend older than `before` (retention). Returns rows removed.
+    pub fn prune(&mut self, before: Ts) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut n = tx.execute("DELETE FROM points WHERE ts < ?1", params![before])? as u64;
+        n += tx.execute("DELETE FROM snapshots WHERE taken_at < ?1", params![before])? as u64;
+        let day = chrono::DateTime::from_timestamp(before, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        n += tx.execute("DELETE FROM spend WHERE day < ?1", params![day])? as u64;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Names of the tables the schema has (for tests and `headroom check --json`).
+    pub fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &str) -> MetricQuery {
+        MetricQuery::new("AWS/EC2", "CPUUtilization", &[("AutoScalingGroupName", name)], Stat::Average, 300)
+    }
+
+    fn w(name: &str, points: Vec<(Ts, f64)>, through: Option<Ts>) -> SeriesWrite {
+        SeriesWrite {
+            resource: ResourceId::asg(name),
+            signal: Signal::CpuPercent,
+            query: q(name),
+            points,
+            fetched_through: through,
+        }
+    }
+
+    #[test]
+    fn migrations_run_once_and_reopen_keeps_data() {
+        let dir = std::env::temp_dir().join(format!("headroom-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut s = Store::open(&path).unwrap();
+            assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+            let new = s.write_points(&[w("a", vec![(300, 1.0), (600, 2.0)], Some(600))]).unwrap();
+            assert_eq!(new, 2);
+        }
+        let mut s = Store::open(&path).unwrap();
+        for t in [
+            "advisories",
+            "audit",
+            "outbox",
+            "points",
+            "rule_state",
+            "series",
+            "snapshots",
+            "spend",
+        ] {
+            assert!(s.table_names().unwrap().contains(&t.to_string()), "{t}");
+        }
+        assert_eq!(s.frontiers().unwrap().get(&q("a").key()), Some(&600));
+        // Overlapping write: one point replaced (late data), one new.
+        let new = s.write_points(&[w("a", vec![(600, 2.5), (900, 3.0)], Some(900))]).unwrap();
+        assert_eq!(new, 1);
+        // A series with no data still moves its frontier; a failed fetch (None) does not.
+        s.write_points(&[w("empty", vec![], Some(1200))]).unwrap();
+        s.write_points(&[w("empty", vec![], None)]).unwrap();
+        assert_eq!(s.frontiers().unwrap().get(&q("empty").key()), Some(&1200));
+        assert_eq!(s.points(&q("a").key(), 0).unwrap(), vec![(300, 1.0), (600, 2.5), (900, 3.0)]);
+        assert_eq!(s.prune(600).unwrap(), 1);
+        assert_eq!(s.count_points().unwrap(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_clobbered() {
+        let s = Store::in_memory().unwrap();
+        s.conn.pragma_update(None, "user_version", 99).unwrap();
+        let conn = s.conn;
+        match Store::init(conn, "x.db") {
+            Err(StoreError::TooNew { found: 99, .. }) => {}
+            other => panic!("expected TooNew, got {:?}", other.err()),
+        }
+    }
+}
