@@ -944,6 +944,11 @@ fn read_pod(t: &Tbl, key: &str) -> Option<PodSpec> {
     Some(v)
 }
 
+/// `[0, 500)`: a tier's range as headroom reads it.
+fn span((lo, hi): (f64, f64)) -> String {
+    format!("[{lo}, {hi})")
+}
+
 fn read_sizing(t: &Tbl, pricing: Option<&Pricing>) -> Option<Sizing> {
     let w = t.sub("workload");
     if w.is_none() {
@@ -1055,8 +1060,11 @@ fn read_sizing(t: &Tbl, pricing: Option<&Pricing>) -> Option<Sizing> {
             t.problem(
                 "tier",
                 format!(
-                    "tiers `{}` {:?} and `{}` {:?} overlap",
-                    a.name, a.concurrent_users, b.name, b.concurrent_users
+                    "tiers `{}` {} and `{}` {} overlap",
+                    a.name,
+                    span(a.concurrent_users),
+                    b.name,
+                    span(b.concurrent_users)
                 ),
                 "a tier's lower bound is inclusive and its upper bound exclusive: make each tier start where the previous ends",
             );

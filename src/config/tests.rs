@@ -1,1 +1,291 @@
+//! Config validation pinned case by case: each bad config is the shipped one with one edit,
+//! and the test states the exact line `headroom config check` prints for it.
 
+use super::*;
+
+/// The shipped sources with `from` replaced by `to` in the named file (which must contain it).
+fn edited(file: &str, from: &str, to: &str) -> Sources {
+    let mut s = Sources::embedded();
+    let text = match file {
+        "headroom.toml" => &mut s.headroom.1,
+        "sizing.toml" => &mut s.sizing.1,
+        "pricing.toml" => &mut s.pricing.1,
+        "alerts/default.toml" => &mut s.alerts[0].1,
+        other => panic!("no such file {other}"),
+    };
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    *text = text.replacen(from, to, 1);
+    s
+}
+
+fn problems(s: &Sources) -> Vec<String> {
+    match Config::from_sources(s) {
+        Ok(_) => vec![],
+        Err(e) => e.problems().iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn assert_problems(s: Sources, want: &[&str]) {
+    let got = problems(&s);
+    let want: Vec<String> = want.iter().map(|w| w.to_string()).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn shipped_config_is_valid_embedded_and_on_disk() {
+    let c = Config::embedded().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.sizing.tiers.len(), 4);
+    assert_eq!(c.rules.len(), 12);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let d = Config::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.rules.len(), c.rules.len());
+    assert_eq!(d.pricing, c.pricing);
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    assert_problems(
+        edited(
+            "headroom.toml",
+            "timeout_seconds = 20",
+            "timeout_seconds = 20\nregion = \"us-east-1\"",
+        ),
+        &[
+            "headroom.toml: aws.region: unknown key (did you mean `regions`? known keys: endpoint_url, max_attempts, regions, timeout_seconds)",
+        ],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_problems(
+        edited("headroom.toml", "timeout_seconds = 20", "timeout_seconds = \"20\""),
+        &["headroom.toml: aws.timeout_seconds: expected a whole number, found a string (e.g. timeout_seconds = 1)"],
+    );
+}
+
+#[test]
+fn threshold_out_of_range() {
+    // cpu_percent thresholds are percentages.
+    assert_problems(
+        edited("alerts/default.toml", "threshold = 75", "threshold = 150"),
+        &["alerts/default.toml: rule[0].threshold: 150 is out of range (use a number from 0 to 100)"],
+    );
+}
+
+#[test]
+fn bad_cron_expression() {
+    assert_problems(
+        edited("headroom.toml", "collect = \"*/5 * * * *\"", "collect = \"*/5 * * *\""),
+        &[
+            "headroom.toml: schedule.collect: bad cron expression `*/5 * * *`: 4 fields; expected 5 (min hour day month weekday) or 6 with seconds first (e.g. \"*/5 * * * *\" for every 5 minutes)",
+        ],
+    );
+    let got = problems(&edited("headroom.toml", "collect = \"*/5 * * * *\"", "collect = \"*/5 25 * * *\""));
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("headroom.toml: schedule.collect: bad cron expression `*/5 25 * * *`: "),
+        "{}",
+        got[0]
+    );
+}
+
+#[test]
+fn unknown_instance_type_in_a_tier() {
+    let known = Config::embedded()
+        .unwrap()
+        .pricing
+        .instances
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert_problems(
+        edited(
+            "sizing.toml",
+            "instance_types = [\"t3.medium\"]",
+            "instance_types = [\"t3.mediun\"]",
+        ),
+        &[&format!(
+            "sizing.toml: tier[0].node_group[0].instance_types[0]: unknown instance type `t3.mediun` (add [instance.\"t3.mediun\"] to pricing.toml, or use one of: {known})"
+        )],
+    );
+}
+
+#[test]
+fn missing_price_is_named_and_its_users_too() {
+    let s = edited("pricing.toml", "on_demand_hourly = 0.0416", "");
+    let got = problems(&s);
+    assert_eq!(
+        got[0],
+        "pricing.toml: instance.\"t3.medium\".on_demand_hourly: missing price (add on_demand_hourly = <USD> (on-demand USD per hour))"
+    );
+    // Without a price the type is unusable, so the tier that uses it is reported as well.
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1].starts_with("sizing.toml: tier[0].node_group[0].instance_types[0]: unknown instance type `t3.medium`"),
+        "{}",
+        got[1]
+    );
+}
+
+#[test]
+fn overlapping_tier_ranges() {
+    assert_problems(
+        edited("sizing.toml", "concurrent_users = [500, 2000]", "concurrent_users = [400, 2000]"),
+        &[
+            "sizing.toml: tier: tiers `small` [0, 500) and `medium` [400, 2000) overlap (a tier's lower bound is inclusive and its upper bound exclusive: make each tier start where the previous ends)",
+        ],
+    );
+}
+
+#[test]
+fn secret_given_inline_is_refused_without_echoing_it() {
+    let s = edited(
+        "headroom.toml",
+        "webhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"",
+        "webhook_url = \"https://hooks.slack.com/services/T0/B0/SECRETSECRET\"",
+    );
+    let got = problems(&s);
+    assert_eq!(
+        got,
+        vec![
+            "headroom.toml: notify.slack.webhook_url: secret given inline (put it in an environment variable and set webhook_url_env = \"NAME\", or in a file and set webhook_url_file = \"/path\")"
+                .to_string()
+        ]
+    );
+    assert!(!got.concat().contains("SECRETSECRET"));
+}
+
+#[test]
+fn unknown_time_zone() {
+    assert_problems(
+        edited("headroom.toml", "timezone = \"UTC\"", "timezone = \"Mars/Olympus\""),
+        &[
+            "headroom.toml: schedule.timezone: unknown time zone `Mars/Olympus` (use an IANA name such as Europe/Berlin or America/New_York)",
+        ],
+    );
+}
+
+#[test]
+fn empty_target_selector() {
+    assert_problems(
+        edited("headroom.toml", "name = \"web\"", "name = \"\""),
+        &[
+            "headroom.toml: targets.asg[0].name: empty target selector: neither name nor tags (set name = \"my-asg\" or tags = { \"headroom:watch\" = \"true\" })",
+        ],
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    assert_problems(
+        edited("headroom.toml", "regions = [\"us-east-1\"]", ""),
+        &["headroom.toml: aws.regions: missing required key (add regions = [\"us-east-1\"])"],
+    );
+}
+
+#[test]
+fn bad_region_name() {
+    assert_problems(
+        edited("headroom.toml", "regions = [\"us-east-1\"]", "regions = [\"us-east\"]"),
+        &["headroom.toml: aws.regions[0]: `us-east` is not an AWS region name (e.g. us-east-1, eu-west-1)"],
+    );
+}
+
+#[test]
+fn unknown_severity_and_bad_duration() {
+    assert_problems(
+        edited("alerts/default.toml", "severity = \"info\"", "severity = \"urgent\""),
+        &["alerts/default.toml: rule[0].severity: unknown severity `urgent` (use info, warning or critical)"],
+    );
+    assert_problems(
+        edited("alerts/default.toml", "for = \"10m\"", "for = \"10 minutes\""),
+        &["alerts/default.toml: rule[0].for: bad duration `10 minutes` (e.g. \"10m\", \"30s\", \"1h\")"],
+    );
+}
+
+#[test]
+fn duplicate_rule_name() {
+    assert_problems(
+        edited("alerts/default.toml", "name = \"cpu-high-warning\"", "name = \"cpu-high\""),
+        &["alerts/default.toml: rule[1].name: rule name `cpu-high` is used twice (rule names must be unique across all packs)"],
+    );
+}
+
+#[test]
+fn endpoint_must_be_a_url() {
+    assert_problems(
+        edited(
+            "headroom.toml",
+            "# endpoint_url = \"http://127.0.0.1:5000\"",
+            "endpoint_url = \"127.0.0.1:5000\"",
+        ),
+        &[
+            "headroom.toml: aws.endpoint_url: `127.0.0.1:5000` is not an http(s) URL (e.g. http://127.0.0.1:5000, or remove the key for real AWS)",
+        ],
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let got = problems(&edited("headroom.toml", "[collect]", "[collect"));
+    assert_eq!(got.len(), 1);
+    let line = Sources::embedded().headroom.1.lines().position(|l| l == "[collect]").unwrap() + 1;
+    assert!(
+        got[0].starts_with(&format!("headroom.toml: (top): not valid TOML at line {line}: ")),
+        "{}",
+        got[0]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut s = edited("headroom.toml", "timezone = \"UTC\"", "timezone = \"Nowhere/Land\"");
+    s.headroom.1 = s.headroom.1.replacen("timeout_seconds = 20", "timeout_seconds = 0", 1);
+    s.sizing.1 = s.sizing.1.replacen("spike_buffer = 1.3", "spike_buffer = 0.5", 1);
+    s.alerts[0].1 = s.alerts[0].1.replacen("threshold = 80", "threshold = -1", 1);
+    let got = problems(&s);
+    assert_eq!(
+        got,
+        vec![
+            "sizing.toml: workload.spike_buffer: 0.5 is out of range (use a number from 1 to 10)",
+            "headroom.toml: aws.timeout_seconds: 0 is out of range (use a whole number from 1 to 300)",
+            "headroom.toml: schedule.timezone: unknown time zone `Nowhere/Land` (use an IANA name such as Europe/Berlin or America/New_York)",
+            "alerts/default.toml: rule[1].threshold: -1 is out of range (use a number from 0 to 100)",
+        ]
+    );
+}
+
+#[test]
+fn secrets_resolve_from_env_and_files_and_never_print() {
+    let dir = std::env::temp_dir().join(format!("headroom-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("pw");
+    std::fs::write(&f, "hunter2\n").unwrap();
+    let s = SecretRef::File(f.clone()).resolve().unwrap();
+    assert_eq!(s.expose(), "hunter2");
+    assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+    let e = SecretRef::Env("HEADROOM_TEST_SURELY_UNSET_VAR".into()).resolve().unwrap_err();
+    assert_eq!(
+        e,
+        "environment variable HEADROOM_TEST_SURELY_UNSET_VAR is not set (export it, or use a *_file key)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn durations_and_cron_forms() {
+    assert_eq!(parse_duration("10m"), Some(600));
+    assert_eq!(parse_duration("2h"), Some(7200));
+    assert_eq!(parse_duration("30s"), Some(30));
+    assert_eq!(parse_duration("m"), None);
+    assert_eq!(parse_duration("5w"), None);
+    // Five-field cron is read minute-first: every 5 minutes ticks at :00, :05, ...
+    let c = parse_cron("*/5 * * * *").unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:01:30Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let ticks: Vec<String> = c.schedule.after(&start).take(2).map(|t| t.format("%H:%M:%S").to_string()).collect();
+    assert_eq!(ticks, vec!["10:05:00", "10:10:00"]);
+}

@@ -1,0 +1,196 @@
+//! The `headroom` binary as a user runs it: exit codes, what it prints, `--json`.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run headroom")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// A copy of the repository's config/ and alerts/ in a temp folder, with edits.
+fn config_copy(tag: &str, edit: impl Fn(&str, String) -> String) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = temp_dir(tag);
+    for sub in ["config", "alerts"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                let content = edit(&name, std::fs::read_to_string(&p).unwrap());
+                std::fs::write(dir.join(sub).join(&name), content).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+#[test]
+fn config_check_passes_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = headroom(&["config", "check"], root);
+    assert_eq!(ok.status.code(), Some(2 - 2), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).starts_with("config OK (config): 1 ASG target(s), 1 table target(s), tiers small < medium < large < enterprise")
+    );
+
+    let dir = config_copy("badcfg", |name, s| match name {
+        "headroom.toml" => s
+            .replace("timezone = \"UTC\"", "timezone = \"Atlantis/Capital\"")
+            .replace("max_attempts = 3", "max_attempts = \"three\""),
+        _ => s,
+    });
+    let bad = headroom(&["config", "check", "--config", "config"], &dir);
+    assert_eq!(bad.status.code(), Some(2));
+    let shown = dir
+        .join("config")
+        .join("headroom.toml")
+        .to_string_lossy()
+        .replace(&*dir.to_string_lossy(), "")
+        .trim_start_matches('/')
+        .to_string();
+    assert_eq!(
+        text(&bad.stdout).lines().collect::<Vec<_>>(),
+        vec![
+            format!("{shown}: aws.max_attempts: expected a whole number, found a string (e.g. max_attempts = 1)"),
+            format!(
+                "{shown}: schedule.timezone: unknown time zone `Atlantis/Capital` (use an IANA name such as Europe/Berlin or America/New_York)"
+            ),
+        ]
+    );
+    let json = headroom(&["config", "check", "--config", "config", "--json"], &dir);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 2);
+
+    let missing = headroom(&["check", "--config", "no-such-dir"], &dir);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("no-such-dir/headroom.toml: (top): cannot read"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn demo_runs_the_pipeline_on_the_simulated_account() {
+    let dir = temp_dir("demo");
+    let out = headroom(&["demo", "--out", "o"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "asg/chat-web",
+        "asg/chat-worker",
+        "table/chats",
+        "table/sessions",
+        "Spend:",
+        "API calls:",
+        "Next cycle at",
+    ] {
+        assert!(s.contains(want), "demo output lacks {want}:\n{s}");
+    }
+    assert!(dir.join("o/demo.db").exists());
+
+    let out = headroom(&["demo", "--out", "o", "--json"], &dir);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v[0];
+    assert_eq!(first["partial"], false);
+    // chat-web: cpu, memory, latency avg + p95, requests, 5xx, 4xx; chat-worker: cpu, memory;
+    // chats (provisioned): 4 consumed/throttle + 2 provisioned + latency; sessions: 5.
+    let series = first["series"].as_array().unwrap();
+    assert_eq!(series.len(), 7 + 2 + 7 + 5);
+    // 21 days of 5-minute periods that start at or after the account's first data point.
+    let taken = chrono::DateTime::parse_from_rfc3339(first["taken_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    let end = taken / 300 * 300;
+    let want = (0..21 * 288)
+        .map(|k| end - 21 * 86_400 + k * 300)
+        .filter(|t| *t >= taken - 21 * 86_400)
+        .count() as u64;
+    let cpu = series
+        .iter()
+        .find(|x| x["resource"] == "asg/chat-web" && x["signal"] == "cpu_percent")
+        .unwrap();
+    assert_eq!(cpu["points"].as_u64(), Some(want));
+    // The worker has no CloudWatch agent: its memory series is empty, and that is not a failure.
+    let mem = series
+        .iter()
+        .find(|x| x["resource"] == "asg/chat-worker" && x["signal"] == "memory_percent")
+        .unwrap();
+    assert_eq!(mem["points"].as_u64(), Some(0));
+    // The second cycle fetched only new periods plus the overlap for every series with data.
+    let second = &v[1];
+    let with_data = series.iter().filter(|x| x["points"].as_u64() > Some(0)).count() as u64;
+    assert_eq!(second["points_fetched"].as_u64(), Some(with_data * 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_runs_one_real_cycle_against_the_endpoint() {
+    let (_moto, url) = moto().await;
+    let conf = seed_conf(&url).await;
+    create_launch_template(&url, "lt-it", "t3.medium");
+    crate::collect_moto::create_asg(&aws_sdk_autoscaling::Client::new(&conf), "cli-web", &["t3.medium"], 1, 100).await;
+    let now = chrono::Utc::now().timestamp() / 300 * 300;
+    let pts: Vec<(i64, f64)> = (1..=12).map(|k| (now - k * 300, 20.0 + k as f64)).collect();
+    put_points(
+        &aws_sdk_cloudwatch::Client::new(&conf),
+        "AWS/EC2",
+        "CPUUtilization",
+        &[("AutoScalingGroupName", "cli-web")],
+        &pts,
+    )
+    .await;
+
+    let dir = config_copy("check", |name, s| match name {
+        "headroom.toml" => s
+            .replace("# endpoint_url = \"http://127.0.0.1:5000\"", &format!("endpoint_url = \"{url}\""))
+            .replace("max_attempts = 3", "max_attempts = 1")
+            .replace("name = \"web\"", "name = \"cli-web\"")
+            .replace("[[targets.dynamodb]]\nname = \"chats\"\n", "")
+            .replace("lookback_days = 14", "lookback_days = 1")
+            .replace("path = \"./headroom.db\"", "path = \"state/headroom.db\""),
+        _ => s,
+    });
+    // The store's folder must exist: a clear error, exit 2.
+    let out = headroom(&["check", "--config", "config"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("store folder state does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || headroom(&["check", "--config", "config", "--json"], &dir)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["asgs"][0]["name"], "cli-web");
+    let cpu = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["signal"] == "cpu_percent")
+        .unwrap()
+        .clone();
+    assert_eq!(cpu["points"].as_u64(), Some(12));
+    let values: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    assert_eq!(cpu["max"].as_f64(), Some(values.iter().cloned().fold(f64::MIN, f64::max)));
+    assert_eq!(cpu["last"].as_f64(), Some(pts[0].1), "the newest point is k = 1");
+    assert!(dir.join("state/headroom.db").exists());
+}

@@ -1,0 +1,140 @@
+//! Test support: the real peers `scripts/test` starts (moto for AWS), SDK clients to seed them,
+//! a plain HTTP client for moto's own API, and a fault-injecting proxy.
+//! A test that needs a peer fails, with the fix in the message, when the peer is missing.
+
+pub mod proxy;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_cloudwatch::config::Credentials;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The moto endpoint from `scripts/test`. Panics (never skips) when it is not set.
+pub fn moto_url() -> String {
+    std::env::var("HEADROOM_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!("HEADROOM_TEST_MOTO_URL is not set: this test needs the moto server. Run it through scripts/test, which starts moto and exports the address.")
+    })
+}
+
+/// Tests share one moto server; each takes it whole (tokio's mutex: it is held across awaits,
+/// and each test has its own runtime).
+static MOTO_LOCK: Mutex<()> = Mutex::const_new(());
+
+/// Exclusive use of the shared moto server, reset to empty. Hold it for the whole test.
+pub async fn moto() -> (MutexGuard<'static, ()>, String) {
+    let guard = MOTO_LOCK.lock().await;
+    let url = moto_url();
+    let (status, body) = http_post(&url, "/moto-api/reset", "application/json", "");
+    assert_eq!(status, 200, "moto reset failed: {body}");
+    (guard, url)
+}
+
+/// A minimal blocking HTTP/1.1 POST (moto's own API and raw AWS query calls).
+pub fn http_post(base: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    http_post_with(base, path, content_type, "", body)
+}
+
+fn http_post_with(base: &str, path: &str, content_type: &str, extra_headers: &str, body: &str) -> (u16, String) {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(hostport).unwrap_or_else(|e| panic!("cannot reach {base}: {e} (is the peer running? use scripts/test)"));
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Creates an EC2 launch template through moto's EC2 query API (aws-sdk-ec2 is kept out of the
+/// build: it costs over ten minutes of compile time for this one call).
+pub fn create_launch_template(url: &str, name: &str, instance_type: &str) {
+    let body = format!(
+        "Action=CreateLaunchTemplate&Version=2016-11-15&LaunchTemplateName={name}&LaunchTemplateData.ImageId=ami-12c6146b&LaunchTemplateData.InstanceType={instance_type}"
+    );
+    // moto files a request under the region of its credential scope.
+    let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n";
+    let (status, resp) = http_post_with(url, "/", "application/x-www-form-urlencoded", auth, &body);
+    assert_eq!(status, 200, "CreateLaunchTemplate: {resp}");
+}
+
+/// Queues Cost Explorer results in moto (each distinct request takes the next one).
+pub fn queue_cost_results(url: &str, results: &serde_json::Value) {
+    let (status, resp) = http_post(
+        url,
+        "/moto-api/static/ce/cost-and-usage-results",
+        "application/json",
+        &results.to_string(),
+    );
+    assert!(status == 200 || status == 201, "queue CE results: {status} {resp}");
+}
+
+/// SDK configuration for seeding moto: dummy credentials, no retries.
+pub async fn seed_conf(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("test", "test", None, None, "headroom-tests"))
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// The shipped config pointed at `endpoint`, with no targets yet and retries off.
+pub fn config_for(endpoint: &str) -> headroom::config::Config {
+    let mut c = headroom::config::Config::embedded().expect("shipped config is valid");
+    c.headroom.aws.endpoint_url = Some(endpoint.to_string());
+    c.headroom.aws.max_attempts = 1;
+    c.headroom.aws.timeout_s = 10;
+    c.headroom.targets = Default::default();
+    c
+}
+
+/// PutMetricData in batches of at most 100 datums (moto parses big batches slowly).
+pub async fn put_points(cw: &aws_sdk_cloudwatch::Client, namespace: &str, metric: &str, dims: &[(&str, &str)], points: &[(i64, f64)]) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    for chunk in points.chunks(100) {
+        let data: Vec<MetricDatum> = chunk
+            .iter()
+            .map(|(t, v)| {
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .set_dimensions(Some(
+                        dims.iter().map(|(k, v)| Dimension::builder().name(*k).value(*v).build()).collect(),
+                    ))
+                    .timestamp(DateTime::from_secs(*t))
+                    .value(*v)
+                    .build()
+            })
+            .collect();
+        cw.put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .expect("PutMetricData to moto");
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("headroom-it-{tag}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        % 1_000_000_007
+}
