@@ -124,6 +124,17 @@ fn expected(f: fn(usize, i64) -> f64, i: usize, start: Ts, ks: std::ops::Range<i
     ks.map(|k| (start + k * P, f(i, k))).collect()
 }
 
+/// CPU, memory and requests of ASG `i` for periods `ks` after `start`.
+async fn seed_asg_points(cw: &aws_sdk_cloudwatch::Client, i: usize, start: Ts, ks: std::ops::Range<i64>) {
+    let name = format!("it-asg-{i}");
+    let by = [("AutoScalingGroupName", name.as_str())];
+    put_points(cw, "AWS/EC2", "CPUUtilization", &by, &expected(cpu, i, start, ks.clone())).await;
+    put_points(cw, "CWAgent", "mem_used_percent", &by, &expected(mem, i, start, ks.clone())).await;
+    let (l, t) = (lb(i), tg(i));
+    let alb = [("LoadBalancer", l.as_str()), ("TargetGroup", t.as_str())];
+    put_points(cw, "AWS/ApplicationELB", "RequestCount", &alb, &expected(requests, i, start, ks)).await;
+}
+
 fn assert_series(snap: &Snapshot, resource: &ResourceId, signal: Signal, want: &[(Ts, f64)]) {
     let s = snap
         .series_for(resource, signal)
@@ -156,19 +167,7 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
     for i in 0..ASGS {
         let name = format!("it-asg-{i}");
         create_asg(&asg, &name, &["t3.medium", "t3a.medium", "t3.large"], 1, 30).await;
-        let by = [("AutoScalingGroupName", name.as_str())];
-        put_points(&cw, "AWS/EC2", "CPUUtilization", &by, &expected(cpu, i, start, 0..POINTS)).await;
-        put_points(&cw, "CWAgent", "mem_used_percent", &by, &expected(mem, i, start, 0..POINTS)).await;
-        let (l, t) = (lb(i), tg(i));
-        let alb = [("LoadBalancer", l.as_str()), ("TargetGroup", t.as_str())];
-        put_points(
-            &cw,
-            "AWS/ApplicationELB",
-            "RequestCount",
-            &alb,
-            &expected(requests, i, start, 0..POINTS),
-        )
-        .await;
+        seed_asg_points(&cw, i, start, 0..POINTS).await;
     }
     asg.put_scaling_policy()
         .auto_scaling_group_name("it-asg-0")
@@ -283,27 +282,7 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
 
     // ---- cycle 2, 15 minutes later: three new points per seeded series.
     for i in 0..ASGS {
-        let name = format!("it-asg-{i}");
-        let by = [("AutoScalingGroupName", name.as_str())];
-        put_points(&cw, "AWS/EC2", "CPUUtilization", &by, &expected(cpu, i, start, POINTS..POINTS + 3)).await;
-        put_points(
-            &cw,
-            "CWAgent",
-            "mem_used_percent",
-            &by,
-            &expected(mem, i, start, POINTS..POINTS + 3),
-        )
-        .await;
-        let (l, t) = (lb(i), tg(i));
-        let alb = [("LoadBalancer", l.as_str()), ("TargetGroup", t.as_str())];
-        put_points(
-            &cw,
-            "AWS/ApplicationELB",
-            "RequestCount",
-            &alb,
-            &expected(requests, i, start, POINTS..POINTS + 3),
-        )
-        .await;
+        seed_asg_points(&cw, i, start, POINTS..POINTS + 3).await;
     }
     let r2 = headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", now + Duration::minutes(15))
         .await

@@ -47,6 +47,21 @@ fn faulty_config(endpoint: &str) -> headroom::config::Config {
     cfg
 }
 
+/// One cycle through the proxy; a failing source must not make the cycle itself fail.
+async fn cycle_through(endpoint: &str) -> (headroom::runtime::CycleReport, Store) {
+    let cfg = faulty_config(endpoint);
+    let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
+    let mut store = Store::in_memory().unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(120),
+        headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", Utc::now()),
+    )
+    .await
+    .expect("the cycle ends")
+    .expect("a failing source is not a cycle error");
+    (r, store)
+}
+
 fn reason<'a>(snap: &'a headroom::domain::Snapshot, source: &str) -> &'a str {
     let s = snap
         .sources
@@ -71,16 +86,7 @@ async fn every_fault_marks_its_source_and_the_cycle_goes_on() {
         ],
     )
     .await;
-    let cfg = faulty_config(&px.url);
-    let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
-    let mut store = Store::in_memory().unwrap();
-    let r = tokio::time::timeout(
-        Duration::from_secs(120),
-        headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", Utc::now()),
-    )
-    .await
-    .expect("the cycle ends")
-    .expect("a failing source is not a cycle error");
+    let (r, store) = cycle_through(&px.url).await;
     let s = &r.snapshot;
     assert!(s.partial());
     // The inventory that worked is there; each failed source says what happened.
@@ -130,16 +136,7 @@ async fn a_reset_inventory_call_leaves_the_other_sources_whole() {
     let (_moto, url) = moto().await;
     seed(&url).await;
     let px = proxy::start(&url, &[("DescribeAutoScalingGroups", Fault::Reset)]).await;
-    let cfg = faulty_config(&px.url);
-    let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
-    let mut store = Store::in_memory().unwrap();
-    let r = tokio::time::timeout(
-        Duration::from_secs(120),
-        headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", Utc::now()),
-    )
-    .await
-    .expect("the cycle ends")
-    .unwrap();
+    let (r, _store) = cycle_through(&px.url).await;
     let s = &r.snapshot;
     assert!(
         reason(s, "autoscaling").contains("DescribeAutoScalingGroups: connection failed"),
