@@ -10,6 +10,7 @@
 //! ```
 //!
 //! Modules: `domain` (plain data), `config` (two-stage loading, every problem at once),
+//! `model` (the seed sizing model: formulas, tiers, costs, `plan` and `audit`),
 //! `aws` (the only SDK user: traits + real and simulated accounts), `collect` (GetMetricData
 //! batching and incremental fetch, inventory, spend), `store` (the only SQL), `runtime`
 //! (cycle, clock, daemon loop), `cli` (commands and printing).
@@ -19,5 +20,6 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod model;
 pub mod runtime;
 pub mod store;

@@ -5,6 +5,7 @@
 //!
 //! May use: runtime, stages, config, store, aws. `anyhow` is allowed here and in main only.
 
+mod plan;
 mod print;
 
 use crate::aws::{sdk, simulated::SimulatedAccount};
@@ -58,6 +59,25 @@ pub enum Command {
         /// Seed of the simulated account (same seed, same fleet).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// The sizing calculator: every figure of a capacity plan with its formula, the tier and its
+    /// cost under each purchase option; with --audit, a document's stated figures checked.
+    Plan {
+        /// A profile of inputs (the seed systems are in config/profiles/).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// An input as key=value with its unit, e.g. --set concurrent_users=500 --set request_size="5 KB" (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print the plan (or the audit) as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Check the figures a plan document states (TOML, e.g. config/profiles/clearview-stated.toml); exit 1 if any is off.
+        #[arg(long, value_name = "FILE")]
+        audit: Option<PathBuf>,
+        /// List the inputs a profile or --set may give.
+        #[arg(long)]
+        list_inputs: bool,
     },
     /// Run as a daemon: a cycle at every tick of [schedule] collect, until SIGTERM.
     Run {
@@ -127,6 +147,25 @@ pub fn main() -> ExitCode {
             region,
         } => rt.block_on(check(&cli.config, json, fail_on, store, region)).unwrap_or_else(|c| c),
         Command::Demo { json, out, seed } => rt.block_on(demo(json, &out, seed)).unwrap_or_else(|c| c),
+        Command::Plan {
+            profile,
+            set,
+            json,
+            audit,
+            list_inputs,
+        } => match load_config(&cli.config) {
+            Ok(cfg) => plan::run(
+                &cfg,
+                plan::Args {
+                    profile,
+                    set,
+                    json,
+                    audit,
+                    list_inputs,
+                },
+            ),
+            Err(c) => c,
+        },
         Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
     }
 }

@@ -4,5 +4,6 @@
 mod cli;
 mod collect_moto;
 mod faults;
+mod plan;
 mod scale;
 mod support;

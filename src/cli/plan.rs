@@ -1,0 +1,218 @@
+//! `headroom plan`: read a profile and `--set` inputs, print every derived figure with its
+//! formula and inputs (or `--json`), and with `--audit` hold a document's stated figures
+//! against them. Exit 1 when an audited figure is off beyond its tolerance, 2 on bad input.
+
+use crate::config::Config;
+use crate::model::audit::{self, Finding};
+use crate::model::plan::{self, Inputs, Plan, Profile};
+use crate::model::units::Num;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub struct Args {
+    pub profile: Option<PathBuf>,
+    pub set: Vec<String>,
+    pub json: bool,
+    pub audit: Option<PathBuf>,
+    pub list_inputs: bool,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+pub fn run(cfg: &Config, args: Args) -> ExitCode {
+    if args.list_inputs {
+        for (k, d) in plan::input_docs() {
+            println!("{k:<30} {d}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    // The audit file names its profile, relative to itself, unless --profile is given.
+    let mut stated = None;
+    let mut profile_path = args.profile.clone();
+    if let Some(a) = &args.audit {
+        let body = match std::fs::read_to_string(a) {
+            Ok(b) => b,
+            Err(e) => return fail(format!("cannot read audit file {}: {e}", a.display())),
+        };
+        match audit::parse_file(&a.display().to_string(), &body) {
+            Ok((p, s)) => {
+                if profile_path.is_none() {
+                    profile_path = p.map(|p| a.parent().unwrap_or(Path::new(".")).join(p));
+                }
+                stated = Some(s);
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    let mut profile = match &profile_path {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(body) => match Profile::parse(&p.display().to_string(), &body, cfg) {
+                Ok(pr) => pr,
+                Err(e) => return fail(format!("{e} (see `headroom plan --list-inputs`)")),
+            },
+            Err(e) => {
+                return fail(format!(
+                    "cannot read profile {}: {e} (the seed profiles are in config/profiles/)",
+                    p.display()
+                ));
+            }
+        },
+        None => Profile {
+            name: "ad hoc".into(),
+            source: "--set".into(),
+            ..Default::default()
+        },
+    };
+    for s in &args.set {
+        let mut inputs: Inputs = profile.inputs.clone();
+        if let Err(e) = inputs.set_flag(s, &cfg.pricing) {
+            return fail(format!("{e} (see `headroom plan --list-inputs`)"));
+        }
+        profile.inputs = inputs;
+        // A --set applies to every scenario too.
+        for sc in &mut profile.scenarios {
+            if let Err(e) = sc.inputs.set_flag(s, &cfg.pricing) {
+                return fail(e);
+            }
+        }
+    }
+    if profile_path.is_none() && args.set.is_empty() {
+        return fail("nothing to plan: give --profile FILE (e.g. config/profiles/clearview.toml) or --set key=value (see --list-inputs)");
+    }
+    let p = match plan::plan(&profile, cfg) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match (stated, &args.audit) {
+        (Some(stated), Some(file)) => {
+            let findings = match audit::audit(&file.display().to_string(), &p, &stated) {
+                Ok(f) => f,
+                Err(e) => return fail(e),
+            };
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"profile": p.profile, "source": p.source, "findings": findings})
+                );
+            } else {
+                print_audit(&p, &findings);
+            }
+            if findings.iter().any(Finding::wrong) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            if args.json {
+                println!("{}", serde_json::to_string(&p).unwrap_or_default());
+            } else {
+                print_plan(&p, cfg);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn print_plan(p: &Plan, cfg: &Config) {
+    println!("Plan: {} ({})", p.profile, p.source);
+    println!(
+        "Prices: pricing.toml, {} as of {}; a month is 730 hours.",
+        cfg.pricing.region, cfg.pricing.as_of
+    );
+    let mut section = String::new();
+    for f in &p.figures {
+        let sec = f.name.split_once('.').map(|(a, _)| a.to_string()).unwrap_or_default();
+        if sec != section {
+            println!();
+            println!(
+                "{}",
+                if sec.is_empty() {
+                    "Figures".to_string()
+                } else {
+                    format!("Figures: {sec}")
+                }
+            );
+            section = sec;
+        }
+        let ins: Vec<String> = f
+            .inputs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "  {:<44} {:>14} {:<10} = {}{}",
+            f.name,
+            Num(f.shown).to_string(),
+            f.unit,
+            f.formula,
+            if ins.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", ins.join(", "))
+            }
+        );
+    }
+    for t in &p.tiers {
+        println!();
+        println!(
+            "Tier ({}): {} concurrent users -> {} [{}, {})",
+            t.scenario,
+            Num(t.users),
+            t.tier,
+            Num(t.range.0),
+            if t.range.1.is_finite() {
+                Num(t.range.1).to_string()
+            } else {
+                "no upper bound".into()
+            }
+        );
+        for b in &t.bundle {
+            println!("  node group {b}");
+        }
+        println!("  nodes' monthly cost at min and max size, by purchase option:");
+        for (name, lo, hi) in &t.monthly_by_option {
+            println!("    {:<34} ${:>10} - ${:>10}", name, Num(*lo).to_string(), Num(*hi).to_string());
+        }
+        match (&t.next_tier, t.months_to_next) {
+            (Some(n), Some(m)) => println!("  next tier: {n}, reached in {m} month(s) at the profile's growth"),
+            (Some(n), None) => println!("  next tier: {n} (give growth_monthly to see when)"),
+            _ => println!("  top tier"),
+        }
+        if !t.migration_steps.is_empty() && t.next_tier.is_some() {
+            println!("  migration steps to {}:", t.next_tier.as_deref().unwrap_or(""));
+            for (i, s) in t.migration_steps.iter().enumerate() {
+                println!("    {}. {s}", i + 1);
+            }
+        }
+    }
+    for n in &p.notes {
+        println!("note: {n}");
+    }
+}
+
+fn print_audit(p: &Plan, findings: &[Finding]) {
+    println!("Audit of {} ({}): {} stated figure(s)", p.profile, p.source, findings.len());
+    for f in findings {
+        let mark = if f.wrong() { "WRONG" } else { "ok" };
+        println!(
+            "  {:<5} {:<40} stated {:>12} {:<9} computed {:>12}  {}  [{}]",
+            mark,
+            f.figure,
+            Num(f.stated_shown).to_string(),
+            f.unit,
+            Num(f.computed_shown).to_string(),
+            f.describe(),
+            f.location
+        );
+        if f.wrong() {
+            println!("        \"{}\"  -> headroom: {}", f.quote, f.formula);
+        }
+    }
+    let wrong = findings.iter().filter(|f| f.wrong()).count();
+    println!("{} correct, {} wrong", findings.len() - wrong, wrong);
+}

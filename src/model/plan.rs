@@ -1,0 +1,1571 @@
+//! `headroom plan`: a capacity plan from inputs. A profile (TOML) or `--set key=value` gives
+//! inputs with their units; every figure derivable from them is computed with its formula,
+//! its inputs and its unit, then the tier, its bundle, the bundle's monthly cost under each
+//! purchase option and when growth reaches the next tier.
+//!
+//! Profiles may hold scenarios (the same formulas at other concurrencies, e.g. each tier's
+//! bound), Fargate task lists and priced line items (services outside the price table, with
+//! the unit price the plan states).
+//!
+//! Pure. May use: config, domain, model.
+
+use super::capacity::{self, Consistency, PodLoad};
+use super::tiers::{self, At, Option_};
+use super::units::*;
+use super::workload as w;
+use crate::config::{Config, Tier};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("{source_name}: {key}: {problem}")]
+    Input { source_name: String, key: String, problem: String },
+}
+
+fn input_err(src: &str, key: &str, problem: impl Into<String>) -> PlanError {
+    PlanError::Input {
+        source_name: src.to_string(),
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// An input headroom knows: its kind, the unit a bare number is read in, whether it must be
+/// positive, and what it means.
+struct Spec {
+    key: &'static str,
+    kind: Kind,
+    unit: &'static str,
+    positive: bool,
+    doc: &'static str,
+}
+
+const fn spec(key: &'static str, kind: Kind, unit: &'static str, positive: bool, doc: &'static str) -> Spec {
+    Spec {
+        key,
+        kind,
+        unit,
+        positive,
+        doc,
+    }
+}
+
+const SPECS: &[Spec] = &[
+    spec("concurrent_users", Kind::Count, "", true, "users online at the same time"),
+    spec("total_users", Kind::Count, "", true, "registered users"),
+    spec(
+        "daily_active_users",
+        Kind::Count,
+        "",
+        true,
+        "daily active users, when given directly",
+    ),
+    spec("active_share", Kind::Share, "", false, "share of total users active each day"),
+    spec(
+        "peak_share",
+        Kind::Share,
+        "",
+        false,
+        "share of daily active users online at the peak",
+    ),
+    spec("session_length", Kind::Duration, "s", true, "average session"),
+    spec("requests_per_session", Kind::Count, "", true, "requests a user makes per session"),
+    spec(
+        "requests_per_user_per_minute",
+        Kind::Count,
+        "",
+        true,
+        "requests an active user makes per minute",
+    ),
+    spec("peak_requests_per_minute", Kind::Count, "", true, "requests per minute at the peak"),
+    spec("request_size", Kind::Size, "KB", false, "average request"),
+    spec("response_size", Kind::Size, "KB", false, "average response"),
+    spec("memory_per_user", Kind::Size, "MB", false, "server memory per concurrent user"),
+    spec("storage_per_user", Kind::Size, "KB", false, "stored data per user"),
+    spec("storage_growth_daily", Kind::Share, "", false, "daily growth of stored data"),
+    spec(
+        "instance_memory",
+        Kind::Size,
+        "GB",
+        true,
+        "memory of one instance (default: the price table's)",
+    ),
+    spec(
+        "users_per_instance_low",
+        Kind::Count,
+        "",
+        true,
+        "users one instance serves, low end",
+    ),
+    spec(
+        "users_per_instance_high",
+        Kind::Count,
+        "",
+        true,
+        "users one instance serves, high end",
+    ),
+    spec(
+        "requests_per_pod_per_second",
+        Kind::ReqRate,
+        "req/s",
+        true,
+        "requests one backend pod serves",
+    ),
+    spec(
+        "spike_buffer",
+        Kind::Count,
+        "",
+        true,
+        "multiplier on required pods (default sizing.toml)",
+    ),
+    spec(
+        "max_multiplier",
+        Kind::Count,
+        "",
+        true,
+        "max pods = min pods x this (default sizing.toml)",
+    ),
+    spec(
+        "node_buffer",
+        Kind::Count,
+        "",
+        true,
+        "multiplier on required nodes (default sizing.toml)",
+    ),
+    spec(
+        "node_usable_cpu",
+        Kind::Count,
+        "",
+        true,
+        "usable cores per node (default sizing.toml)",
+    ),
+    spec(
+        "node_usable_memory",
+        Kind::Size,
+        "MB",
+        true,
+        "usable memory per node (default sizing.toml)",
+    ),
+    spec("backend_pods", Kind::Count, "", false, "backend pods"),
+    spec("backend_pod_cpu", Kind::Count, "", false, "cores each backend pod requests"),
+    spec("backend_pod_memory", Kind::Size, "MB", false, "memory each backend pod requests"),
+    spec("frontend_pods", Kind::Count, "", false, "frontend pods"),
+    spec("frontend_pod_cpu", Kind::Count, "", false, "cores each frontend pod requests"),
+    spec("frontend_pod_memory", Kind::Size, "MB", false, "memory each frontend pod requests"),
+    spec(
+        "dynamodb_reads_per_user",
+        Kind::Count,
+        "",
+        false,
+        "DynamoDB reads per second per concurrent user",
+    ),
+    spec(
+        "dynamodb_writes_per_user",
+        Kind::Count,
+        "",
+        false,
+        "DynamoDB writes per second per concurrent user",
+    ),
+    spec("dynamodb_read_item_size", Kind::Size, "KB", true, "item size read (default 4 KB)"),
+    spec(
+        "dynamodb_write_item_size",
+        Kind::Size,
+        "KB",
+        true,
+        "item size written (default 1 KB)",
+    ),
+    spec("growth_monthly", Kind::Share, "", false, "month-over-month user growth"),
+    spec("peak_factor", Kind::Count, "", true, "peak rate over the daily average"),
+    spec("regions", Kind::Count, "", true, "regions the fleet is spread over"),
+    spec(
+        "baseline_share",
+        Kind::Share,
+        "",
+        false,
+        "baseline fleet as a share of the peak fleet",
+    ),
+    spec("max_buffer", Kind::Share, "", false, "maximum fleet buffer over the peak fleet"),
+    spec("instances_per_alb", Kind::Count, "", true, "instances behind one load balancer"),
+    spec("cdn_hit_ratio", Kind::Share, "", false, "CDN cache hit ratio"),
+    spec("compression", Kind::Share, "", false, "payload reduction from compression"),
+    spec(
+        "db_replicas_per_region",
+        Kind::Count,
+        "",
+        false,
+        "database read replicas per region",
+    ),
+    spec(
+        "stated_instance_price",
+        Kind::Money,
+        "$",
+        false,
+        "an hourly instance price a plan states, checked against the price table",
+    ),
+    spec(
+        "on_demand_share",
+        Kind::Share,
+        "",
+        false,
+        "on-demand share of a spot mix (default 30 %)",
+    ),
+    spec(
+        "link_capacity",
+        Kind::BitRate,
+        "Gbit/s",
+        true,
+        "network capacity to compare peak bandwidth with",
+    ),
+    spec("devtest_hours_per_month", Kind::Count, "", true, "hours a month dev/test runs"),
+];
+
+const TEXT_KEYS: &[(&str, &str)] = &[
+    ("instance_type", "instance type of the fleet, from pricing.toml"),
+    ("dynamodb_consistency", "eventual, strong or transactional (default eventual)"),
+    (
+        "tier",
+        "the tier whose bundle a scenario uses (default: the tier its users fall in)",
+    ),
+];
+
+/// Parsed inputs: quantities in base units, and text values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inputs {
+    pub values: BTreeMap<String, f64>,
+    pub text: BTreeMap<String, String>,
+}
+
+impl Inputs {
+    /// Sets `key` from `raw` (a TOML number or a string with a unit), validating it.
+    pub fn set(&mut self, src: &str, key: &str, raw: &toml::Value, pricing: &crate::config::Pricing) -> Result<(), PlanError> {
+        if let Some((_, _)) = TEXT_KEYS.iter().find(|(k, _)| *k == key) {
+            let s = raw.as_str().ok_or_else(|| input_err(src, key, "expected a quoted name"))?;
+            if key == "instance_type" && !pricing.instances.contains_key(s) {
+                return Err(input_err(
+                    src,
+                    key,
+                    format!(
+                        "unknown instance type `{s}` (add it to pricing.toml, or use one of: {})",
+                        pricing.instances.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if key == "dynamodb_consistency" && Consistency::parse(s).is_none() {
+                return Err(input_err(src, key, format!("`{s}` is not eventual, strong or transactional")));
+            }
+            self.text.insert(key.to_string(), s.to_string());
+            return Ok(());
+        }
+        let spec = SPECS.iter().find(|s| s.key == key).ok_or_else(|| {
+            let mut known: Vec<&str> = SPECS.iter().map(|s| s.key).chain(TEXT_KEYS.iter().map(|t| t.0)).collect();
+            known.sort();
+            input_err(src, key, format!("unknown input (known inputs: {})", known.join(", ")))
+        })?;
+        let text = match raw {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::String(s) => s.clone(),
+            other => {
+                return Err(input_err(
+                    src,
+                    key,
+                    format!("expected a number or a quoted quantity, found {}", other.type_str()),
+                ));
+            }
+        };
+        let v = parse(&text, spec.kind, spec.unit).map_err(|e| input_err(src, key, e))?;
+        if spec.kind == Kind::Share && !(0.0..=1.0).contains(&v) {
+            return Err(input_err(
+                src,
+                key,
+                format!("`{text}` is a share above 100 % (a share is between 0 and 100 %)"),
+            ));
+        }
+        if v < 0.0 || (spec.positive && v == 0.0) {
+            let what = if spec.positive {
+                "must be above zero"
+            } else {
+                "must not be negative"
+            };
+            return Err(input_err(src, key, format!("`{text}` {what} ({})", spec.doc)));
+        }
+        self.values.insert(key.to_string(), v);
+        Ok(())
+    }
+
+    /// Parses `key=value` as given to `--set`.
+    pub fn set_flag(&mut self, flag: &str, pricing: &crate::config::Pricing) -> Result<(), PlanError> {
+        let (k, v) = flag
+            .split_once('=')
+            .ok_or_else(|| input_err("--set", flag, "expected key=value, e.g. --set concurrent_users=500"))?;
+        let (k, v) = (k.trim(), v.trim());
+        let raw = match v.parse::<f64>() {
+            Ok(_) => toml::Value::String(v.to_string()),
+            Err(_) => toml::Value::String(v.trim_matches('"').to_string()),
+        };
+        self.set("--set", k, &raw, pricing)
+    }
+
+    fn get(&self, k: &str) -> Option<f64> {
+        self.values.get(k).copied()
+    }
+}
+
+/// The inputs headroom knows, for `plan --help` and error hints.
+pub fn input_docs() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = SPECS
+        .iter()
+        .map(|s| (s.key.to_string(), format!("{} ({})", s.doc, s.kind.describe())))
+        .collect();
+    v.extend(TEXT_KEYS.iter().map(|(k, d)| (k.to_string(), d.to_string())));
+    v
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FargateTask {
+    pub name: String,
+    pub vcpu: f64,
+    pub memory_gb: f64,
+    pub tasks: f64,
+}
+
+/// A service priced by the plan itself: unit price per hour, month, thousand, million or day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineItem {
+    pub name: String,
+    pub group: String,
+    pub unit_price: f64,
+    pub per: String,
+    pub quantity: f64,
+    pub multiplier: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub inputs: Inputs,
+}
+
+/// A whole profile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub source: String,
+    pub inputs: Inputs,
+    pub scenarios: Vec<Scenario>,
+    pub fargate: Vec<FargateTask>,
+    pub items: Vec<LineItem>,
+}
+
+fn num(src: &str, t: &toml::Table, key: &str) -> Result<f64, PlanError> {
+    match t.get(key) {
+        Some(toml::Value::Integer(i)) => Ok(*i as f64),
+        Some(toml::Value::Float(f)) if f.is_finite() => Ok(*f),
+        Some(_) => Err(input_err(src, key, "expected a number")),
+        None => Err(input_err(src, key, "missing")),
+    }
+}
+
+fn text(src: &str, t: &toml::Table, key: &str) -> Result<String, PlanError> {
+    t.get(key)
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .ok_or_else(|| input_err(src, key, "missing or not a string"))
+}
+
+impl Profile {
+    /// Reads a profile file's text. `src` names it in errors.
+    pub fn parse(src: &str, body: &str, cfg: &Config) -> Result<Profile, PlanError> {
+        let t: toml::Table = body
+            .parse()
+            .map_err(|e: toml::de::Error| input_err(src, "(file)", format!("not valid TOML: {}", e.message())))?;
+        let mut p = Profile {
+            name: t.get("name").and_then(|v| v.as_str()).unwrap_or(src).to_string(),
+            ..Default::default()
+        };
+        p.source = t.get("source").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        for k in t.keys() {
+            if !["name", "source", "description", "inputs", "scenario", "fargate", "item"].contains(&k.as_str()) {
+                return Err(input_err(
+                    src,
+                    k,
+                    "unknown section (a profile has name, source, description, [inputs], [[scenario]], [[fargate]], [[item]])",
+                ));
+            }
+        }
+        if let Some(inp) = t.get("inputs").and_then(|v| v.as_table()) {
+            for (k, v) in inp {
+                p.inputs.set(src, k, v, &cfg.pricing)?;
+            }
+        }
+        for (i, s) in t.get("scenario").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
+            let st = s
+                .as_table()
+                .ok_or_else(|| input_err(src, &format!("scenario[{i}]"), "expected a table"))?;
+            let name = text(src, st, "name")?;
+            let mut inputs = p.inputs.clone();
+            for (k, v) in st.iter().filter(|(k, _)| k.as_str() != "name") {
+                inputs.set(&format!("{src} scenario {name}"), k, v, &cfg.pricing)?;
+            }
+            p.scenarios.push(Scenario { name, inputs });
+        }
+        for (i, f) in t.get("fargate").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
+            let ft = f
+                .as_table()
+                .ok_or_else(|| input_err(src, &format!("fargate[{i}]"), "expected a table"))?;
+            let task = FargateTask {
+                name: text(src, ft, "name")?,
+                vcpu: num(src, ft, "vcpu")?,
+                memory_gb: num(src, ft, "memory_gb")?,
+                tasks: num(src, ft, "tasks")?,
+            };
+            if task.vcpu <= 0.0 || task.memory_gb <= 0.0 || task.tasks <= 0.0 {
+                return Err(input_err(
+                    src,
+                    &format!("fargate.{}", task.name),
+                    "vcpu, memory_gb and tasks must be above zero",
+                ));
+            }
+            p.fargate.push(task);
+        }
+        for (i, it) in t.get("item").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
+            let tt = it
+                .as_table()
+                .ok_or_else(|| input_err(src, &format!("item[{i}]"), "expected a table"))?;
+            let item = LineItem {
+                name: text(src, tt, "name")?,
+                group: tt.get("group").and_then(|v| v.as_str()).unwrap_or("services").to_string(),
+                unit_price: num(src, tt, "unit_price")?,
+                per: text(src, tt, "per")?,
+                quantity: num(src, tt, "quantity").unwrap_or(1.0),
+                multiplier: num(src, tt, "multiplier").unwrap_or(1.0),
+            };
+            if !["hour", "month", "thousand", "million", "day"].contains(&item.per.as_str()) {
+                return Err(input_err(
+                    src,
+                    &format!("item.{}.per", item.name),
+                    format!("`{}` is not hour, month, thousand, million or day", item.per),
+                ));
+            }
+            if item.unit_price < 0.0 || item.quantity < 0.0 || item.multiplier < 0.0 {
+                return Err(input_err(
+                    src,
+                    &format!("item.{}", item.name),
+                    "prices and quantities must not be negative",
+                ));
+            }
+            p.items.push(item);
+        }
+        Ok(p)
+    }
+}
+
+/// One derived figure: name, value in its base unit, how it is shown, and how it was derived.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figure {
+    pub name: String,
+    /// In the base unit of its kind (bytes, bytes/s, bit/s, req/s, s, share, USD, count).
+    pub value: f64,
+    #[serde(skip)]
+    pub kind: Kind,
+    /// Display unit, and the value in it.
+    pub unit: String,
+    pub shown: f64,
+    pub formula: String,
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// What a plan found about tiers for its users.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TierFit {
+    pub scenario: String,
+    pub users: f64,
+    pub tier: String,
+    pub range: (f64, f64),
+    pub bundle: Vec<String>,
+    pub monthly_by_option: Vec<(String, f64, f64)>,
+    pub next_tier: Option<String>,
+    pub months_to_next: Option<u32>,
+    pub migration_steps: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub profile: String,
+    pub source: String,
+    pub figures: Vec<Figure>,
+    pub tiers: Vec<TierFit>,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn figure(&self, name: &str) -> Option<&Figure> {
+        self.figures.iter().find(|f| f.name == name)
+    }
+}
+
+struct Calc<'a> {
+    cfg: &'a Config,
+    inp: &'a Inputs,
+    prefix: String,
+    figs: Vec<Figure>,
+}
+
+/// Display unit and divisor for a figure's kind.
+fn display(kind: Kind, unit: &str) -> (String, f64) {
+    let div = match unit {
+        "KB" | "KB/s" | "kbit/s" => 1e3,
+        "MB" | "MB/s" | "Mbit/s" => 1e6,
+        "GB" | "GB/s" | "Gbit/s" => 1e9,
+        "TB" | "Tbit/s" => 1e12,
+        "PB" => 1e15,
+        "%" => 0.01,
+        "min" => 60.0,
+        _ => 1.0,
+    };
+    let _ = kind;
+    (unit.to_string(), div)
+}
+
+impl Calc<'_> {
+    fn v(&self, k: &str) -> Option<f64> {
+        self.inp.get(k)
+    }
+    fn name(&self, n: &str) -> String {
+        if self.prefix.is_empty() {
+            n.to_string()
+        } else {
+            format!("{}.{n}", self.prefix)
+        }
+    }
+    /// A value already computed in this scenario.
+    fn f(&self, n: &str) -> Option<f64> {
+        let full = self.name(n);
+        self.figs.iter().find(|f| f.name == full).map(|f| f.value)
+    }
+    fn add(&mut self, n: &str, value: f64, kind: Kind, unit: &str, formula: &str, inputs: &[(&str, String)]) {
+        let (unit, div) = display(kind, unit);
+        self.figs.push(Figure {
+            name: self.name(n),
+            value,
+            kind,
+            unit,
+            shown: value / div,
+            formula: formula.to_string(),
+            inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        });
+    }
+    fn shown(&self, k: &str) -> String {
+        let spec = SPECS.iter().find(|s| s.key == k);
+        match (self.v(k), spec) {
+            (Some(v), Some(s)) => {
+                let (u, d) = display(s.kind, s.unit);
+                if u.is_empty() {
+                    format!("{}", Num(v / d))
+                } else {
+                    format!("{} {u}", Num(v / d))
+                }
+            }
+            (Some(v), None) => format!("{}", Num(v)),
+            _ => String::new(),
+        }
+    }
+    fn fig_shown(&self, n: &str) -> String {
+        let full = self.name(n);
+        self.figs
+            .iter()
+            .find(|f| f.name == full)
+            .map(|f| format!("{} {}", Num(f.shown), f.unit).trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Computes every figure the inputs allow, for the base inputs and each scenario.
+pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
+    let mut out = Plan {
+        profile: profile.name.clone(),
+        source: profile.source.clone(),
+        figures: vec![],
+        tiers: vec![],
+        notes: vec![],
+    };
+    let mut runs: Vec<(String, &Inputs)> = vec![(String::new(), &profile.inputs)];
+    for s in &profile.scenarios {
+        runs.push((s.name.clone(), &s.inputs));
+    }
+    for (prefix, inp) in runs {
+        let mut c = Calc {
+            cfg,
+            inp,
+            prefix: prefix.clone(),
+            figs: vec![],
+        };
+        workload(&mut c);
+        compute(&mut c)?;
+        dynamodb(&mut c);
+        high_traffic(&mut c);
+        if let Some(fit) = tier_fit(&mut c, &prefix)? {
+            out.tiers.push(fit);
+        }
+        out.figures.extend(c.figs);
+    }
+    let mut c = Calc {
+        cfg,
+        inp: &profile.inputs,
+        prefix: String::new(),
+        figs: vec![],
+    };
+    fargate(&mut c, &profile.fargate);
+    items(&mut c, &profile.items)?;
+    out.figures.extend(c.figs);
+    if out.figures.is_empty() {
+        out.notes.push(
+            "no figure could be derived: give at least concurrent_users with a request rate, or see `headroom plan --help` for the inputs"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+fn workload(c: &mut Calc) {
+    // Per-user request rate: from sessions, or from requests per minute.
+    let per_user_rps = match (
+        c.v("requests_per_session"),
+        c.v("session_length"),
+        c.v("requests_per_user_per_minute"),
+    ) {
+        (Some(r), Some(s), _) => Some((
+            r / s,
+            "requests_per_session ÷ session_length",
+            vec![
+                ("requests_per_session", c.shown("requests_per_session")),
+                ("session_length", c.shown("session_length")),
+            ],
+        )),
+        (_, _, Some(m)) => Some((
+            m / 60.0,
+            "requests_per_user_per_minute ÷ 60",
+            vec![("requests_per_user_per_minute", c.shown("requests_per_user_per_minute"))],
+        )),
+        _ => None,
+    };
+    if let (Some(u), Some((r, how, ins))) = (c.v("concurrent_users"), per_user_rps.clone()) {
+        let rps = if how.starts_with("requests_per_session") {
+            w::rps_from_sessions(
+                u,
+                c.v("requests_per_session").unwrap_or(0.0),
+                Seconds(c.v("session_length").unwrap_or(1.0)),
+            )
+        } else {
+            w::rps_from_rate(u, c.v("requests_per_user_per_minute").unwrap_or(0.0))
+        };
+        debug_assert!((rps.0 - u * r).abs() < 1e-6 * rps.0.max(1.0));
+        let mut i = vec![("concurrent_users", c.shown("concurrent_users"))];
+        i.extend(ins.iter().map(|(k, v)| (*k, v.clone())));
+        c.add("avg_rps", rps.0, Kind::ReqRate, "req/s", &format!("concurrent_users × {how}"), &i);
+    }
+    let dau = match (c.v("daily_active_users"), c.v("total_users"), c.v("active_share")) {
+        (Some(d), _, _) => Some(d),
+        (None, Some(t), Some(a)) => {
+            let d = w::daily_active(t, Share(a));
+            c.add(
+                "dau",
+                d,
+                Kind::Count,
+                "users",
+                "total_users × active_share",
+                &[("total_users", c.shown("total_users")), ("active_share", c.shown("active_share"))],
+            );
+            Some(d)
+        }
+        _ => None,
+    };
+    if let (Some(d), Some(p)) = (dau, c.v("peak_share")) {
+        let peak = w::peak_concurrent(d, Share(p));
+        c.add(
+            "peak_concurrent_users",
+            peak,
+            Kind::Count,
+            "users",
+            "DAU × peak_share",
+            &[("DAU", format!("{}", Num(d))), ("peak_share", c.shown("peak_share"))],
+        );
+        if let Some((r, how, _)) = &per_user_rps {
+            c.add(
+                "peak_rps",
+                peak * r,
+                Kind::ReqRate,
+                "req/s",
+                &format!("peak_concurrent_users × {how}"),
+                &[("peak_concurrent_users", format!("{}", Num(peak)))],
+            );
+        }
+    }
+    if let Some(m) = c.v("peak_requests_per_minute") {
+        c.add(
+            "peak_rps",
+            m / 60.0,
+            Kind::ReqRate,
+            "req/s",
+            "peak_requests_per_minute ÷ 60",
+            &[("peak_requests_per_minute", c.shown("peak_requests_per_minute"))],
+        );
+    }
+    for (rate, label) in [("avg_rps", "avg"), ("peak_rps", "peak")] {
+        let Some(rps) = c.f(rate) else { continue };
+        let mut total = 0.0;
+        for (size, dir) in [("request_size", "in"), ("response_size", "out")] {
+            if let Some(b) = c.v(size) {
+                let r = w::data_rate(ReqRate(rps), Bytes(b));
+                total += r.0;
+                c.add(
+                    &format!("bandwidth_{dir}_{label}"),
+                    r.0,
+                    Kind::ByteRate,
+                    "KB/s",
+                    &format!("{rate} × {size}"),
+                    &[(rate, c.fig_shown(rate)), (size, c.shown(size))],
+                );
+            }
+        }
+        if c.v("request_size").is_some() && c.v("response_size").is_some() {
+            let bits = ByteRate(total).bits();
+            c.add(
+                &format!("throughput_{label}"),
+                total,
+                Kind::ByteRate,
+                "MB/s",
+                &format!("{rate} × (request_size + response_size)"),
+                &[(rate, c.fig_shown(rate))],
+            );
+            c.add(
+                &format!("throughput_{label}_bits"),
+                bits.0,
+                Kind::BitRate,
+                "Mbit/s",
+                &format!("throughput_{label} × 8 bits"),
+                &[],
+            );
+            c.add(
+                &format!("transfer_{label}_per_day"),
+                ByteRate(total).per_day().0,
+                Kind::Size,
+                "GB",
+                &format!("throughput_{label} × 86,400 s"),
+                &[],
+            );
+        }
+    }
+    // Memory and instances by memory.
+    let inst_mem = c.v("instance_memory").or_else(|| {
+        c.inp
+            .text
+            .get("instance_type")
+            .and_then(|t| c.cfg.pricing.instances.get(t))
+            .map(|p| p.memory_gib * 1_073_741_824.0)
+    });
+    for (users_key, label) in [("concurrent_users", "avg"), ("peak_concurrent_users", "peak")] {
+        let users = if users_key == "concurrent_users" {
+            c.v(users_key)
+        } else {
+            c.f(users_key)
+        };
+        let (Some(u), Some(m)) = (users, c.v("memory_per_user")) else {
+            continue;
+        };
+        let mem = w::memory(u, Bytes(m));
+        c.add(
+            &format!("memory_{label}"),
+            mem.0,
+            Kind::Size,
+            "GB",
+            &format!("{users_key} × memory_per_user"),
+            &[(users_key, format!("{}", Num(u))), ("memory_per_user", c.shown("memory_per_user"))],
+        );
+        if let Some(im) = inst_mem {
+            let n = capacity::instances_for_memory(mem, Bytes(im));
+            c.add(
+                &format!("instances_by_memory_{label}"),
+                n as f64,
+                Kind::Count,
+                "instances",
+                &format!("⌈memory_{label} ÷ instance_memory⌉"),
+                &[("instance_memory", format!("{} GB", Num(im / 1e9)))],
+            );
+        }
+    }
+    // Instances by users per instance (low/high ends of the stated range).
+    for (users_key, label) in [("concurrent_users", "avg"), ("peak_concurrent_users", "peak")] {
+        let users = if users_key == "concurrent_users" {
+            c.v(users_key)
+        } else {
+            c.f(users_key)
+        };
+        let Some(u) = users else { continue };
+        if let (Some(lo), Some(hi)) = (c.v("users_per_instance_low"), c.v("users_per_instance_high")) {
+            c.add(
+                &format!("instances_{label}_low"),
+                capacity::instances_for_users(u, hi) as f64,
+                Kind::Count,
+                "instances",
+                &format!("⌈{users_key} ÷ users_per_instance_high⌉"),
+                &[
+                    (users_key, format!("{}", Num(u))),
+                    ("users_per_instance_high", c.shown("users_per_instance_high")),
+                ],
+            );
+            c.add(
+                &format!("instances_{label}_high"),
+                capacity::instances_for_users(u, lo) as f64,
+                Kind::Count,
+                "instances",
+                &format!("⌈{users_key} ÷ users_per_instance_low⌉"),
+                &[
+                    (users_key, format!("{}", Num(u))),
+                    ("users_per_instance_low", c.shown("users_per_instance_low")),
+                ],
+            );
+        }
+    }
+    // Storage.
+    let store_users = c.v("total_users").or(c.v("daily_active_users"));
+    if let (Some(u), Some(s)) = (store_users, c.v("storage_per_user")) {
+        let st = w::storage(u, Bytes(s));
+        let who = if c.v("total_users").is_some() {
+            "total_users"
+        } else {
+            "daily_active_users"
+        };
+        c.add(
+            "storage",
+            st.0,
+            Kind::Size,
+            "GB",
+            &format!("{who} × storage_per_user"),
+            &[(who, format!("{}", Num(u))), ("storage_per_user", c.shown("storage_per_user"))],
+        );
+        if let Some(g) = c.v("storage_growth_daily") {
+            c.add(
+                "storage_growth_per_day",
+                w::storage_growth_per_day(st, Share(g)).0,
+                Kind::Size,
+                "GB",
+                "storage × storage_growth_daily",
+                &[("storage_growth_daily", c.shown("storage_growth_daily"))],
+            );
+        }
+    }
+}
+
+fn compute(c: &mut Calc) -> Result<(), PlanError> {
+    let wl = &c.cfg.sizing.workload;
+    let spike = c.v("spike_buffer").unwrap_or(wl.spike_buffer);
+    let mult = c.v("max_multiplier").unwrap_or(wl.max_multiplier);
+    let buffer = c.v("node_buffer").unwrap_or(wl.node_buffer);
+    let usable_cpu = c.v("node_usable_cpu").unwrap_or(wl.node_usable_cpu);
+    let usable_mem_mb = c.v("node_usable_memory").map(|b| b / 1e6).unwrap_or(wl.node_usable_memory_mb);
+    if let (Some(rps), Some(per_pod)) = (c.f("avg_rps"), c.v("requests_per_pod_per_second")) {
+        let p = capacity::pods(ReqRate(rps), ReqRate(per_pod), spike, mult);
+        c.add(
+            "required_pods",
+            p.required,
+            Kind::Count,
+            "pods",
+            "avg_rps ÷ requests_per_pod_per_second",
+            &[
+                ("avg_rps", c.fig_shown("avg_rps")),
+                ("requests_per_pod_per_second", c.shown("requests_per_pod_per_second")),
+            ],
+        );
+        c.add(
+            "min_pods",
+            p.min as f64,
+            Kind::Count,
+            "pods",
+            "⌈required_pods × spike_buffer⌉",
+            &[("spike_buffer", format!("{spike}"))],
+        );
+        c.add(
+            "max_pods",
+            p.max as f64,
+            Kind::Count,
+            "pods",
+            "min_pods × max_multiplier",
+            &[("max_multiplier", format!("{mult}"))],
+        );
+        if let Some(rpm) = c.v("requests_per_user_per_minute") {
+            c.add(
+                "users_per_pod",
+                per_pod / (rpm / 60.0),
+                Kind::Count,
+                "users",
+                "requests_per_pod_per_second ÷ (requests_per_user_per_minute ÷ 60)",
+                &[],
+            );
+        }
+    }
+    let loads: Vec<PodLoad> = [
+        ("backend", "backend_pods", "backend_pod_cpu", "backend_pod_memory"),
+        ("frontend", "frontend_pods", "frontend_pod_cpu", "frontend_pod_memory"),
+    ]
+    .iter()
+    .filter_map(|(_, n, cpu, mem)| {
+        Some(PodLoad {
+            count: c.v(n)?,
+            cpu: c.v(cpu)?,
+            memory_mb: c.v(mem)? / 1e6,
+        })
+    })
+    .collect();
+    if !loads.is_empty() {
+        let n = capacity::nodes(&loads, usable_cpu, usable_mem_mb, buffer);
+        c.add(
+            "total_pod_cpu",
+            n.total_cpu,
+            Kind::Count,
+            "cores",
+            "Σ pods × pod_cpu (backend + frontend)",
+            &[
+                ("backend", format!("{} × {}", c.shown("backend_pods"), c.shown("backend_pod_cpu"))),
+                (
+                    "frontend",
+                    format!("{} × {}", c.shown("frontend_pods"), c.shown("frontend_pod_cpu")),
+                ),
+            ],
+        );
+        c.add(
+            "total_pod_memory",
+            n.total_memory_mb * 1e6,
+            Kind::Size,
+            "MB",
+            "Σ pods × pod_memory (backend + frontend)",
+            &[],
+        );
+        c.add(
+            "nodes_by_cpu",
+            n.by_cpu as f64,
+            Kind::Count,
+            "nodes",
+            "⌈total_pod_cpu ÷ node_usable_cpu⌉",
+            &[("node_usable_cpu", format!("{usable_cpu}"))],
+        );
+        c.add(
+            "nodes_by_memory",
+            n.by_memory as f64,
+            Kind::Count,
+            "nodes",
+            "⌈total_pod_memory ÷ node_usable_memory⌉",
+            &[("node_usable_memory", format!("{usable_mem_mb} MB"))],
+        );
+        c.add(
+            "required_nodes",
+            n.required as f64,
+            Kind::Count,
+            "nodes",
+            "max(nodes_by_cpu, nodes_by_memory)",
+            &[],
+        );
+        c.add(
+            "recommended_nodes",
+            n.recommended as f64,
+            Kind::Count,
+            "nodes",
+            "⌈required_nodes × node_buffer⌉",
+            &[("node_buffer", format!("{buffer}"))],
+        );
+    }
+    Ok(())
+}
+
+fn dynamodb(c: &mut Calc) {
+    let (Some(u), Some(r), Some(wr)) = (
+        c.v("concurrent_users"),
+        c.v("dynamodb_reads_per_user"),
+        c.v("dynamodb_writes_per_user"),
+    ) else {
+        return;
+    };
+    let cons = c
+        .inp
+        .text
+        .get("dynamodb_consistency")
+        .and_then(|s| Consistency::parse(s))
+        .unwrap_or(Consistency::Eventual);
+    let read_item = Bytes(c.v("dynamodb_read_item_size").unwrap_or(4_096.0));
+    let write_item = Bytes(c.v("dynamodb_write_item_size").unwrap_or(1_024.0));
+    let reads = u * r;
+    let writes = u * wr;
+    c.add(
+        "dynamodb_reads_per_s",
+        reads,
+        Kind::Count,
+        "reads/s",
+        "concurrent_users × dynamodb_reads_per_user",
+        &[
+            ("concurrent_users", c.shown("concurrent_users")),
+            ("dynamodb_reads_per_user", c.shown("dynamodb_reads_per_user")),
+        ],
+    );
+    c.add(
+        "dynamodb_writes_per_s",
+        writes,
+        Kind::Count,
+        "writes/s",
+        "concurrent_users × dynamodb_writes_per_user",
+        &[("dynamodb_writes_per_user", c.shown("dynamodb_writes_per_user"))],
+    );
+    let rcu = capacity::rcu(reads, read_item, cons);
+    let wcu = capacity::wcu(writes, write_item, cons == Consistency::Transactional);
+    let cname = format!("{cons:?}").to_lowercase();
+    c.add(
+        "dynamodb_rcu",
+        rcu,
+        Kind::Count,
+        "RCU",
+        &format!("reads/s × ⌈item ÷ 4 KB⌉ × units per read ({cname})"),
+        &[("item", format!("{} B", Num(read_item.0)))],
+    );
+    c.add(
+        "dynamodb_wcu",
+        wcu,
+        Kind::Count,
+        "WCU",
+        "writes/s × ⌈item ÷ 1 KB⌉",
+        &[("item", format!("{} B", Num(write_item.0)))],
+    );
+    let p = &c.cfg.pricing;
+    c.add(
+        "dynamodb_on_demand_monthly",
+        tiers::dynamodb_on_demand_usd(rcu, wcu, p),
+        Kind::Money,
+        "USD/month",
+        "(RRU/s × read price + WRU/s × write price) × 730 h × 3,600 s, at steady load",
+        &[],
+    );
+    c.add(
+        "dynamodb_provisioned_monthly",
+        tiers::dynamodb_provisioned_usd(rcu, wcu, p),
+        Kind::Money,
+        "USD/month",
+        "(RCU × RCU-hour + WCU × WCU-hour) × 730 h, fully used",
+        &[],
+    );
+}
+
+fn high_traffic(c: &mut Calc) {
+    let peak = c.f("peak_concurrent_users");
+    let per_inst = c
+        .v("users_per_instance_high")
+        .filter(|_| c.v("users_per_instance_low") == c.v("users_per_instance_high"));
+    if let (Some(p), Some(per)) = (peak, per_inst) {
+        let fleet = capacity::instances_for_users(p, per) as f64;
+        c.add(
+            "peak_instances",
+            fleet,
+            Kind::Count,
+            "instances",
+            "⌈peak_concurrent_users ÷ users_per_instance⌉",
+            &[("users_per_instance", format!("{}", Num(per)))],
+        );
+        if let Some(t) = c.inp.text.get("instance_type").cloned()
+            && let Some(price) = c.cfg.pricing.instances.get(&t)
+        {
+            let od = price.on_demand_hourly.as_usd_f64();
+            c.add(
+                "peak_fleet_hourly",
+                fleet * od,
+                Kind::Money,
+                "USD/h",
+                "peak_instances × on-demand price",
+                &[("price", format!("{t} ${od}/h ({} {})", c.cfg.pricing.region, c.cfg.pricing.as_of))],
+            );
+            c.add(
+                "peak_fleet_daily",
+                fleet * od * 24.0,
+                Kind::Money,
+                "USD/day",
+                "peak_fleet_hourly × 24 h",
+                &[],
+            );
+        }
+        if let Some(sp) = c.v("stated_instance_price") {
+            c.add(
+                "peak_fleet_hourly_at_stated_price",
+                fleet * sp,
+                Kind::Money,
+                "USD/h",
+                "peak_instances × stated_instance_price",
+                &[("stated_instance_price", format!("${sp}"))],
+            );
+            c.add(
+                "peak_fleet_daily_at_stated_price",
+                fleet * sp * 24.0,
+                Kind::Money,
+                "USD/day",
+                "peak_fleet_hourly_at_stated_price × 24 h",
+                &[],
+            );
+        }
+        if let Some(b) = c.v("baseline_share") {
+            c.add(
+                "baseline_instances",
+                capacity::ceil(fleet * b) as f64,
+                Kind::Count,
+                "instances",
+                "⌈peak_instances × baseline_share⌉",
+                &[("baseline_share", c.shown("baseline_share"))],
+            );
+        }
+        if let Some(b) = c.v("max_buffer") {
+            c.add(
+                "max_instances",
+                capacity::ceil(fleet * (1.0 + b)) as f64,
+                Kind::Count,
+                "instances",
+                "⌈peak_instances × (1 + max_buffer)⌉",
+                &[("max_buffer", c.shown("max_buffer"))],
+            );
+        }
+        if let Some(r) = c.v("regions") {
+            let per_region = p / r;
+            c.add(
+                "peak_users_per_region",
+                per_region,
+                Kind::Count,
+                "users",
+                "peak_concurrent_users ÷ regions",
+                &[("regions", c.shown("regions"))],
+            );
+            let inst = capacity::instances_for_users(per_region, per) as f64;
+            c.add(
+                "instances_per_region",
+                inst,
+                Kind::Count,
+                "instances",
+                "⌈peak_users_per_region ÷ users_per_instance⌉",
+                &[],
+            );
+            if let Some(ipa) = c.v("instances_per_alb") {
+                c.add(
+                    "albs_per_region",
+                    capacity::ceil(inst / ipa) as f64,
+                    Kind::Count,
+                    "ALBs",
+                    "⌈instances_per_region ÷ instances_per_alb⌉",
+                    &[("instances_per_alb", c.shown("instances_per_alb"))],
+                );
+            }
+            if let Some(rep) = c.v("db_replicas_per_region") {
+                c.add(
+                    "db_instances",
+                    r * (1.0 + rep),
+                    Kind::Count,
+                    "instances",
+                    "regions × (1 writer + db_replicas_per_region)",
+                    &[("db_replicas_per_region", c.shown("db_replicas_per_region"))],
+                );
+            }
+        }
+    }
+    // Bandwidth from daily transfer (004 Bad 2).
+    let dau = c.v("daily_active_users").or_else(|| c.f("dau"));
+    if let (Some(d), Some(req), Some(n)) = (dau, c.v("request_size"), c.v("requests_per_session")) {
+        let per_user = w::transfer_per_user(Bytes(req), n);
+        c.add(
+            "transfer_per_user",
+            per_user.0,
+            Kind::Size,
+            "KB",
+            "request_size × requests_per_session",
+            &[
+                ("request_size", c.shown("request_size")),
+                ("requests_per_session", c.shown("requests_per_session")),
+            ],
+        );
+        let daily = Bytes(d * per_user.0);
+        c.add(
+            "daily_transfer",
+            daily.0,
+            Kind::Size,
+            "TB",
+            "DAU × transfer_per_user",
+            &[("DAU", format!("{}", Num(d)))],
+        );
+        if let Some(pf) = c.v("peak_factor") {
+            let peak = w::peak_bandwidth(daily, pf);
+            c.add(
+                "peak_bandwidth",
+                peak.0,
+                Kind::BitRate,
+                "Gbit/s",
+                "daily_transfer ÷ 86,400 s × peak_factor × 8 bits",
+                &[("peak_factor", c.shown("peak_factor"))],
+            );
+            if let (Some(h), Some(z)) = (c.v("cdn_hit_ratio"), c.v("compression")) {
+                let (origin, app) = w::after_cdn(peak, Share(h), Share(z));
+                c.add(
+                    "origin_bandwidth",
+                    origin.0,
+                    Kind::BitRate,
+                    "Gbit/s",
+                    "peak_bandwidth × (1 − cdn_hit_ratio)",
+                    &[("cdn_hit_ratio", c.shown("cdn_hit_ratio"))],
+                );
+                c.add(
+                    "app_bandwidth",
+                    app.0,
+                    Kind::BitRate,
+                    "Gbit/s",
+                    "origin_bandwidth × (1 − compression)",
+                    &[("compression", c.shown("compression"))],
+                );
+                c.add(
+                    "bandwidth_reduction",
+                    peak.0 / app.0,
+                    Kind::Count,
+                    "x",
+                    "peak_bandwidth ÷ app_bandwidth",
+                    &[],
+                );
+            }
+            if let Some(link) = c.v("link_capacity") {
+                c.add(
+                    "link_utilization",
+                    peak.0 / link,
+                    Kind::Share,
+                    "%",
+                    "peak_bandwidth ÷ link_capacity",
+                    &[("link_capacity", c.shown("link_capacity"))],
+                );
+            }
+        }
+    }
+}
+
+fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> {
+    let Some(users) = c.v("concurrent_users").or_else(|| c.f("peak_concurrent_users")) else {
+        return Ok(None);
+    };
+    let tiers_cfg = &c.cfg.sizing.tiers;
+    let t: &Tier = match c.inp.text.get("tier") {
+        Some(name) => tiers_cfg
+            .iter()
+            .find(|t| &t.name == name)
+            .ok_or_else(|| input_err(scenario, "tier", format!("no tier `{name}` in sizing.toml")))?,
+        None => match tiers::tier_for(tiers_cfg, users) {
+            Some(t) => t,
+            None => return Ok(None),
+        },
+    };
+    let pricing = &c.cfg.pricing;
+    let mix = c.v("on_demand_share").unwrap_or(0.3);
+    let mut by_option = Vec::new();
+    for opt in Option_::ALL {
+        let opt = if let Option_::Mix(_) = opt { Option_::Mix(mix) } else { opt };
+        let lo = tiers::bundle_hourly_usd(t, pricing, opt, At::Min).map_err(|e| input_err(scenario, "tier", e))?;
+        let hi = tiers::bundle_hourly_usd(t, pricing, opt, At::Max).map_err(|e| input_err(scenario, "tier", e))?;
+        by_option.push((opt.name(), tiers::monthly(lo).as_usd_f64(), tiers::monthly(hi).as_usd_f64()));
+    }
+    let (nmin, cmin, mmin) = tiers::bundle_capacity(t, pricing, At::Min);
+    let (nmax, cmax, mmax) = tiers::bundle_capacity(t, pricing, At::Max);
+    c.add(
+        "tier_nodes_min",
+        f64::from(nmin),
+        Kind::Count,
+        "nodes",
+        &format!("Σ node group min ({})", t.name),
+        &[],
+    );
+    c.add(
+        "tier_nodes_max",
+        f64::from(nmax),
+        Kind::Count,
+        "nodes",
+        &format!("Σ node group max ({})", t.name),
+        &[],
+    );
+    c.add("tier_vcpu_min", cmin, Kind::Count, "vCPU", "Σ min × vCPU of the group's type", &[]);
+    c.add("tier_vcpu_max", cmax, Kind::Count, "vCPU", "Σ max × vCPU of the group's type", &[]);
+    c.add(
+        "tier_memory_min",
+        mmin * 1_073_741_824.0,
+        Kind::Size,
+        "GB",
+        "Σ min × memory of the group's type (GiB)",
+        &[],
+    );
+    c.add(
+        "tier_memory_max",
+        mmax * 1_073_741_824.0,
+        Kind::Size,
+        "GB",
+        "Σ max × memory of the group's type (GiB)",
+        &[],
+    );
+    let od = by_option
+        .iter()
+        .find(|o| o.0 == "on-demand")
+        .map(|o| (o.1, o.2))
+        .unwrap_or_default();
+    let spot = by_option.iter().find(|o| o.0 == "spot").map(|o| (o.1, o.2)).unwrap_or_default();
+    let designed = by_option
+        .iter()
+        .find(|o| o.0 == "as designed")
+        .map(|o| (o.1, o.2))
+        .unwrap_or_default();
+    c.add(
+        "tier_nodes_monthly_on_demand_min",
+        od.0,
+        Kind::Money,
+        "USD/month",
+        "Σ group min × on-demand hourly × 730 h",
+        &[],
+    );
+    c.add(
+        "tier_nodes_monthly_on_demand_max",
+        od.1,
+        Kind::Money,
+        "USD/month",
+        "Σ group max × on-demand hourly × 730 h",
+        &[],
+    );
+    c.add(
+        "tier_nodes_monthly_spot_min",
+        spot.0,
+        Kind::Money,
+        "USD/month",
+        "Σ group min × on-demand × (1 − spot discount) × 730 h",
+        &[],
+    );
+    c.add(
+        "tier_nodes_monthly_spot_max",
+        spot.1,
+        Kind::Money,
+        "USD/month",
+        "Σ group max × on-demand × (1 − spot discount) × 730 h",
+        &[],
+    );
+    c.add(
+        "tier_nodes_monthly_designed_min",
+        designed.0,
+        Kind::Money,
+        "USD/month",
+        "Σ group min × its own purchase option × 730 h",
+        &[],
+    );
+    c.add(
+        "tier_nodes_monthly_designed_max",
+        designed.1,
+        Kind::Money,
+        "USD/month",
+        "Σ group max × its own purchase option × 730 h",
+        &[],
+    );
+    // The tier's request-rate range by the per-user rate (what the tier's bound implies).
+    if let Some(rpm) = c.v("requests_per_user_per_minute") {
+        c.add(
+            "tier_rps_at_upper_bound",
+            if t.concurrent_users.1.is_finite() {
+                t.concurrent_users.1 * rpm / 60.0
+            } else {
+                f64::NAN
+            },
+            Kind::ReqRate,
+            "req/s",
+            "tier upper bound × requests_per_user_per_minute ÷ 60",
+            &[("upper bound", format!("{}", Num(t.concurrent_users.1)))],
+        );
+        c.figs.retain(|f| f.value.is_finite());
+    }
+    let next = tiers::next_tier(tiers_cfg, t);
+    let months = match (next, c.v("growth_monthly")) {
+        (Some(n), Some(g)) => tiers::months_until(users, Share(g), n.concurrent_users.0),
+        _ => None,
+    };
+    if let (Some(n), Some(m)) = (next, months) {
+        c.add(
+            "months_to_next_tier",
+            f64::from(m),
+            Kind::Count,
+            "months",
+            &format!("⌈ln({} ÷ users) ÷ ln(1 + growth_monthly)⌉", Num(n.concurrent_users.0)),
+            &[("growth_monthly", c.shown("growth_monthly"))],
+        );
+    }
+    let bundle = t
+        .node_groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} x{}-{} (desired {}, {})",
+                g.name,
+                g.instance_types.join("/"),
+                g.min,
+                g.max,
+                g.desired,
+                if g.purchase == crate::config::Purchase::Spot {
+                    "spot"
+                } else {
+                    "on-demand"
+                }
+            )
+        })
+        .collect();
+    Ok(Some(TierFit {
+        scenario: if scenario.is_empty() { "base".into() } else { scenario.to_string() },
+        users,
+        tier: t.name.clone(),
+        range: t.concurrent_users,
+        bundle,
+        monthly_by_option: by_option,
+        next_tier: next.map(|n| n.name.clone()),
+        months_to_next: months,
+        migration_steps: t.migration_steps.clone(),
+    }))
+}
+
+fn fargate(c: &mut Calc, tasks: &[FargateTask]) {
+    if tasks.is_empty() {
+        return;
+    }
+    let mut total = 0.0;
+    let mut devtest = 0.0;
+    let hours_dev = c.v("devtest_hours_per_month");
+    for t in tasks {
+        let hourly = tiers::fargate_task_hourly_usd(t.vcpu, t.memory_gb, &c.cfg.pricing);
+        let monthly = hourly * t.tasks * HOURS_PER_MONTH;
+        total += monthly;
+        let ins = [
+            ("vcpu", format!("{}", t.vcpu)),
+            ("memory_gb", format!("{}", t.memory_gb)),
+            ("tasks", format!("{}", t.tasks)),
+        ];
+        c.add(
+            &format!("fargate.{}.task_hourly", t.name),
+            hourly,
+            Kind::Money,
+            "USD/h",
+            "vcpu × vCPU-hour price + memory_gb × GB-hour price",
+            &ins,
+        );
+        c.add(
+            &format!("fargate.{}.monthly", t.name),
+            monthly,
+            Kind::Money,
+            "USD/month",
+            "task_hourly × tasks × 730 h",
+            &ins,
+        );
+        if let Some(h) = hours_dev {
+            devtest += hourly * t.tasks * h;
+        }
+    }
+    c.add("fargate.compute_monthly", total, Kind::Money, "USD/month", "Σ fargate monthly", &[]);
+    if hours_dev.is_some() {
+        c.add(
+            "fargate.compute_monthly_devtest",
+            devtest,
+            Kind::Money,
+            "USD/month",
+            "Σ task_hourly × tasks × devtest_hours_per_month",
+            &[("devtest_hours_per_month", c.shown("devtest_hours_per_month"))],
+        );
+    }
+}
+
+fn items(c: &mut Calc, items: &[LineItem]) -> Result<(), PlanError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut groups: BTreeMap<String, (f64, String)> = BTreeMap::new();
+    for it in items {
+        let (amount, period, formula) = match it.per.as_str() {
+            "hour" => (
+                it.unit_price * it.quantity * it.multiplier * HOURS_PER_MONTH,
+                "USD/month",
+                "unit_price × quantity × multiplier × 730 h",
+            ),
+            "month" => (
+                it.unit_price * it.quantity * it.multiplier,
+                "USD/month",
+                "unit_price × quantity × multiplier",
+            ),
+            "thousand" => (
+                it.unit_price * it.quantity / 1e3 * it.multiplier,
+                "USD/month",
+                "unit_price × quantity ÷ 1,000",
+            ),
+            "million" => (
+                it.unit_price * it.quantity / 1e6 * it.multiplier,
+                "USD/month",
+                "unit_price × quantity ÷ 1,000,000",
+            ),
+            _ => (
+                it.unit_price * it.quantity * it.multiplier,
+                "USD/day",
+                "unit_price × quantity per day",
+            ),
+        };
+        let ins = [
+            ("unit_price", format!("${} per {}", it.unit_price, it.per)),
+            ("quantity", format!("{}", Num(it.quantity))),
+            ("multiplier", format!("{}", it.multiplier)),
+        ];
+        c.add(&format!("item.{}", it.name), amount, Kind::Money, period, formula, &ins);
+        let g = groups.entry(it.group.clone()).or_insert((0.0, period.to_string()));
+        if g.1 != period {
+            return Err(input_err(
+                "profile",
+                &format!("item.{}", it.name),
+                format!(
+                    "group `{}` mixes {} and {} items; put daily and monthly items in different groups",
+                    it.group, g.1, period
+                ),
+            ));
+        }
+        g.0 += amount;
+    }
+    let mut grand = 0.0;
+    let mut monthly_groups = 0;
+    for (g, (sum, period)) in &groups {
+        c.add(
+            &format!("total.{g}"),
+            *sum,
+            Kind::Money,
+            period,
+            &format!("Σ items of group {g}"),
+            &[],
+        );
+        if period == "USD/month" {
+            grand += sum;
+            monthly_groups += 1;
+        }
+    }
+    if let Some(f) = c.f("fargate.compute_monthly") {
+        grand += f;
+        monthly_groups += 1;
+    }
+    if monthly_groups > 1 {
+        c.add(
+            "total_monthly",
+            grand,
+            Kind::Money,
+            "USD/month",
+            "Σ monthly groups (fargate included)",
+            &[],
+        );
+    }
+    // Two daily groups named bad/good (004's comparison): the saving of one over the other.
+    if let (Some((bad, _)), Some((good, _))) = (groups.get("bad"), groups.get("good")) {
+        c.add(
+            "savings_share",
+            1.0 - good / bad,
+            Kind::Share,
+            "%",
+            "1 − total.good ÷ total.bad",
+            &[],
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! The seed profiles' plans, figure by figure: each expected value is computed here from the
+//! formula and the profile's inputs (restated below), never copied from a seed or from
+//! headroom's output, and every figure the plan prints must be pinned by one of these checks.
+
+use headroom::config::{Config, Pricing, Tier};
+use headroom::model::plan::{self, Plan, Profile};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+const GIB: f64 = 1_073_741_824.0;
+const MONTH_S: f64 = 730.0 * 3600.0;
+
+fn load(name: &str) -> (Plan, Config) {
+    let cfg = Config::embedded().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles").join(name);
+    let body = std::fs::read_to_string(&path).unwrap();
+    let p = Profile::parse(name, &body, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    (plan::plan(&p, &cfg).unwrap(), cfg)
+}
+
+struct Pins<'a> {
+    plan: &'a Plan,
+    seen: BTreeSet<String>,
+}
+
+impl<'a> Pins<'a> {
+    fn new(plan: &'a Plan) -> Self {
+        Pins {
+            plan,
+            seen: BTreeSet::new(),
+        }
+    }
+    fn eq(&mut self, name: &str, want: f64) {
+        let f = self.plan.figure(name).unwrap_or_else(|| panic!("plan has no figure {name}"));
+        let tol = 1e-9 * want.abs().max(1.0);
+        assert!((f.value - want).abs() <= tol, "{name}: got {}, want {want}", f.value);
+        self.seen.insert(name.to_string());
+    }
+    fn done(self) {
+        let all: BTreeSet<String> = self.plan.figures.iter().map(|f| f.name.clone()).collect();
+        let unpinned: Vec<&String> = all.difference(&self.seen).collect();
+        assert!(unpinned.is_empty(), "figures without a test: {unpinned:?}");
+    }
+    /// The tier figures of `prefix` for a tier bundle, from the price table.
+    fn tier(&mut self, prefix: &str, t: &Tier, pricing: &Pricing) {
+        let n = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        let sum = |f: &dyn Fn(&headroom::config::NodeGroup) -> f64| t.node_groups.iter().map(f).sum::<f64>();
+        let price = |g: &headroom::config::NodeGroup| &pricing.instances[&g.instance_types[0]];
+        self.eq(&n("tier_nodes_min"), sum(&|g| g.min as f64));
+        self.eq(&n("tier_nodes_max"), sum(&|g| g.max as f64));
+        self.eq(&n("tier_vcpu_min"), sum(&|g| g.min as f64 * price(g).vcpu));
+        self.eq(&n("tier_vcpu_max"), sum(&|g| g.max as f64 * price(g).vcpu));
+        self.eq(&n("tier_memory_min"), sum(&|g| g.min as f64 * price(g).memory_gib * GIB));
+        self.eq(&n("tier_memory_max"), sum(&|g| g.max as f64 * price(g).memory_gib * GIB));
+        let od = |g: &headroom::config::NodeGroup| price(g).on_demand_hourly.as_usd_f64();
+        let spot = |g: &headroom::config::NodeGroup| od(g) * (1.0 - price(g).spot_discount);
+        let own = |g: &headroom::config::NodeGroup| {
+            if g.purchase == headroom::config::Purchase::Spot {
+                spot(g)
+            } else {
+                od(g)
+            }
+        };
+        let month = |x: f64| (x * 730.0 * 1e6).round() / 1e6;
+        self.eq(&n("tier_nodes_monthly_on_demand_min"), month(sum(&|g| g.min as f64 * od(g))));
+        self.eq(&n("tier_nodes_monthly_on_demand_max"), month(sum(&|g| g.max as f64 * od(g))));
+        self.eq(&n("tier_nodes_monthly_spot_min"), month(sum(&|g| g.min as f64 * spot(g))));
+        self.eq(&n("tier_nodes_monthly_spot_max"), month(sum(&|g| g.max as f64 * spot(g))));
+        self.eq(&n("tier_nodes_monthly_designed_min"), month(sum(&|g| g.min as f64 * own(g))));
+        self.eq(&n("tier_nodes_monthly_designed_max"), month(sum(&|g| g.max as f64 * own(g))));
+    }
+}
+
+fn tier<'a>(cfg: &'a Config, name: &str) -> &'a Tier {
+    cfg.sizing.tiers.iter().find(|t| t.name == name).unwrap()
+}
+
+fn ceil(x: f64) -> f64 {
+    x.ceil()
+}
+
+#[test]
+fn clearview_every_figure() {
+    let (p, cfg) = load("clearview.toml");
+    // Inputs of config/profiles/clearview.toml (seeds 000/001).
+    let (users, total, active, peak_share) = (100.0, 1e6, 0.10, 0.05);
+    let per_user_rps = 10.0 / 600.0; // 10 requests per 10-minute session
+    let (req, resp, mem_user, inst_mem) = (5e3, 15e3, 100e6, 4e9);
+    let (lo, hi, store_user, growth) = (50.0, 70.0, 50e3, 0.15);
+    let mut pin = Pins::new(&p);
+    let avg = users * per_user_rps;
+    let dau = total * active;
+    let peak_users = dau * peak_share;
+    let peak = peak_users * per_user_rps;
+    pin.eq("avg_rps", avg);
+    pin.eq("dau", dau);
+    pin.eq("peak_concurrent_users", peak_users);
+    pin.eq("peak_rps", peak);
+    for (label, rps) in [("avg", avg), ("peak", peak)] {
+        pin.eq(&format!("bandwidth_in_{label}"), rps * req);
+        pin.eq(&format!("bandwidth_out_{label}"), rps * resp);
+        pin.eq(&format!("throughput_{label}"), rps * (req + resp));
+        pin.eq(&format!("throughput_{label}_bits"), rps * (req + resp) * 8.0);
+        pin.eq(&format!("transfer_{label}_per_day"), rps * (req + resp) * 86_400.0);
+    }
+    for (label, u) in [("avg", users), ("peak", peak_users)] {
+        pin.eq(&format!("memory_{label}"), u * mem_user);
+        pin.eq(&format!("instances_by_memory_{label}"), ceil(u * mem_user / inst_mem));
+        pin.eq(&format!("instances_{label}_low"), ceil(u / hi));
+        pin.eq(&format!("instances_{label}_high"), ceil(u / lo));
+    }
+    pin.eq("storage", total * store_user);
+    // Daily transfer counts each daily user's requests (004's formula, applied to 000's inputs).
+    pin.eq("transfer_per_user", req * 10.0);
+    pin.eq("daily_transfer", dau * req * 10.0);
+    // 100 users are in the small tier; medium starts at 500.
+    pin.tier("", tier(&cfg, "small"), &cfg.pricing);
+    pin.eq("months_to_next_tier", ((500.0f64 / users).ln() / (1.0f64 + growth).ln()).ceil());
+    pin.done();
+    assert_eq!(p.tiers[0].tier, "small");
+    assert_eq!(p.tiers[0].next_tier.as_deref(), Some("medium"));
+}
+
+#[test]
+fn llm_chat_every_figure_at_every_tier() {
+    let (p, cfg) = load("llm-chat.toml");
+    let wl = &cfg.sizing.workload;
+    let pr = &cfg.pricing;
+    let mut pin = Pins::new(&p);
+    // (scenario, users, backend pods/cpu/MB, frontend pods/cpu/MB, tier)
+    let mib = 1_048_576.0 / 1e6;
+    let runs = [
+        ("", 1000.0, (10.0, 0.5, 512.0), (5.0, 0.2, 256.0), "medium"),
+        ("small", 500.0, (3.0, 0.25, 256.0 * mib), (2.0, 0.1, 128.0 * mib), "small"),
+        ("medium", 2000.0, (5.0, 0.5, 512.0 * mib), (3.0, 0.2, 256.0 * mib), "medium"),
+        ("large", 10_000.0, (10.0, 1.0, 1024.0 * mib), (5.0, 0.5, 512.0 * mib), "large"),
+        (
+            "enterprise",
+            20_000.0,
+            (20.0, 2.0, 2048.0 * mib),
+            (10.0, 1.0, 1024.0 * mib),
+            "enterprise",
+        ),
+    ];
+    for (sc, users, (bn, bc, bm), (f_n, fc, fm), tier_name) in runs {
+        let n = |k: &str| if sc.is_empty() { k.to_string() } else { format!("{sc}.{k}") };
+        let rps = users * 3.0 / 60.0;
+        pin.eq(&n("avg_rps"), rps);
+        let required = rps / 50.0;
+        pin.eq(&n("required_pods"), required);
+        let min = ceil(required * wl.spike_buffer);
+        pin.eq(&n("min_pods"), min);
+        pin.eq(&n("max_pods"), min * wl.max_multiplier);
+        pin.eq(&n("users_per_pod"), 50.0 / (3.0 / 60.0));
+        let cpu = bn * bc + f_n * fc;
+        let mem_mb = bn * bm + f_n * fm;
+        pin.eq(&n("total_pod_cpu"), cpu);
+        pin.eq(&n("total_pod_memory"), mem_mb * 1e6);
+        let by_cpu = ceil(cpu / wl.node_usable_cpu);
+        let by_mem = ceil(mem_mb / wl.node_usable_memory_mb);
+        pin.eq(&n("nodes_by_cpu"), by_cpu);
+        pin.eq(&n("nodes_by_memory"), by_mem);
+        pin.eq(&n("required_nodes"), by_cpu.max(by_mem));
+        pin.eq(&n("recommended_nodes"), ceil(by_cpu.max(by_mem) * wl.node_buffer));
+        // DynamoDB: 0.5 reads and 0.1 writes per user per second; 4 KB and 1 KB items fit one
+        // block each; eventually consistent reads cost half a unit.
+        let (reads, writes) = (users * 0.5, users * 0.1);
+        let (rcu, wcu) = (reads * 0.5, writes);
+        pin.eq(&n("dynamodb_reads_per_s"), reads);
+        pin.eq(&n("dynamodb_writes_per_s"), writes);
+        pin.eq(&n("dynamodb_rcu"), rcu);
+        pin.eq(&n("dynamodb_wcu"), wcu);
+        pin.eq(
+            &n("dynamodb_on_demand_monthly"),
+            rcu * MONTH_S / 1e6 * pr.dynamodb_read_per_million.as_usd_f64()
+                + wcu * MONTH_S / 1e6 * pr.dynamodb_write_per_million.as_usd_f64(),
+        );
+        pin.eq(
+            &n("dynamodb_provisioned_monthly"),
+            730.0 * (rcu * pr.dynamodb_rcu_hour.as_usd_f64() + wcu * pr.dynamodb_wcu_hour.as_usd_f64()),
+        );
+        let t = tier(&cfg, tier_name);
+        pin.tier(sc, t, pr);
+        if t.concurrent_users.1.is_finite() {
+            pin.eq(&n("tier_rps_at_upper_bound"), t.concurrent_users.1 * 3.0 / 60.0);
+        }
+    }
+    pin.done();
+    assert_eq!(
+        p.tiers.iter().map(|t| t.tier.as_str()).collect::<Vec<_>>(),
+        ["medium", "small", "medium", "large", "enterprise"]
+    );
+}
+
+#[test]
+fn microservices_every_figure() {
+    let (p, cfg) = load("microservices.toml");
+    let (v, g) = (cfg.pricing.fargate_vcpu_hour.as_usd_f64(), cfg.pricing.fargate_gb_hour.as_usd_f64());
+    let mut pin = Pins::new(&p);
+    pin.eq("peak_rps", 10_000.0 / 60.0);
+    let services = [
+        ("gateway", 0.25, 0.5),
+        ("user", 0.5, 1.0),
+        ("order", 0.25, 0.5),
+        ("inventory", 0.5, 1.0),
+        ("payment", 0.25, 0.5),
+        ("notification", 0.25, 0.5),
+        ("stream_processor", 0.5, 1.0),
+    ];
+    let (mut total, mut devtest) = (0.0, 0.0);
+    for (name, cpu, mem) in services {
+        let hourly = cpu * v + mem * g;
+        pin.eq(&format!("fargate.{name}.task_hourly"), hourly);
+        pin.eq(&format!("fargate.{name}.monthly"), hourly * 3.0 * 730.0);
+        total += hourly * 3.0 * 730.0;
+        devtest += hourly * 3.0 * 8.0 * 22.0;
+    }
+    pin.eq("fargate.compute_monthly", total);
+    pin.eq("fargate.compute_monthly_devtest", devtest);
+    let rds = 0.098 * 3.0 * 2.0 * 730.0;
+    let (cache, msk, mq) = (0.018 * 730.0, 0.096 * 3.0 * 730.0, 0.118 * 730.0);
+    pin.eq("item.rds", rds);
+    pin.eq("item.elasticache", cache);
+    pin.eq("item.msk", msk);
+    pin.eq("item.mq", mq);
+    pin.eq("total.database", rds + cache + msk + mq);
+    let (alb, proc) = (0.008 * 730.0, 0.006 * 10_000_000.0 / 1000.0);
+    pin.eq("item.alb", alb);
+    pin.eq("item.alb_processing", proc);
+    pin.eq("total.load_balancer", alb + proc);
+    pin.eq("item.efs", 0.30 * 50.0);
+    pin.eq("total.storage", 0.30 * 50.0);
+    let (cw, xray, secrets) = (0.30 * 20.0, 5.0 * 1.0, 0.40 * 10.0);
+    pin.eq("item.cloudwatch", cw);
+    pin.eq("item.xray", xray);
+    pin.eq("item.secrets_manager", secrets);
+    pin.eq("total.monitoring", cw + xray + secrets);
+    pin.eq(
+        "total_monthly",
+        total + rds + cache + msk + mq + alb + proc + 15.0 + cw + xray + secrets,
+    );
+    pin.done();
+}
+
+#[test]
+fn high_traffic_every_figure() {
+    let (p, cfg) = load("high-traffic-500m.toml");
+    let mut pin = Pins::new(&p);
+    let dau: f64 = 500e6;
+    let peak_users = dau * 0.05;
+    let fleet = (peak_users / 2000.0).ceil();
+    let od = cfg.pricing.instances["m5.2xlarge"].on_demand_hourly.as_usd_f64();
+    pin.eq("peak_concurrent_users", peak_users);
+    pin.eq("peak_instances", fleet);
+    pin.eq("peak_fleet_hourly", fleet * od);
+    pin.eq("peak_fleet_daily", fleet * od * 24.0);
+    pin.eq("peak_fleet_hourly_at_stated_price", fleet * 3.5);
+    pin.eq("peak_fleet_daily_at_stated_price", fleet * 3.5 * 24.0);
+    pin.eq("baseline_instances", (fleet * 0.10).ceil());
+    pin.eq("max_instances", (fleet * 1.2).ceil());
+    pin.eq("peak_users_per_region", peak_users / 10.0);
+    let per_region = (peak_users / 10.0 / 2000.0).ceil();
+    pin.eq("instances_per_region", per_region);
+    // users_per_instance low and high are both 2,000: the range collapses to one figure.
+    pin.eq("instances_peak_low", fleet);
+    pin.eq("instances_peak_high", fleet);
+    pin.eq("albs_per_region", (per_region / 1000.0).ceil());
+    pin.eq("db_instances", 10.0 * (1.0 + 4.0));
+    let per_user = 50e3 * 10.0;
+    pin.eq("transfer_per_user", per_user);
+    let daily = dau * per_user;
+    pin.eq("daily_transfer", daily);
+    let peak_bits = daily / 86_400.0 * 10.0 * 8.0;
+    pin.eq("peak_bandwidth", peak_bits);
+    pin.eq("origin_bandwidth", peak_bits * (1.0 - 0.9));
+    pin.eq("app_bandwidth", peak_bits * (1.0 - 0.9) * (1.0 - 0.7));
+    pin.eq("bandwidth_reduction", 1.0 / ((1.0 - 0.9) * (1.0 - 0.7)));
+    pin.eq("storage", dau * 5e3);
+    pin.eq("storage_growth_per_day", dau * 5e3 * 0.01);
+    for (name, usd) in [("ec2_bad", 1_050_000.0), ("bandwidth_bad", 500_000.0), ("database_bad", 30_000.0)] {
+        pin.eq(&format!("item.{name}"), usd);
+    }
+    for (name, usd) in [
+        ("ec2_good", 210_000.0),
+        ("bandwidth_good", 15_000.0),
+        ("database_good", 7_680.0),
+        ("cdn_alb_good", 50_000.0),
+    ] {
+        pin.eq(&format!("item.{name}"), usd);
+    }
+    let (bad, good) = (1_050_000.0 + 500_000.0 + 30_000.0, 210_000.0 + 15_000.0 + 7_680.0 + 50_000.0);
+    pin.eq("total.bad", bad);
+    pin.eq("total.good", good);
+    pin.eq("savings_share", 1.0 - good / bad);
+    // 25M peak users are far into the top tier.
+    pin.tier("", tier(&cfg, "enterprise"), &cfg.pricing);
+    pin.done();
+}
+
+fn headroom(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// One audit finding: (figure, verdict, location mentions a 5, figures it is inconsistent with).
+type Finding = (String, String, bool, Vec<String>);
+
+/// Runs an audit and returns (exit code, findings) from its JSON.
+fn audit(file: &str) -> (i32, Vec<Finding>) {
+    let out = headroom(&["plan", "--audit", &format!("config/profiles/{file}"), "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let rows = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let verdict = match &f["verdict"] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default(),
+            };
+            let inc = f["inconsistent_with"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            (
+                f["figure"].as_str().unwrap().to_string(),
+                verdict,
+                f["location"].as_str().unwrap().contains('5'),
+                inc,
+            )
+        })
+        .collect();
+    (out.status.code().unwrap_or(-1), rows)
+}
+
+fn verdict_of(rows: &[(String, String, bool, Vec<String>)], figure: &str, nth: usize) -> String {
+    rows.iter()
+        .filter(|r| r.0 == figure)
+        .nth(nth)
+        .map(|r| r.1.clone())
+        .unwrap_or_else(|| panic!("no finding {figure}"))
+}
+
+#[test]
+fn audits_flag_the_seeds_wrong_figures_and_pass_the_right_ones() {
+    // clearview: §5.1's 50-70 peak instances contradict §4.1 and the formula (72-100); 2
+    // instances cannot hold 10 GB at 4 GB each.
+    let (code, rows) = audit("clearview-stated.toml");
+    assert_eq!(code, 1);
+    for ok in [
+        "avg_rps",
+        "dau",
+        "peak_concurrent_users",
+        "bandwidth_in_avg",
+        "peak_rps",
+        "throughput_peak",
+        "memory_peak",
+        "instances_by_memory_peak",
+        "storage",
+    ] {
+        assert_eq!(verdict_of(&rows, ok, 0), "Correct", "{ok}");
+    }
+    assert_eq!(verdict_of(&rows, "instances_peak_low", 0), "Correct");
+    assert_eq!(verdict_of(&rows, "instances_peak_low", 1), "Off");
+    assert_eq!(verdict_of(&rows, "instances_peak_high", 1), "Off");
+    assert!(
+        rows.iter().filter(|r| r.0 == "instances_peak_high").all(|r| !r.3.is_empty()),
+        "the two ranges are inconsistent"
+    );
+    assert_eq!(verdict_of(&rows, "instances_by_memory_avg", 0), "Off");
+
+    // 003: Fargate lines are about ten times their rates; the total follows.
+    let (code, rows) = audit("microservices-stated.toml");
+    assert_eq!(code, 1);
+    for f in [
+        "fargate.gateway.monthly",
+        "fargate.user.monthly",
+        "fargate.compute_monthly",
+        "total_monthly",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Factor", "{f}");
+    }
+    for f in ["fargate.gateway.task_hourly", "fargate.user.task_hourly"] {
+        assert_eq!(verdict_of(&rows, f, 0), "Off", "{f}");
+    }
+    for f in [
+        "item.rds",
+        "item.msk",
+        "item.mq",
+        "item.elasticache",
+        "total.database",
+        "item.alb_processing",
+        "total.load_balancer",
+        "item.efs",
+        "total.monitoring",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Correct", "{f}");
+    }
+
+    // 004: PB for TB (x1000), GB/s read as Gbit/s, $3.50 for a $0.384 instance.
+    let (code, rows) = audit("high-traffic-500m-stated.toml");
+    assert_eq!(code, 1);
+    for f in [
+        "daily_transfer",
+        "storage",
+        "storage_growth_per_day",
+        "peak_bandwidth",
+        "origin_bandwidth",
+        "app_bandwidth",
+        "peak_fleet_hourly",
+        "peak_fleet_daily",
+        "albs_per_region",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Factor", "{f}");
+    }
+    for f in [
+        "peak_concurrent_users",
+        "peak_instances",
+        "peak_fleet_hourly_at_stated_price",
+        "baseline_instances",
+        "max_instances",
+        "instances_per_region",
+        "db_instances",
+        "total.bad",
+        "total.good",
+        "savings_share",
+        "transfer_per_user",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Correct", "{f}");
+    }
+
+    // 002: tier RPS ranges are 4x the formula; Tier 1's 25 RCU / 10 WCU are a fifth of need.
+    let (code, rows) = audit("llm-chat-stated.toml");
+    assert_eq!(code, 1);
+    for f in [
+        "small.tier_rps_at_upper_bound",
+        "medium.tier_rps_at_upper_bound",
+        "large.tier_rps_at_upper_bound",
+        "small.dynamodb_rcu",
+        "small.dynamodb_wcu",
+        "users_per_pod",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Factor", "{f}");
+    }
+    for f in [
+        "dynamodb_rcu",
+        "dynamodb_wcu",
+        "small.tier_vcpu_max",
+        "medium.tier_vcpu_max",
+        "large.tier_vcpu_max",
+        "enterprise.tier_vcpu_max",
+        "medium.dynamodb_rcu",
+        "small.tier_nodes_monthly_on_demand_max",
+    ] {
+        assert_eq!(verdict_of(&rows, f, 0), "Correct", "{f}");
+    }
+}
+
+#[test]
+fn bad_plan_input_is_a_clear_error_with_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["plan", "--set", "concurrent_users=0"],
+            "--set: concurrent_users: `0` must be above zero (users online at the same time)",
+        ),
+        (
+            &["plan", "--set", "concurrent_users=-5"],
+            "--set: concurrent_users: `-5` must be above zero",
+        ),
+        (
+            &["plan", "--set", "instance_type=t9.huge"],
+            "--set: instance_type: unknown instance type `t9.huge`",
+        ),
+        (
+            &["plan", "--set", "link_capacity=5 KB"],
+            "--set: link_capacity: `5 KB` is a size, but a bit rate such as `10 Mbit/s` or `29 Gbps` is expected here",
+        ),
+        (
+            &["plan", "--set", "peak_share=150 %"],
+            "--set: peak_share: `150 %` is a share above 100 %",
+        ),
+        (
+            &["plan", "--set", "concurent_users=5"],
+            "--set: concurent_users: unknown input (known inputs: ",
+        ),
+        (&["plan", "--set", "concurrent_users"], "expected key=value"),
+        (
+            &["plan", "--profile", "config/profiles/nope.toml"],
+            "cannot read profile config/profiles/nope.toml",
+        ),
+        (&["plan"], "nothing to plan"),
+    ];
+    for (args, want) in cases {
+        let out = headroom(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // A profile with a missing price: a tier whose type is not in the table.
+    let cfg = Config::embedded().unwrap();
+    let mut no_price = cfg.clone();
+    no_price.pricing.instances.remove("t3.medium");
+    let p = Profile::parse("x", "[inputs]\nconcurrent_users = 10\n", &cfg).unwrap();
+    let e = plan::plan(&p, &no_price).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        ": tier: tier small: no price for instance type t3.medium in pricing.toml"
+    );
+}
+
+#[test]
+fn plan_prints_formulas_and_json_carries_each_figure() {
+    let out = headroom(&[
+        "plan",
+        "--profile",
+        "config/profiles/clearview.toml",
+        "--set",
+        "concurrent_users=600",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("= concurrent_users × requests_per_session ÷ session_length"), "{s}");
+    assert!(s.contains("-> medium [500, 2,000)"), "600 users are medium: {s}");
+    let out = headroom(&["plan", "--profile", "config/profiles/clearview.toml", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["figures"].as_array().unwrap().iter().find(|f| f["name"] == "avg_rps").unwrap();
+    assert_eq!(f["unit"], "req/s");
+    assert_eq!(f["value"].as_f64(), Some(100.0 * 10.0 / 600.0));
+    assert!(f["formula"].as_str().unwrap().contains("concurrent_users"));
+    assert_eq!(f["inputs"]["concurrent_users"], "100");
+}
