@@ -2,7 +2,8 @@
 //! `Inventory` (Auto Scaling groups, scaling policies, DynamoDB tables) and `Billing`
 //! (Cost Explorer). Two implementations plug in behind them: `sdk::SdkAws`, the real
 //! aws-sdk-rust clients (this is the only module that imports `aws-sdk-*`), and
-//! `simulated::SimulatedAccount`, the seeded fleet `headroom demo` runs on.
+//! `simulated::SimulatedAccount`, the seeded fleet `headroom demo` runs on; a third,
+//! `synthetic::SyntheticFleet`, is the fleet-scale fake for benchmarks and the scale test.
 //!
 //! May use: domain, config. Must not: keep state between calls, decide anything, or change
 //! AWS (changes come only from `act/`). Each call is one API request: callers drive
@@ -10,6 +11,7 @@
 
 pub mod sdk;
 pub mod simulated;
+pub mod synthetic;
 
 use crate::domain::{AsgState, DailySpend, MetricQuery, ScalingPolicy, TableState, Ts};
 use std::fmt;
