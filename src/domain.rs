@@ -1,5 +1,6 @@
 //! Plain data shared by every stage: what a collection cycle saw (`Snapshot` and its parts),
-//! metric series and the queries that name them, and `Money`.
+//! metric series and the queries that name them, `Money`, and what advice produces: alert
+//! rule states, advisories with their evidence and proposed actions.
 //!
 //! May use: nothing but std, serde and chrono. Must not do I/O or know about AWS SDK types:
 //! `aws/` converts SDK shapes into these, `analyze`/`decide` read them.
@@ -379,5 +380,204 @@ mod tests {
         assert_eq!(q.key(), "AWS/ApplicationELB:RequestCount{LoadBalancer=l,TargetGroup=t}:Sum:300");
         assert_eq!(Stat::Percentile(995).as_cloudwatch(), "p99.5");
         assert_eq!(Stat::Percentile(950).as_cloudwatch(), "p95");
+    }
+}
+
+// ---------------------------------------------------------------- advice
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity `{s}` (use info, warning or critical)")),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Inactive,
+    Pending,
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AlertState> {
+        Some(match s {
+            "inactive" => AlertState::Inactive,
+            "pending" => AlertState::Pending,
+            "firing" => AlertState::Firing,
+            "resolved" => AlertState::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+/// One rule on one resource, as persisted between cycles.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleState {
+    pub rule: String,
+    pub resource: ResourceId,
+    pub state: AlertState,
+    /// Since when the condition has held (pending and firing).
+    pub active_since: Option<Ts>,
+    /// When it last started firing.
+    pub fired_at: Option<Ts>,
+    /// While firing: since when the condition has been false (for keep_firing_for).
+    pub cleared_since: Option<Ts>,
+    /// The last step evaluated with data; replay resumes after it.
+    pub last_eval: Option<Ts>,
+    /// The value at the last evaluated step.
+    pub value: Option<f64>,
+}
+
+impl RuleState {
+    pub fn new(rule: &str, resource: &ResourceId) -> Self {
+        RuleState {
+            rule: rule.to_string(),
+            resource: resource.clone(),
+            state: AlertState::Inactive,
+            active_since: None,
+            fired_at: None,
+            cleared_since: None,
+            last_eval: None,
+            value: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Alert,
+    Rightsize,
+    AsgLimits,
+    Tier,
+    Commitment,
+    SpotMix,
+    Dynamodb,
+    Forecast,
+    Spend,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Alert,
+        Kind::Rightsize,
+        Kind::AsgLimits,
+        Kind::Tier,
+        Kind::Commitment,
+        Kind::SpotMix,
+        Kind::Dynamodb,
+        Kind::Forecast,
+        Kind::Spend,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Alert => "alert",
+            Kind::Rightsize => "rightsize",
+            Kind::AsgLimits => "asg-limits",
+            Kind::Tier => "tier",
+            Kind::Commitment => "commitment",
+            Kind::SpotMix => "spot-mix",
+            Kind::Dynamodb => "dynamodb",
+            Kind::Forecast => "forecast",
+            Kind::Spend => "spend",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One figure behind an advisory: what it is and its value with unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub name: String,
+    pub value: String,
+}
+
+/// A change headroom proposes (and `act/` may one day apply).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Action {
+    SetCapacity { asg: String, min: i32, desired: i32, max: i32 },
+    SetInstanceType { asg: String, from: String, to: String },
+    SetTargetValue { asg: String, policy: String, target: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Advisory {
+    pub fingerprint: String,
+    pub kind: Kind,
+    pub resource: ResourceId,
+    pub severity: Severity,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    pub action: Option<Action>,
+    pub monthly_cost_delta: Option<Money>,
+}
+
+/// Where an advisory is in its life: open → acknowledged → applied / resolved / expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdvisoryState {
+    Open,
+    Acknowledged,
+    Applied,
+    Resolved,
+    Expired,
+}
+
+impl AdvisoryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdvisoryState::Open => "open",
+            AdvisoryState::Acknowledged => "acknowledged",
+            AdvisoryState::Applied => "applied",
+            AdvisoryState::Resolved => "resolved",
+            AdvisoryState::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AdvisoryState> {
+        Some(match s {
+            "open" => AdvisoryState::Open,
+            "acknowledged" => AdvisoryState::Acknowledged,
+            "applied" => AdvisoryState::Applied,
+            "resolved" => AdvisoryState::Resolved,
+            "expired" => AdvisoryState::Expired,
+            _ => return None,
+        })
     }
 }

@@ -15,10 +15,12 @@
 //! batching and incremental fetch, inventory, spend), `store` (the only SQL), `runtime`
 //! (cycle, clock, daemon loop), `cli` (commands and printing).
 
+pub mod analyze;
 pub mod aws;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod decide;
 pub mod domain;
 pub mod model;
 pub mod runtime;

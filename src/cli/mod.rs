@@ -1,4 +1,4 @@
-//! The command line: `check`, `config check`, `demo`, `run`. Parses flags (clap), loads the
+//! The command line: `check`, `config check`, `demo`, `plan`, `advisories`, `run`. Parses flags (clap), loads the
 //! config, opens the store, builds the AWS clients or the simulated account, runs the
 //! runtime, and prints for people or as `--json`. Exit codes: 0 ok, 1 advisories at or above
 //! `--fail-on`, 2 error (bad config, unusable store).
@@ -79,12 +79,39 @@ pub enum Command {
         #[arg(long)]
         list_inputs: bool,
     },
+    /// List the store's advisories (open and acknowledged unless --all), or acknowledge one.
+    Advisories(AdvisoriesArgs),
     /// Run as a daemon: a cycle at every tick of [schedule] collect, until SIGTERM.
     Run {
         /// Store file (default: [store] path of headroom.toml).
         #[arg(long)]
         store: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdvisoriesArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Only this kind: alert, rightsize, asg-limits, tier, commitment, spot-mix, dynamodb, forecast, spend.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Include resolved, applied and expired advisories.
+    #[arg(long)]
+    all: bool,
+    /// Acknowledge the advisory with this fingerprint (or a unique prefix of it).
+    #[arg(long, value_name = "FINGERPRINT")]
+    ack: Option<String>,
+    /// Mark the advisory with this fingerprint as applied.
+    #[arg(long, value_name = "FINGERPRINT")]
+    applied: Option<String>,
+    /// Exit 1 when a listed advisory is at or above this severity.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
+    /// Store file (default: [store] path of headroom.toml).
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -166,6 +193,7 @@ pub fn main() -> ExitCode {
             ),
             Err(c) => c,
         },
+        Command::Advisories(a) => advisories(&cli.config, a).unwrap_or_else(|c| c),
         Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
     }
 }
@@ -256,9 +284,73 @@ async fn check(
             print::report(r, &cfg);
         }
     }
-    // Advisories arrive with the advice issue; until then there are none to fail on.
-    let _ = fail_on;
-    Ok(ExitCode::SUCCESS)
+    Ok(fail_code(reports.iter().flat_map(|r| &r.advisories), fail_on))
+}
+
+/// Exit 1 when an advisory is at or above `--fail-on`.
+fn fail_code<'a>(advisories: impl IntoIterator<Item = &'a crate::domain::Advisory>, fail_on: Option<Severity>) -> ExitCode {
+    match fail_on {
+        Some(min) if advisories.into_iter().any(|a| a.severity >= min) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `headroom advisories`: the store's advisories, or one moved along its lifecycle.
+fn advisories(dir: &Path, a: AdvisoriesArgs) -> Result<ExitCode, ExitCode> {
+    let cfg = load_config(dir)?;
+    let path = a.store.clone().unwrap_or_else(|| cfg.headroom.store.path.clone());
+    if !path.exists() {
+        eprintln!(
+            "error: no store at {} (run `headroom check` or `headroom run` first, or pass --store)",
+            path.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    let mut store = open_store(&path)?;
+    let kind = match a.kind.as_deref() {
+        None => None,
+        Some(k) => Some(crate::domain::Kind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = crate::domain::Kind::ALL.iter().map(|k| k.as_str()).collect();
+            eprintln!("error: --kind {k}: unknown advisory kind (one of {})", kinds.join(", "));
+            ExitCode::from(2)
+        })?),
+    };
+    let now = SystemClock.now().timestamp();
+    for (fp, state) in [
+        (&a.ack, crate::domain::AdvisoryState::Acknowledged),
+        (&a.applied, crate::domain::AdvisoryState::Applied),
+    ] {
+        if let Some(fp) = fp {
+            match store.set_advisory_state(fp, state, now) {
+                Ok(Some(full)) => println!("advisory {full} is now {}", state.as_str()),
+                Ok(None) => {
+                    eprintln!(
+                        "error: no single advisory matches `{fp}` (give more of its fingerprint; `headroom advisories --all` lists them)"
+                    );
+                    return Err(ExitCode::from(2));
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Err(ExitCode::from(2));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let list = store.advisories(a.all, kind).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()));
+    } else if list.is_empty() {
+        println!("no {}advisories in {}", if a.all { "" } else { "open " }, path.display());
+    } else {
+        for s in &list {
+            print::advisory(&s.advisory, Some(s.state), true);
+        }
+    }
+    Ok(fail_code(list.iter().map(|s| &s.advisory), a.fail_on))
 }
 
 /// The demo's configuration: the shipped one, pointed at the simulated fleet.

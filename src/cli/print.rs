@@ -196,6 +196,50 @@ pub fn report(r: &CycleReport, cfg: &Config) {
         r.new_points,
         r.cached_points
     );
+    println!();
+    println!(
+        "Advisories: {} ({} new, {} updated, {} resolved this cycle)",
+        r.advisories.len(),
+        r.reconciled.opened.len(),
+        r.reconciled.updated.len(),
+        r.reconciled.resolved.len()
+    );
+    for a in &r.advisories {
+        advisory(a, None, true);
+    }
+    let fired: Vec<String> = r
+        .rule_events
+        .iter()
+        .map(|e| format!("{} {:?} on {} at {}", e.rule, e.transition, e.resource.0, hhmm(e.at)))
+        .collect();
+    if !fired.is_empty() {
+        println!("Alert transitions replayed this cycle: {}", fired.join("; "));
+    }
+}
+
+fn hhmm(t: Ts) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// One advisory: severity, kind, fingerprint, summary; with `evidence`, its figures and action.
+pub fn advisory(a: &Advisory, state: Option<AdvisoryState>, evidence: bool) {
+    let st = state.map(|s| format!(" [{}]", s.as_str())).unwrap_or_default();
+    println!(
+        "  {:<8} {:<10} {}  {}{st}",
+        a.severity.to_string().to_uppercase(),
+        a.kind.as_str(),
+        &a.fingerprint[..8.min(a.fingerprint.len())],
+        a.summary
+    );
+    if evidence {
+        let e: Vec<String> = a.evidence.iter().map(|e| format!("{}: {}", e.name, e.value)).collect();
+        println!("             evidence: {}", e.join("; "));
+        if let Some(act) = &a.action {
+            println!("             proposes: {}", serde_json::to_string(act).unwrap_or_default());
+        }
+    }
 }
 
 fn spend(s: &Snapshot) {
@@ -291,7 +335,9 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 "points_fetched": s.points_fetched,
                 "new_points": r.new_points,
                 "cached_points": r.cached_points,
-                "advisories": [],
+                "advisories": r.advisories,
+                "rule_events": r.rule_events,
+                "reconciled": r.reconciled,
                 "elapsed_ms": r.elapsed_ms,
             })
         })

@@ -62,6 +62,7 @@ pub struct Headroom {
     pub store: StoreCfg,
     pub notify: NotifyCfg,
     pub apply: ApplyCfg,
+    pub advice: AdviceCfg,
     pub http: HttpCfg,
 }
 
@@ -200,40 +201,42 @@ pub struct ApplyCfg {
     pub cooldown_s: u64,
 }
 
+/// `[advice]`: the parameters of right-sizing (the other analyzers add theirs here).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdviceCfg {
+    /// History right-sizing looks at, in days.
+    pub lookback_days: u32,
+    /// Percentile of CPU the fleet is sized for (e.g. 95).
+    pub cpu_percentile: f64,
+    /// Percentile of memory the fleet is sized for (e.g. 99.5: memory does not burst gracefully).
+    pub memory_percentile: f64,
+    /// Utilization the sized fleet should run at, percent.
+    pub target_utilization: f64,
+    /// Extra capacity above the target, percent.
+    pub headroom: f64,
+    /// Below this much history, advice holds back and says so.
+    pub min_history_hours: f64,
+}
+
+impl Default for AdviceCfg {
+    fn default() -> Self {
+        AdviceCfg {
+            lookback_days: 14,
+            cpu_percentile: 95.0,
+            memory_percentile: 99.5,
+            target_utilization: 70.0,
+            headroom: 20.0,
+            min_history_hours: 30.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct HttpCfg {
     pub listen: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "info" => Ok(Severity::Info),
-            "warning" => Ok(Severity::Warning),
-            "critical" => Ok(Severity::Critical),
-            _ => Err(format!("unknown severity `{s}` (use info, warning or critical)")),
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        })
-    }
-}
+pub use crate::domain::Severity;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PodSpec {
@@ -894,6 +897,23 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         },
     };
 
+    let advice = match t.sub("advice") {
+        Some(a) => {
+            let d = AdviceCfg::default();
+            let v = AdviceCfg {
+                lookback_days: a.int("lookback_days", 1, 90).map(|x| x as u32).unwrap_or(d.lookback_days),
+                cpu_percentile: a.num("cpu_percentile", 1.0, 100.0).unwrap_or(d.cpu_percentile),
+                memory_percentile: a.num("memory_percentile", 1.0, 100.0).unwrap_or(d.memory_percentile),
+                target_utilization: a.num("target_utilization", 1.0, 100.0).unwrap_or(d.target_utilization),
+                headroom: a.num("headroom", 0.0, 500.0).unwrap_or(d.headroom),
+                min_history_hours: a.num("min_history_hours", 0.0, 24.0 * 90.0).unwrap_or(d.min_history_hours),
+            };
+            a.done();
+            v
+        }
+        None => AdviceCfg::default(),
+    };
+
     let http = match t.sub("http") {
         Some(hh) => {
             let listen = hh.str("listen").unwrap_or_else(|| "127.0.0.1:9464".into());
@@ -920,6 +940,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         store,
         notify,
         apply,
+        advice,
         http,
     })
 }

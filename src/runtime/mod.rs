@@ -2,15 +2,20 @@
 //! clock, and the daemon loop that runs cycles on the configured cron schedule — never two at
 //! once — and drains on SIGTERM / Ctrl-C.
 //!
-//! Today a cycle is collect → store; analyze, decide, notify and report join it as they land.
+//! Today a cycle is collect → store → analyze (alert rules, right-sizing) → decide (advisories
+//! reconciled with the store's); notify and report join it as they land.
 //! May use: every stage, the store, config, domain.
 
+use crate::analyze::rightsize;
+use crate::analyze::rules::{self, Evaluation, Event};
 use crate::aws::Account;
 use crate::collect::{self, Collected};
 use crate::config::Config;
+use crate::decide;
 use crate::domain::*;
-use crate::store::{SeriesWrite, Store, StoreError};
+use crate::store::{Reconciled, SeriesWrite, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 use tracing::{Instrument, error, info, info_span};
 
 /// Where "now" comes from: each cycle reads it once and passes it down.
@@ -34,8 +39,34 @@ pub struct CycleReport {
     pub metric_calls_planned: u64,
     pub metric_calls_lower_bound: u64,
     pub cached_points: u64,
+    /// The cycle's advisories (everything that holds now), most severe first.
+    pub advisories: Vec<Advisory>,
+    /// Alert rules that started or stopped firing during the steps this cycle evaluated.
+    pub rule_events: Vec<Event>,
+    /// What changed in the store's advisories.
+    pub reconciled: Reconciled,
     pub elapsed_ms: u64,
 }
+
+/// Analyze and decide over a snapshot: alert rules (replayed from their persisted states)
+/// and right-sizing → the advisories that hold now. Pure.
+pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId), RuleState>, now: Ts) -> (Evaluation, Vec<Advisory>) {
+    let period = i64::from(cfg.headroom.collect.period_s);
+    let eval = rules::evaluate(&cfg.rules, prior, snap, period, now);
+    let mut advisories = decide::alerts(&cfg.rules, &eval.states);
+    let sizes = rightsize::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now);
+    advisories.extend(decide::rightsize(&sizes, &snap.asgs));
+    advisories.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.kind.cmp(&b.kind))
+            .then_with(|| a.resource.cmp(&b.resource))
+    });
+    (eval, advisories)
+}
+
+/// The advisory kinds `advise` evaluates today (absent ones of these kinds get resolved).
+pub const KINDS_EVALUATED: &[Kind] = &[Kind::Alert, Kind::Rightsize];
 
 /// One cycle for one region: collect, store, and build the snapshot over the lookback.
 pub async fn cycle<A: Account>(
@@ -96,12 +127,22 @@ pub async fn cycle<A: Account>(
             points_fetched,
         };
         store.write_snapshot(&snapshot)?;
+        let (eval, advisories, reconciled) = {
+            let _s = info_span!("advise").entered();
+            let prior = store.rule_states()?;
+            let (eval, advisories) = advise(cfg, &snapshot, &prior, now.timestamp());
+            let rec = store.save_advice(&eval.states, &advisories, KINDS_EVALUATED, snapshot.partial(), now.timestamp())?;
+            (eval, advisories, rec)
+        };
         store.prune(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400)?;
         let report = CycleReport {
             new_points,
             metric_calls_planned: c.metric_calls_planned,
             metric_calls_lower_bound: c.metric_calls_lower_bound,
             cached_points: store.count_points()?,
+            advisories,
+            rule_events: eval.events,
+            reconciled,
             elapsed_ms: started.elapsed().as_millis() as u64,
             snapshot,
         };
@@ -110,6 +151,9 @@ pub async fn cycle<A: Account>(
             api_calls = report.snapshot.api_calls.total(),
             points_fetched,
             new_points,
+            advisories = report.advisories.len(),
+            opened = report.reconciled.opened.len(),
+            resolved = report.reconciled.resolved.len(),
             elapsed_ms = report.elapsed_ms,
             "cycle done"
         );

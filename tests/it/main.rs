@@ -1,6 +1,7 @@
 //! Black-box and peer tests, one binary (one link step) for all of them.
 //! Peers (moto, aiosmtpd) come from scripts/test; a test that needs one fails without it.
 
+mod advice;
 mod cli;
 mod collect_moto;
 mod faults;

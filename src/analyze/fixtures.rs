@@ -1,0 +1,69 @@
+//! Test builders for the analyzers: plain snapshots, series and rules, no I/O.
+
+use crate::config::{Cmp, Rule};
+use crate::domain::*;
+
+pub const P: i64 = 300;
+
+pub fn asg(name: &str, min: i32, desired: i32, max: i32, ty: &str) -> AsgState {
+    AsgState {
+        name: name.into(),
+        min_size: min,
+        max_size: max,
+        desired_capacity: desired,
+        in_service: desired,
+        instance_types: vec![(ty.into(), desired.max(0) as u32)],
+        overrides: vec![],
+        distribution: None,
+        target_group_arns: vec![],
+        tags: vec![],
+        policies: vec![],
+    }
+}
+
+pub fn series(resource: &ResourceId, signal: Signal, points: Vec<(Ts, f64)>) -> Series {
+    Series {
+        resource: resource.clone(),
+        signal,
+        query: MetricQuery::new("T", &format!("{signal:?}"), &[("R", resource.0.as_str())], Stat::Average, P as u32),
+        points,
+    }
+}
+
+/// Points every period in [from, to) with value f(t).
+pub fn grid(from: Ts, to: Ts, f: impl Fn(Ts) -> f64) -> Vec<(Ts, f64)> {
+    (0..).map(|i| from + i * P).take_while(|t| *t < to).map(|t| (t, f(t))).collect()
+}
+
+pub fn snapshot(now: Ts, asgs: Vec<AsgState>, series: Vec<Series>) -> Snapshot {
+    Snapshot {
+        taken_at: chrono::DateTime::from_timestamp(now, 0).unwrap(),
+        region: "us-east-1".into(),
+        asgs,
+        tables: vec![],
+        series,
+        spend: vec![],
+        sources: vec![],
+        api_calls: ApiCalls::default(),
+        points_fetched: 0,
+    }
+}
+
+pub fn rule(name: &str, signal: &str, stat: &str, op: Cmp, threshold: f64, for_s: u64, keep_s: u64) -> Rule {
+    Rule {
+        name: name.into(),
+        file: "test.toml".into(),
+        signal: signal.into(),
+        resource: "asg".into(),
+        stat: stat.into(),
+        window_s: 300,
+        op,
+        threshold,
+        for_s,
+        keep_firing_for_s: keep_s,
+        severity: Severity::Warning,
+        labels: Default::default(),
+        summary: "{{rule}} {{value}} on {{resource}} over {{threshold}}".into(),
+        source: "test".into(),
+    }
+}
