@@ -532,9 +532,31 @@ pub struct Evidence {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Action {
-    SetCapacity { asg: String, min: i32, desired: i32, max: i32 },
-    SetInstanceType { asg: String, from: String, to: String },
-    SetTargetValue { asg: String, policy: String, target: f64 },
+    SetCapacity {
+        asg: String,
+        min: i32,
+        desired: i32,
+        max: i32,
+    },
+    SetInstanceType {
+        asg: String,
+        from: String,
+        to: String,
+    },
+    SetTargetValue {
+        asg: String,
+        policy: String,
+        target: f64,
+    },
+    /// Billing mode and capacity of a DynamoDB table; for PROVISIONED, with auto-scaling bounds.
+    SetTableCapacity {
+        table: String,
+        mode: String,
+        rcu: Option<i64>,
+        wcu: Option<i64>,
+        rcu_autoscale: Option<(i64, i64)>,
+        wcu_autoscale: Option<(i64, i64)>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

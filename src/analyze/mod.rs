@@ -1,11 +1,14 @@
 //! Analysis: a Snapshot (and the series history it carries) plus the config → findings.
 //! `rules` runs the alert rules' state machines, `rightsize` sizes each Auto Scaling group
-//! against its utilization; `stats` holds the window statistics both use.
+//! against its utilization, `dynamodb` weighs each table's capacity mode and size, `spend`
+//! holds Cost Explorer spend against traffic; `stats` holds the window statistics.
 //!
 //! Pure and synchronous: no I/O, `now` is a parameter. May use: domain, config, model.
 
+pub mod dynamodb;
 pub mod rightsize;
 pub mod rules;
+pub mod spend;
 pub mod stats;
 
 #[cfg(test)]

@@ -7,10 +7,13 @@
 //! instances between cycles is the same advisory, updated, not a new one (DESIGN.md hashes
 //! the proposal too; that would churn an advisory per cycle as the figures move).
 //!
-//! Pure and synchronous. May use: domain, config, analyze (its findings).
+//! Pure and synchronous. May use: domain, config, analyze (its findings), model (number
+//! formatting).
 
+use crate::analyze::dynamodb::TableFinding;
 use crate::analyze::rightsize::{Rightsize, Sizing};
 use crate::analyze::rules::render;
+use crate::analyze::spend::SpendFinding;
 use crate::config::Rule;
 use crate::domain::{Action, Advisory, AlertState, Evidence, Kind, Money, ResourceId, RuleState, Severity};
 
@@ -229,5 +232,154 @@ pub fn rightsize(findings: &[Rightsize], asgs: &[crate::domain::AsgState]) -> Ve
         };
         out.push(sized(f, fp, severity, summary, evidence, Some(action), f.monthly_delta));
     }
+    out
+}
+
+fn n0(x: f64) -> String {
+    crate::model::units::Num(x.round()).to_string()
+}
+
+/// DynamoDB findings as advisories: throttling (warning), a cheaper capacity mode, or
+/// provisioned capacity off its recommendation by more than 20 %. A table that is fine says
+/// nothing.
+pub fn dynamodb(findings: &[TableFinding]) -> Vec<Advisory> {
+    let mut out = vec![];
+    for f in findings {
+        let (r, w) = (&f.reads, &f.writes);
+        let dir = |name: &str, c: &crate::analyze::dynamodb::Capacity| {
+            ev(
+                name,
+                format!(
+                    "consumed mean {} / p95 {} / max {} units/s; provisioned {}; throttled {}; break-even utilization {:.0} %",
+                    n0(c.mean),
+                    n0(c.p95),
+                    n0(c.max),
+                    c.provisioned.map_or("on demand".into(), n0),
+                    n0(c.throttle_events),
+                    c.break_even_utilization * 100.0
+                ),
+            )
+        };
+        let evidence = vec![
+            ev("history", format!("{:.1} h", f.history_hours)),
+            dir("reads", r),
+            dir("writes", w),
+            ev(
+                "monthly cost",
+                format!(
+                    "now {} ({}); on demand {}; provisioned at the recommendation {}",
+                    f.monthly_now,
+                    f.billing_mode,
+                    r.on_demand_monthly + w.on_demand_monthly,
+                    r.provisioned_monthly_recommended + w.provisioned_monthly_recommended
+                ),
+            ),
+            ev(
+                "formula",
+                "recommended = ⌈p95 consumed ÷ 70 %⌉; auto scaling ⌈p5 ÷ 70 %⌉ – ⌈max × (1 + headroom) ÷ 70 %⌉",
+            ),
+        ];
+        let throttled = r.throttle_events + w.throttle_events;
+        let prov = f.recommended_mode == "PROVISIONED";
+        let off = |c: &crate::analyze::dynamodb::Capacity| c.provisioned.is_some_and(|p| (p - c.recommended as f64).abs() > 0.2 * p);
+        let mode_change = f.recommended_mode != f.billing_mode;
+        if throttled <= 0.0 && !mode_change && !(prov && (off(r) || off(w))) {
+            continue;
+        }
+        let delta = Money(f.monthly_recommended.0 - f.monthly_now.0);
+        let target = if prov {
+            format!(
+                "PROVISIONED {} RCU / {} WCU with auto scaling {}–{} / {}–{}",
+                r.recommended, w.recommended, r.autoscale_min, r.autoscale_max, w.autoscale_min, w.autoscale_max
+            )
+        } else {
+            "on-demand (PAY_PER_REQUEST)".to_string()
+        };
+        let summary = if throttled > 0.0 {
+            format!(
+                "{}: {} throttled requests; p95 reads {} RCU/s → {target}, {}/month",
+                f.resource.0,
+                n0(throttled),
+                n0(r.p95),
+                usd(delta)
+            )
+        } else {
+            format!("{}: {} → {target}, {}/month", f.resource.0, f.billing_mode, usd(delta))
+        };
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::Dynamodb, &f.resource, "capacity"),
+            kind: Kind::Dynamodb,
+            resource: f.resource.clone(),
+            severity: if throttled > 0.0 { Severity::Warning } else { Severity::Info },
+            summary,
+            evidence,
+            action: Some(Action::SetTableCapacity {
+                table: f.table.clone(),
+                mode: f.recommended_mode.clone(),
+                rcu: prov.then_some(r.recommended),
+                wcu: prov.then_some(w.recommended),
+                rcu_autoscale: prov.then_some((r.autoscale_min, r.autoscale_max)),
+                wcu_autoscale: prov.then_some((w.autoscale_min, w.autoscale_max)),
+            }),
+            monthly_cost_delta: Some(delta),
+        });
+    }
+    out
+}
+
+/// Spend findings as advisories: each service whose spend rose faster than traffic
+/// (warning), and the month-end projection (info, updated in place every cycle).
+pub fn spend(f: &SpendFinding) -> Vec<Advisory> {
+    let account = ResourceId("account".into());
+    let req = f
+        .requests_change
+        .map_or("no request metric to compare".into(), |c| format!("{c:+.0} %"));
+    let mut out: Vec<Advisory> = f
+        .rising
+        .iter()
+        .map(|c| (c, ResourceId(format!("service/{}", c.service))))
+        .map(|(c, resource)| Advisory {
+            fingerprint: fingerprint(Kind::Spend, &resource, "week-over-week"),
+            kind: Kind::Spend,
+            resource,
+            severity: Severity::Warning,
+            summary: format!(
+                "{} spend {:+.0} % week over week while requests {req}: +{}/month at this rate",
+                c.service, c.change, c.monthly_increase
+            ),
+            evidence: vec![
+                ev("days", format!("{} – {}", f.window.0, f.window.1)),
+                ev("last 7 days", c.last_7d.to_string()),
+                ev("7 days before", c.prior_7d.to_string()),
+                ev("requests, same days", req.clone()),
+                ev(
+                    "rule",
+                    format!(
+                        "spend up ≥ {} % and ≥ {} points more than requests",
+                        crate::analyze::spend::MIN_RISE,
+                        crate::analyze::spend::MIN_GAP_POINTS
+                    ),
+                ),
+            ],
+            action: None,
+            monthly_cost_delta: Some(Money(-c.monthly_increase.0)),
+        })
+        .collect();
+    out.push(Advisory {
+        fingerprint: fingerprint(Kind::Spend, &account, "projection"),
+        kind: Kind::Spend,
+        resource: account,
+        severity: Severity::Info,
+        summary: format!(
+            "{} projected at {} (month to date {}, run rate {}/day)",
+            f.month, f.month_end_projection, f.month_to_date, f.daily_run_rate
+        ),
+        evidence: vec![ev(
+            "formula",
+            "month to date + last 7 days' daily mean × days left (today included)",
+        )],
+        action: None,
+        monthly_cost_delta: None,
+    });
     out
 }

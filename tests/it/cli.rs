@@ -129,6 +129,21 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
         .find(|x| x["resource"] == "asg/chat-worker" && x["signal"] == "memory_percent")
         .unwrap();
     assert_eq!(mem["points"].as_u64(), Some(0));
+    // The demo fleet is shaped so that these advice kinds fire (the rest come with later issues).
+    let advs = first["advisories"].as_array().unwrap();
+    for kind in ["rightsize", "dynamodb", "spend"] {
+        assert!(advs.iter().any(|a| a["kind"] == kind), "no {kind} advisory in the demo: {advs:#?}");
+    }
+    // chat-worker (6 × m5.large, mostly idle) shrinks; its cost delta is the removed instances'.
+    let w = advs.iter().find(|a| a["resource"] == "asg/chat-worker").unwrap();
+    let desired = w["action"]["desired"].as_i64().unwrap();
+    assert!(desired < 6, "{w}");
+    let cfg = headroom::config::Config::embedded().unwrap();
+    let od = cfg.pricing.instances["m5.large"].on_demand_hourly.0;
+    assert_eq!(w["monthly_cost_delta"].as_i64(), Some((desired - 6) * od * 730));
+    // chats is throttled in the incident: a warning.
+    let chats = advs.iter().find(|a| a["resource"] == "table/chats").unwrap();
+    assert_eq!(chats["severity"], "warning");
     // The second cycle fetched only new periods plus the overlap for every series with data.
     let second = &v[1];
     let with_data = series.iter().filter(|x| x["points"].as_u64() > Some(0)).count() as u64;
