@@ -177,7 +177,8 @@ pub enum Signal {
     ReadThrottles,
     WriteThrottles,
     RequestLatencyMs,
-    InService,
+    /// AWS/AutoScaling GroupDesiredCapacity.
+    DesiredCapacity,
 }
 
 /// A resource headroom watches: `asg/web`, `table/chats`.
@@ -547,6 +548,11 @@ pub enum Action {
         asg: String,
         policy: String,
         target: f64,
+    },
+    SetLimits {
+        asg: String,
+        min: i32,
+        max: i32,
     },
     /// Billing mode and capacity of a DynamoDB table; for PROVISIONED, with auto-scaling bounds.
     SetTableCapacity {

@@ -1,11 +1,12 @@
 //! Analysis: a Snapshot (and the series history it carries) plus the config → findings.
 //! `rules` runs the alert rules' state machines, `rightsize` sizes each Auto Scaling group
-//! against its utilization, `dynamodb` weighs each table's capacity mode and size, `spend`
+//! against its utilization, `limits` checks whether its max or min is in the way, `dynamodb` weighs each table's capacity mode and size, `spend`
 //! holds Cost Explorer spend against traffic; `stats` holds the window statistics.
 //!
 //! Pure and synchronous: no I/O, `now` is a parameter. May use: domain, config, model.
 
 pub mod dynamodb;
+pub mod limits;
 pub mod rightsize;
 pub mod rules;
 pub mod spend;

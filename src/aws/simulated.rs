@@ -64,6 +64,20 @@ impl SimulatedAccount {
         900.0 * growth * daily * weekly * (1.0 + 0.04 * self.noise("users", t))
     }
 
+    /// chat-web's load in instance-equivalents (a c5.xlarge at 100 % CPU is 1): requests per
+    /// second at 3.1 % CPU each on one of four instances, plus the incident's extra 30 points.
+    fn web_load(&self, t: Ts) -> f64 {
+        let rps = self.users(t) * 3.0 / 60.0;
+        let cpu4 = 6.0 + rps / 4.0 * 3.1 + if self.in_incident(t) { 30.0 } else { 0.0 } + 2.0 * self.noise("web-load", t);
+        (4.0 * cpu4 / 100.0).max(0.01)
+    }
+
+    /// chat-web's desired capacity: its target-tracking policy (CPU at 50 %) between min 3 and
+    /// max 4. The max is too low: at weekday peaks the group sits at 4, above its target.
+    pub fn web_desired(&self, t: Ts) -> i32 {
+        ((self.web_load(t) / 0.5).ceil() as i32).clamp(3, 4)
+    }
+
     /// Standard-normal-ish noise from (seed, name, t).
     fn noise(&self, name: &str, t: Ts) -> f64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
@@ -90,10 +104,15 @@ impl SimulatedAccount {
         let n = |s: f64| s * self.noise(&key, t);
         match (q.namespace.as_str(), q.metric.as_str()) {
             ("AWS/EC2", "CPUUtilization") => match dim("AutoScalingGroupName")? {
-                // 4 x c5.xlarge; CPU follows requests per instance.
-                "chat-web" => Some((6.0 + rps / 4.0 * 3.1 + if incident { 30.0 } else { 0.0 } + n(2.0)).clamp(0.0, 100.0)),
+                // c5.xlarge instances, as many as the autoscaler keeps: CPU is load per instance.
+                "chat-web" => Some((self.web_load(t) / f64::from(self.web_desired(t)) * 100.0).clamp(0.0, 100.0)),
                 // 6 x m5.large workers, mostly idle: the over-provisioned group.
                 "chat-worker" => Some((14.0 + 6.0 * (users / 900.0) + n(1.5)).clamp(0.0, 100.0)),
+                _ => None,
+            },
+            ("AWS/AutoScaling", "GroupDesiredCapacity") => match dim("AutoScalingGroupName")? {
+                "chat-web" => Some(f64::from(self.web_desired(t))),
+                "chat-worker" => Some(6.0),
                 _ => None,
             },
             ("CWAgent", "mem_used_percent") => match dim("AutoScalingGroupName")? {
@@ -174,19 +193,19 @@ impl SimulatedAccount {
             "chat-web" => Some(AsgState {
                 name: name.into(),
                 min_size: 3,
-                max_size: 8,
-                desired_capacity: 4,
-                in_service: 4,
-                instance_types: vec![("c5.xlarge".into(), 4)],
+                max_size: 4,
+                desired_capacity: self.web_desired(self.anchor),
+                in_service: self.web_desired(self.anchor),
+                instance_types: vec![("c5.xlarge".into(), self.web_desired(self.anchor) as u32)],
                 overrides: vec![],
                 distribution: None,
                 target_group_arns: vec![format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:{WEB_TG}")],
                 tags,
                 policies: vec![ScalingPolicy {
-                    name: "cpu-target-60".into(),
+                    name: "cpu-target-50".into(),
                     policy_type: "TargetTrackingScaling".into(),
                     target_metric: Some("ASGAverageCPUUtilization".into()),
-                    target_value: Some(60.0),
+                    target_value: Some(50.0),
                 }],
             }),
             "chat-worker" => Some(AsgState {

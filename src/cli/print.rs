@@ -18,7 +18,7 @@ fn unit(signal: Signal, period_s: u32) -> (&'static str, f64) {
         Signal::ProvisionedRcu | Signal::ProvisionedWcu => ("units", 1.0),
         Signal::ReadThrottles | Signal::WriteThrottles => ("/period", 1.0),
         Signal::RequestLatencyMs => ("ms", 1.0),
-        Signal::InService => ("instances", 1.0),
+        Signal::DesiredCapacity => ("instances", 1.0),
     }
 }
 

@@ -83,6 +83,13 @@ pub fn asg_queries(cfg: &Headroom, asg: &AsgState, target: &AsgTarget) -> Vec<Wa
         signal: Signal::CpuPercent,
         query: MetricQuery::new("AWS/EC2", "CPUUtilization", &by, Stat::Average, p),
     }];
+    if cfg.collect.group_metrics {
+        out.push(Wanted {
+            resource: r.clone(),
+            signal: Signal::DesiredCapacity,
+            query: MetricQuery::new("AWS/AutoScaling", "GroupDesiredCapacity", &by, Stat::Average, p),
+        });
+    }
     if cfg.collect.memory_metric {
         out.push(Wanted {
             resource: r.clone(),

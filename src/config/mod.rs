@@ -81,6 +81,8 @@ pub struct CollectCfg {
     pub overlap_periods: u32,
     pub spend_days: u32,
     pub memory_metric: bool,
+    /// Collect AWS/AutoScaling GroupDesiredCapacity per ASG (needs group metrics enabled).
+    pub group_metrics: bool,
     pub latency_percentile: bool,
 }
 
@@ -651,6 +653,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 overlap_periods: c.int("overlap_periods", 0, 12).unwrap_or(2) as u32,
                 spend_days: c.int("spend_days", 1, 365).unwrap_or(35) as u32,
                 memory_metric: c.bool("memory_metric").unwrap_or(true),
+                group_metrics: c.bool("group_metrics").unwrap_or(true),
                 latency_percentile: c.bool("latency_percentile").unwrap_or(true),
             };
             c.done();
@@ -662,6 +665,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             overlap_periods: 2,
             spend_days: 35,
             memory_metric: true,
+            group_metrics: true,
             latency_percentile: true,
         },
     };

@@ -11,6 +11,7 @@
 //! formatting).
 
 use crate::analyze::dynamodb::TableFinding;
+use crate::analyze::limits::Limits;
 use crate::analyze::rightsize::{Rightsize, Sizing};
 use crate::analyze::rules::render;
 use crate::analyze::spend::SpendFinding;
@@ -381,5 +382,64 @@ pub fn spend(f: &SpendFinding) -> Vec<Advisory> {
         action: None,
         monthly_cost_delta: None,
     });
+    out
+}
+
+/// ASG-limit findings as advisories: max too low (warning: the group cannot scale to its load)
+/// and min too high (info: capacity paid for at the trough).
+pub fn limits(findings: &[Limits]) -> Vec<Advisory> {
+    let mut out = vec![];
+    for l in findings {
+        if l.raise_max_to.is_none() && l.lower_min_to.is_none() {
+            continue;
+        }
+        let pct = |x: f64| format!("{:.0} %", x * 100.0);
+        let mut evidence = vec![
+            ev("periods", format!("{} with desired capacity and CPU", l.periods)),
+            ev("at max", format!("{} of periods (max {})", pct(l.at_max_share), l.max)),
+            ev("at min", format!("{} of periods (min {})", pct(l.at_min_share), l.min)),
+        ];
+        if let Some(c) = l.cpu_p95_at_max {
+            evidence.push(ev("CPU p95 at max", format!("{c:.1} % (hot above {} %)", l.hot_above)));
+        }
+        if let (Some(c), Some(t)) = (l.cpu_p5, l.trough_load) {
+            evidence.push(ev("trough", format!("CPU p5 {c:.1} %, load p5 {t:.2} instance-equivalents")));
+        }
+        evidence.push(ev(
+            "rule",
+            "raise max when at max > 10 % of the lookback and hot there; lower min when CPU p5 < 30 % (seeds' scale-in) and the trough needs fewer",
+        ));
+        let mut parts = vec![];
+        if let Some(m) = l.raise_max_to {
+            parts.push(format!(
+                "at max {} {} of the time and hot: raise max {} → {m}",
+                l.max,
+                pct(l.at_max_share),
+                l.max
+            ));
+        }
+        if let Some(m) = l.lower_min_to {
+            parts.push(format!("lower min {} → {m} (trough needs {m})", l.min));
+        }
+        let delta = l.monthly_delta.map(|d| format!(", {}/month", usd(d))).unwrap_or_default();
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::AsgLimits, &l.resource, "limits"),
+            kind: Kind::AsgLimits,
+            resource: l.resource.clone(),
+            severity: if l.raise_max_to.is_some() {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            summary: format!("{}: {}{delta}", l.resource.0, parts.join("; ")),
+            evidence,
+            action: Some(Action::SetLimits {
+                asg: l.asg.clone(),
+                min: l.lower_min_to.unwrap_or(l.min),
+                max: l.raise_max_to.unwrap_or(l.max),
+            }),
+            monthly_cost_delta: l.monthly_delta,
+        });
+    }
     out
 }

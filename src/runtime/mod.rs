@@ -7,7 +7,7 @@
 //! May use: every stage, the store, config, domain.
 
 use crate::analyze::rules::{self, Evaluation, Event};
-use crate::analyze::{dynamodb, rightsize, spend};
+use crate::analyze::{dynamodb, limits, rightsize, spend};
 use crate::aws::Account;
 use crate::collect::{self, Collected};
 use crate::config::Config;
@@ -49,13 +49,14 @@ pub struct CycleReport {
 }
 
 /// Analyze and decide over a snapshot: alert rules (replayed from their persisted states)
-/// right-sizing, DynamoDB capacity and spend → the advisories that hold now. Pure.
+/// right-sizing, ASG limits, DynamoDB capacity and spend → the advisories that hold now. Pure.
 pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId), RuleState>, now: Ts) -> (Evaluation, Vec<Advisory>) {
     let period = i64::from(cfg.headroom.collect.period_s);
     let eval = rules::evaluate(&cfg.rules, prior, snap, period, now);
     let mut advisories = decide::alerts(&cfg.rules, &eval.states);
     let sizes = rightsize::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now);
     advisories.extend(decide::rightsize(&sizes, &snap.asgs));
+    advisories.extend(decide::limits(&limits::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
     advisories.extend(decide::dynamodb(&dynamodb::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
     if let Some(f) = spend::analyze(snap, now) {
         advisories.extend(decide::spend(&f));
@@ -70,7 +71,7 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
 }
 
 /// The advisory kinds `advise` evaluates today (absent ones of these kinds get resolved).
-pub const KINDS_EVALUATED: &[Kind] = &[Kind::Alert, Kind::Rightsize, Kind::Dynamodb, Kind::Spend];
+pub const KINDS_EVALUATED: &[Kind] = &[Kind::Alert, Kind::Rightsize, Kind::AsgLimits, Kind::Dynamodb, Kind::Spend];
 
 /// One cycle for one region: collect, store, and build the snapshot over the lookback.
 pub async fn cycle<A: Account>(

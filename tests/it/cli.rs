@@ -105,10 +105,11 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &v[0];
     assert_eq!(first["partial"], false);
-    // chat-web: cpu, memory, latency avg + p95, requests, 5xx, 4xx; chat-worker: cpu, memory;
-    // chats (provisioned): 4 consumed/throttle + 2 provisioned + latency; sessions: 5.
+    // chat-web: cpu, desired, memory, latency avg + p95, requests, 5xx, 4xx; chat-worker: cpu,
+    // desired, memory; chats (provisioned): 4 consumed/throttle + 2 provisioned + latency;
+    // sessions: 5.
     let series = first["series"].as_array().unwrap();
-    assert_eq!(series.len(), 7 + 2 + 7 + 5);
+    assert_eq!(series.len(), 8 + 3 + 7 + 5);
     // 21 days of 5-minute periods that start at or after the account's first data point.
     let taken = chrono::DateTime::parse_from_rfc3339(first["taken_at"].as_str().unwrap())
         .unwrap()
