@@ -179,6 +179,8 @@ pub enum Signal {
     RequestLatencyMs,
     /// AWS/AutoScaling GroupDesiredCapacity.
     DesiredCapacity,
+    /// A configured metric of concurrent users (`users_metric` on the ASG target).
+    ConcurrentUsers,
 }
 
 /// A resource headroom watches: `asg/web`, `table/chats`.

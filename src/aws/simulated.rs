@@ -1,7 +1,8 @@
 //! A simulated AWS account for `headroom demo` and tests: a seeded generator (not recorded
 //! data) of a small fleet — two Auto Scaling groups and two DynamoDB tables with 5-minute
 //! metrics over the last 21 days (daily and weekly seasonality, 15 % month-over-month growth,
-//! noise, one incident) and daily spend by service. Every value is a pure function of
+//! noise, one past incident, and a bad release 40 minutes before "now" whose errors are still
+//! going on) and daily spend by service. Every value is a pure function of
 //! (seed, series, timestamp), so any GetMetricData window can be answered, repeatably.
 //! It enforces GetMetricData's real limits (500 queries, 100,800 datapoints per call, with
 //! NextToken pagination) so collection is exercised as against AWS.
@@ -46,6 +47,12 @@ impl SimulatedAccount {
     pub fn incident(&self) -> (Ts, Ts) {
         let day_start = (self.anchor - 6 * DAY).div_euclid(DAY) * DAY;
         (day_start + 14 * 3600, day_start + 16 * 3600)
+    }
+
+    /// A release 40 minutes before the anchor that raised chat-web's 5xx share to 2.5 %, still
+    /// going on: what makes the demo's error-rate alert fire whenever it is run.
+    pub fn regression_since(&self) -> Ts {
+        self.anchor - 40 * 60
     }
 
     fn in_incident(&self, t: Ts) -> bool {
@@ -129,7 +136,16 @@ impl SimulatedAccount {
                         Stat::Percentile(p) => Some(avg * (1.0 + 2.2 * f64::from(p) / 1000.0) * (1.0 + n(0.05)).max(0.5)),
                         _ => Some(avg * (1.0 + n(0.04)).max(0.5)),
                     },
-                    "HTTPCode_Target_5XX_Count" => Some((requests * if incident { 0.08 } else { 0.0015 }).round()),
+                    "HTTPCode_Target_5XX_Count" => {
+                        let share = if incident {
+                            0.08
+                        } else if t >= self.regression_since() {
+                            0.025
+                        } else {
+                            0.0015
+                        };
+                        Some((requests * share).round())
+                    }
                     "HTTPCode_Target_4XX_Count" => Some((requests * 0.012).round()),
                     _ => None,
                 }

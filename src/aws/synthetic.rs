@@ -142,6 +142,8 @@ pub fn fleet_config(mut h: crate::config::Headroom) -> crate::config::Headroom {
         tags: vec![("fleet".into(), "big".into())],
         load_balancer: None,
         target_group: None,
+        tier: None,
+        users_metric: None,
     }];
     h.targets.tables = vec![];
     h.collect.lookback_days = 14;

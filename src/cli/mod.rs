@@ -365,12 +365,16 @@ pub fn demo_config() -> Result<Config, ConfigError> {
             tags: vec![],
             load_balancer: Some(crate::aws::simulated::WEB_LB.into()),
             target_group: None,
+            tier: Some("medium".into()),
+            users_metric: None,
         },
         AsgTarget {
             name: None,
             tags: vec![("service-class".into(), "batch".into())],
             load_balancer: None,
             target_group: None,
+            tier: None,
+            users_metric: None,
         },
     ];
     h.targets.tables = vec![

@@ -19,6 +19,7 @@ fn unit(signal: Signal, period_s: u32) -> (&'static str, f64) {
         Signal::ReadThrottles | Signal::WriteThrottles => ("/period", 1.0),
         Signal::RequestLatencyMs => ("ms", 1.0),
         Signal::DesiredCapacity => ("instances", 1.0),
+        Signal::ConcurrentUsers => ("users", 1.0),
     }
 }
 

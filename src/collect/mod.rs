@@ -90,6 +90,13 @@ pub fn asg_queries(cfg: &Headroom, asg: &AsgState, target: &AsgTarget) -> Vec<Wa
             query: MetricQuery::new("AWS/AutoScaling", "GroupDesiredCapacity", &by, Stat::Average, p),
         });
     }
+    if let Some(u) = &target.users_metric {
+        out.push(Wanted {
+            resource: r.clone(),
+            signal: Signal::ConcurrentUsers,
+            query: MetricQuery::new(&u.namespace, &u.name, &by, Stat::Maximum, p),
+        });
+    }
     if cfg.collect.memory_metric {
         out.push(Wanted {
             resource: r.clone(),
@@ -155,7 +162,7 @@ pub fn table_queries(cfg: &Headroom, table: &TableState) -> Vec<Wanted> {
 }
 
 fn asg_matches(t: &AsgTarget, g: &AsgState) -> bool {
-    t.name.as_ref().is_none_or(|n| n == &g.name) && t.tags.iter().all(|(k, v)| g.tags.iter().any(|(gk, gv)| gk == k && gv == v))
+    t.matches(g)
 }
 
 fn table_matches(t: &TableTarget, name: &str) -> bool {

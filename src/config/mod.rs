@@ -94,6 +94,26 @@ pub struct AsgTarget {
     pub load_balancer: Option<String>,
     /// Target group dimension value `targetgroup/NAME/ID`; defaults to the ASG's first.
     pub target_group: Option<String>,
+    /// The sizing tier (sizing.toml) this service is deployed as; without it headroom places
+    /// the service by its observed peak and cannot advise moving down.
+    pub tier: Option<String>,
+    /// A metric that counts concurrent users directly (dimension AutoScalingGroupName = the
+    /// group's name); without it users come from RequestCount.
+    pub users_metric: Option<UsersMetric>,
+}
+
+/// `users_metric = { namespace = "Chat", name = "ConcurrentUsers" }` on an ASG target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsersMetric {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl AsgTarget {
+    /// Whether the selector picks this group: the name, if given, and every tag.
+    pub fn matches(&self, g: &crate::domain::AsgState) -> bool {
+        self.name.as_ref().is_none_or(|n| n == &g.name) && self.tags.iter().all(|(k, v)| g.tags.iter().any(|(gk, gv)| gk == k && gv == v))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -293,6 +313,9 @@ pub struct Workload {
     pub tier_up_at: f64,
     pub tier_down_below: f64,
     pub tier_down_after_days: u32,
+    /// Days ahead a growth trend may cross `tier_up_at` × the upper bound and still call for
+    /// moving up now (a migration's lead time).
+    pub tier_lead_days: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -490,6 +513,21 @@ impl Config {
         for a in &src.alerts {
             if let Some(t) = parse(a) {
                 rules.extend(read_rules(&Tbl::root(&diag, &a.0, &t), &mut names));
+            }
+        }
+        if let (Some(h), Some(sz)) = (&headroom, &sizing) {
+            for (i, t) in h.targets.asgs.iter().enumerate() {
+                if let Some(name) = &t.tier
+                    && !sz.tiers.iter().any(|x| &x.name == name)
+                {
+                    let known: Vec<&str> = sz.tiers.iter().map(|x| x.name.as_str()).collect();
+                    diag.push(
+                        &src.headroom.0,
+                        &format!("targets.asg[{i}].tier"),
+                        format!("unknown tier `{name}`"),
+                        format!("use one of the tiers in {}: {}", src.sizing.0, known.join(", ")),
+                    );
+                }
             }
         }
         if !diag.is_empty() {
@@ -716,12 +754,30 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                     "e.g. targetgroup/web/73e2d6bc24d8a067",
                 );
             }
+            let tier = a.str("tier");
+            let users_metric = a.sub("users_metric").and_then(|u| {
+                let namespace = u.str("namespace");
+                let metric = u.str("name");
+                if namespace.as_deref().is_none_or(str::is_empty) {
+                    u.missing("namespace", "\"Chat\"");
+                }
+                if metric.as_deref().is_none_or(str::is_empty) {
+                    u.missing("name", "\"ConcurrentUsers\"");
+                }
+                u.done();
+                Some(UsersMetric {
+                    namespace: namespace.filter(|n| !n.is_empty())?,
+                    name: metric.filter(|n| !n.is_empty())?,
+                })
+            });
             a.done();
             targets.asgs.push(AsgTarget {
                 name: name.filter(|n| !n.is_empty()),
                 tags,
                 load_balancer,
                 target_group,
+                tier,
+                users_metric,
             });
         }
         for d in tg.tables("dynamodb") {
@@ -993,6 +1049,7 @@ fn read_sizing(t: &Tbl, pricing: Option<&Pricing>) -> Option<Sizing> {
             tier_up_at: w.num("tier_up_at", 0.05, 1.0).unwrap_or(0.8),
             tier_down_below: w.num("tier_down_below", 0.0, 1.0).unwrap_or(0.5),
             tier_down_after_days: w.int("tier_down_after_days", 1, 365).unwrap_or(28) as u32,
+            tier_lead_days: w.int("tier_lead_days", 0, 730).unwrap_or(56) as u32,
         };
         w.done();
         Some(v)

@@ -289,3 +289,25 @@ fn durations_and_cron_forms() {
     let ticks: Vec<String> = c.schedule.after(&start).take(2).map(|t| t.format("%H:%M:%S").to_string()).collect();
     assert_eq!(ticks, vec!["10:05:00", "10:10:00"]);
 }
+
+#[test]
+fn unknown_tier_on_a_target() {
+    assert_problems(
+        edited("headroom.toml", "# tier = \"medium\"", "tier = \"huge\""),
+        &[
+            "headroom.toml: targets.asg[0].tier: unknown tier `huge` (use one of the tiers in sizing.toml: small, medium, large, enterprise)",
+        ],
+    );
+}
+
+#[test]
+fn users_metric_without_a_name() {
+    assert_problems(
+        edited(
+            "headroom.toml",
+            "# users_metric = { namespace = \"Chat\", name = \"ConcurrentUsers\" }",
+            "users_metric = { namespace = \"Chat\" }",
+        ),
+        &["headroom.toml: targets.asg[0].users_metric.name: missing required key (add name = \"ConcurrentUsers\")"],
+    );
+}

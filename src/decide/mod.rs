@@ -15,6 +15,7 @@ use crate::analyze::limits::Limits;
 use crate::analyze::rightsize::{Rightsize, Sizing};
 use crate::analyze::rules::render;
 use crate::analyze::spend::SpendFinding;
+use crate::analyze::tiers::{TierFit, Why};
 use crate::config::Rule;
 use crate::domain::{Action, Advisory, AlertState, Evidence, Kind, Money, ResourceId, RuleState, Severity};
 
@@ -330,7 +331,8 @@ pub fn dynamodb(findings: &[TableFinding]) -> Vec<Advisory> {
 
 /// Spend findings as advisories: each service whose spend rose faster than traffic
 /// (warning), and the month-end projection (info, updated in place every cycle).
-pub fn spend(f: &SpendFinding) -> Vec<Advisory> {
+/// `band`: the tier whose monthly cost range the account's run rate is held against.
+pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory> {
     let account = ResourceId("account".into());
     let req = f
         .requests_change
@@ -366,6 +368,38 @@ pub fn spend(f: &SpendFinding) -> Vec<Advisory> {
             monthly_cost_delta: Some(Money(-c.monthly_increase.0)),
         })
         .collect();
+    let run_rate_monthly = f.daily_run_rate.as_usd_f64() * crate::model::units::HOURS_PER_MONTH / 24.0;
+    if let Some((tier, (lo, hi))) = band
+        && run_rate_monthly > hi
+    {
+        let m = |x: f64| Money::from_usd_f64(x).unwrap_or_default();
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::Spend, &account, "tier-budget"),
+            kind: Kind::Spend,
+            resource: account.clone(),
+            severity: Severity::Warning,
+            summary: format!(
+                "run rate {}/month is above the {tier} tier's {} – {}/month by {}",
+                m(run_rate_monthly),
+                m(lo),
+                m(hi),
+                m(run_rate_monthly - hi)
+            ),
+            evidence: vec![
+                ev(
+                    "run rate",
+                    format!("{}/day × 730 h ÷ 24 = {}/month", f.daily_run_rate, m(run_rate_monthly)),
+                ),
+                ev(
+                    "tier budget",
+                    format!("{tier}: {} – {}/month (sizing.toml monthly_cost_usd)", m(lo), m(hi)),
+                ),
+                ev("days", format!("the 7 complete days to {}", f.window.1)),
+            ],
+            action: None,
+            monthly_cost_delta: Money::from_usd_f64(hi - run_rate_monthly),
+        });
+    }
     out.push(Advisory {
         fingerprint: fingerprint(Kind::Spend, &account, "projection"),
         kind: Kind::Spend,
@@ -439,6 +473,105 @@ pub fn limits(findings: &[Limits]) -> Vec<Advisory> {
                 max: l.raise_max_to.unwrap_or(l.max),
             }),
             monthly_cost_delta: l.monthly_delta,
+        });
+    }
+    out
+}
+
+/// Tier findings as advisories: only a recommended move says something. Outgrown is
+/// critical, near the upper bound a warning, a trend inside the lead time and a step down
+/// information. The subject is "tier" so a move that changes target stays one advisory.
+pub fn tiers(findings: &[TierFit]) -> Vec<Advisory> {
+    let mut out = vec![];
+    for f in findings {
+        let (Some(to), Some(why)) = (&f.move_to, f.why) else {
+            continue;
+        };
+        let bound = |x: f64| if x.is_finite() { n0(x) } else { "∞".into() };
+        let placed = if f.configured { "configured" } else { "placed by its 7-day peak" };
+        let mut evidence = vec![
+            ev("concurrent users", f.users_from.clone()),
+            ev("7-day peak", format!("{} users", n0(f.peak_7d))),
+            ev(
+                "tier",
+                format!("{} ({placed}): {} – {} users", f.current, bound(f.bounds.0), bound(f.bounds.1)),
+            ),
+        ];
+        if !f.weekly_peaks.is_empty() {
+            let w: Vec<String> = f.weekly_peaks.iter().map(|p| n0(*p)).collect();
+            evidence.push(ev("weekly peaks, newest first", w.join(", ")));
+        }
+        if let Some(g) = f.growth_30d {
+            evidence.push(ev("trend", format!("{:+.1} % per 30 days (compound, weekly peaks)", g * 100.0)));
+        }
+        let days = f.days_to_up_line.map(|d| d.ceil()).unwrap_or(0.0);
+        let (severity, reason) = match why {
+            Why::Outgrown => (
+                Severity::Critical,
+                format!(
+                    "7-day peak {} users is past {}'s upper bound {}",
+                    n0(f.peak_7d),
+                    f.current,
+                    bound(f.bounds.1)
+                ),
+            ),
+            Why::NearUpper => (
+                Severity::Warning,
+                format!(
+                    "7-day peak {} users is past {} (the up line of {})",
+                    n0(f.peak_7d),
+                    n0(f.up_line),
+                    f.current
+                ),
+            ),
+            Why::Trend => (
+                Severity::Info,
+                format!(
+                    "the trend reaches {} users (the up line of {}) in ~{days:.0} days",
+                    n0(f.up_line),
+                    f.current
+                ),
+            ),
+            Why::Below => (
+                Severity::Info,
+                format!(
+                    "peak {} users over the down window, below {}'s down line",
+                    n0(f.down_window_peak.unwrap_or(f.peak_7d)),
+                    f.current
+                ),
+            ),
+        };
+        evidence.push(ev(
+            "rule",
+            "up at tier_up_at × upper bound (or the trend within tier_lead_days); down only after tier_down_after_days below tier_down_below × lower bound (sizing.toml)",
+        ));
+        let delta = match (f.from_monthly, f.to_monthly) {
+            (Some(a), Some(b)) => {
+                evidence.push(ev(
+                    "bundles",
+                    format!("{} {a}/month → {to} {b}/month (node groups at desired, as designed)", f.current),
+                ));
+                Some(Money(b.0 - a.0))
+            }
+            _ => None,
+        };
+        for (i, s) in f.steps.iter().enumerate() {
+            evidence.push(ev(&format!("step {}", i + 1), s.clone()));
+        }
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::Tier, &f.resource, "tier"),
+            kind: Kind::Tier,
+            resource: f.resource.clone(),
+            severity,
+            summary: format!(
+                "{}: {} → {to}: {reason}{}",
+                f.resource.0,
+                f.current,
+                delta.map(|d| format!(", {}/month", usd(d))).unwrap_or_default()
+            ),
+            evidence,
+            action: None,
+            monthly_cost_delta: delta,
         });
     }
     out

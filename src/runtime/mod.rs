@@ -7,7 +7,7 @@
 //! May use: every stage, the store, config, domain.
 
 use crate::analyze::rules::{self, Evaluation, Event};
-use crate::analyze::{dynamodb, limits, rightsize, spend};
+use crate::analyze::{dynamodb, limits, rightsize, spend, tiers};
 use crate::aws::Account;
 use crate::collect::{self, Collected};
 use crate::config::Config;
@@ -58,8 +58,16 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
     advisories.extend(decide::rightsize(&sizes, &snap.asgs));
     advisories.extend(decide::limits(&limits::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
     advisories.extend(decide::dynamodb(&dynamodb::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
+    let fits = tiers::analyze(snap, &cfg.headroom.targets.asgs, &cfg.sizing, &cfg.pricing, now);
+    advisories.extend(decide::tiers(&fits));
     if let Some(f) = spend::analyze(snap, now) {
-        advisories.extend(decide::spend(&f));
+        // The account's budget is the monthly range of the largest tier a service runs as.
+        let band = fits
+            .iter()
+            .filter_map(|f| cfg.sizing.tiers.iter().find(|t| t.name == f.current))
+            .max_by(|a, b| a.concurrent_users.0.total_cmp(&b.concurrent_users.0))
+            .and_then(|t| t.monthly_cost_usd.map(|r| (t.name.as_str(), r)));
+        advisories.extend(decide::spend(&f, band));
     }
     advisories.sort_by(|a, b| {
         b.severity
@@ -71,7 +79,14 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
 }
 
 /// The advisory kinds `advise` evaluates today (absent ones of these kinds get resolved).
-pub const KINDS_EVALUATED: &[Kind] = &[Kind::Alert, Kind::Rightsize, Kind::AsgLimits, Kind::Dynamodb, Kind::Spend];
+pub const KINDS_EVALUATED: &[Kind] = &[
+    Kind::Alert,
+    Kind::Rightsize,
+    Kind::AsgLimits,
+    Kind::Tier,
+    Kind::Dynamodb,
+    Kind::Spend,
+];
 
 /// One cycle for one region: collect, store, and build the snapshot over the lookback.
 pub async fn cycle<A: Account>(

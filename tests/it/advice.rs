@@ -148,38 +148,17 @@ async fn check_against_moto_fires_the_alert_and_holds_back_on_ten_hours_of_histo
         &pts,
     )
     .await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = temp_dir("advice");
-    for sub in ["config", "alerts"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                let mut s = std::fs::read_to_string(&p).unwrap();
-                if p.ends_with("headroom.toml") {
-                    s = s
-                        .replace("# endpoint_url = \"http://127.0.0.1:5000\"", &format!("endpoint_url = \"{url}\""))
-                        .replace("max_attempts = 3", "max_attempts = 1")
-                        .replace("name = \"web\"", "name = \"adv-web\"")
-                        .replace("[[targets.dynamodb]]\nname = \"chats\"\n", "")
-                        .replace("lookback_days = 14\n", "lookback_days = 1\n");
-                }
-                std::fs::write(dir.join(sub).join(p.file_name().unwrap()), s).unwrap();
-            }
+    let dir = config_copy("advice", |name, s| {
+        if name != "headroom.toml" {
+            return s;
         }
-    }
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
-                .args(["check", "--config", "config", "--json", "--fail-on", "warning"])
-                .current_dir(&dir)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+        s.replace("# endpoint_url = \"http://127.0.0.1:5000\"", &format!("endpoint_url = \"{url}\""))
+            .replace("max_attempts = 3", "max_attempts = 1")
+            .replace("name = \"web\"", "name = \"adv-web\"")
+            .replace("[[targets.dynamodb]]\nname = \"chats\"\n", "")
+            .replace("lookback_days = 14\n", "lookback_days = 1\n")
+    });
+    let out = headroom_in(&dir, &["check", "--config", "config", "--json", "--fail-on", "warning"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a warning is open, --fail-on warning: {stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -243,18 +222,7 @@ async fn check_against_moto_fires_the_alert_and_holds_back_on_ten_hours_of_histo
     let (code, stdout, _) = list(&["advisories", "--config", "config", "--ack", &fp[..8]]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("acknowledged"), "{stdout}");
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
-                .args(["check", "--config", "config", "--json"])
-                .current_dir(&dir)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = headroom_in(&dir, &["check", "--config", "config", "--json"]).await;
     let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v2["reconciled"]["opened"].as_array().unwrap().len(), 0, "{}", v2["reconciled"]);
     let (_, stdout, _) = list(&["advisories", "--config", "config", "--json"]);

@@ -16,24 +16,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
-/// A copy of the repository's config/ and alerts/ in a temp folder, with edits.
-fn config_copy(tag: &str, edit: impl Fn(&str, String) -> String) -> std::path::PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = temp_dir(tag);
-    for sub in ["config", "alerts"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                let name = p.file_name().unwrap().to_string_lossy().to_string();
-                let content = edit(&name, std::fs::read_to_string(&p).unwrap());
-                std::fs::write(dir.join(sub).join(&name), content).unwrap();
-            }
-        }
-    }
-    dir
-}
-
 #[test]
 fn config_check_passes_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -130,16 +112,47 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
         .find(|x| x["resource"] == "asg/chat-worker" && x["signal"] == "memory_percent")
         .unwrap();
     assert_eq!(mem["points"].as_u64(), Some(0));
-    // The demo fleet is shaped so that these advice kinds fire (the rest come with later issues).
+    // The demo fleet is shaped so that every advice kind of the advice issue fires (forecast,
+    // commitment and spot-mix come with later issues).
     let advs = first["advisories"].as_array().unwrap();
-    for kind in ["rightsize", "dynamodb", "spend"] {
+    for kind in ["alert", "rightsize", "asg-limits", "tier", "dynamodb", "spend"] {
         assert!(advs.iter().any(|a| a["kind"] == kind), "no {kind} advisory in the demo: {advs:#?}");
     }
+    // The bad release 40 minutes ago: 2.5 % 5xx, a warning (> 1 % for 10 min, < 5 %).
+    let alert = advs.iter().find(|a| a["kind"] == "alert").unwrap();
+    assert_eq!(alert["severity"], "warning", "{alert}");
+    assert_eq!(alert["resource"], "asg/chat-web");
+    // chat-web runs as the medium tier and grows 15 % a month: the trend crosses 80 % of
+    // medium's upper bound within the lead time; the move costs the difference of the bundles.
+    let cfg = headroom::config::Config::embedded().unwrap();
+    let tier = advs.iter().find(|a| a["kind"] == "tier").unwrap();
+    assert_eq!(tier["resource"], "asg/chat-web");
+    let bundle = |name: &str| {
+        let t = cfg.sizing.tiers.iter().find(|t| t.name == name).unwrap();
+        use headroom::model::tiers::*;
+        monthly(bundle_hourly_usd(t, &cfg.pricing, Option_::AsDesigned, At::Desired).unwrap()).0
+    };
+    assert_eq!(
+        tier["monthly_cost_delta"].as_i64(),
+        Some(bundle("large") - bundle("medium")),
+        "{tier}"
+    );
+    let medium = cfg.sizing.tiers.iter().find(|t| t.name == "medium").unwrap();
+    let steps: Vec<&str> = tier["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"].as_str().unwrap().starts_with("step "))
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, medium.migration_steps.iter().map(String::as_str).collect::<Vec<_>>());
+    // asg-limits: chat-web sits at max 4 under its 50 % target-tracking policy while hot.
+    let lim = advs.iter().find(|a| a["kind"] == "asg-limits").unwrap();
+    assert!(lim["action"]["max"].as_i64().unwrap() > 4, "{lim}");
     // chat-worker (6 × m5.large, mostly idle) shrinks; its cost delta is the removed instances'.
     let w = advs.iter().find(|a| a["resource"] == "asg/chat-worker").unwrap();
     let desired = w["action"]["desired"].as_i64().unwrap();
     assert!(desired < 6, "{w}");
-    let cfg = headroom::config::Config::embedded().unwrap();
     let od = cfg.pricing.instances["m5.large"].on_demand_hourly.0;
     assert_eq!(w["monthly_cost_delta"].as_i64(), Some((desired - 6) * od * 730));
     // chats is throttled in the incident: a warning.
@@ -188,12 +201,7 @@ async fn check_runs_one_real_cycle_against_the_endpoint() {
     );
     std::fs::create_dir_all(dir.join("state")).unwrap();
 
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || headroom(&["check", "--config", "config", "--json"], &dir)
-    })
-    .await
-    .unwrap();
+    let out = headroom_in(&dir, &["check", "--config", "config", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["asgs"][0]["name"], "cli-web");

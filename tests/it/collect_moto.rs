@@ -37,6 +37,19 @@ pub fn tg(i: usize) -> String {
 }
 
 pub async fn create_asg(asg: &aws_sdk_autoscaling::Client, name: &str, types: &[&str], base: i32, pct: i32) {
+    create_asg_sized(asg, name, types, base, pct, (1, 2, 4)).await
+}
+
+/// An ASG from launch template `lt-it` with these override types, on-demand base and
+/// percentage above base, and (min, desired, max).
+pub async fn create_asg_sized(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+    types: &[&str],
+    base: i32,
+    pct: i32,
+    (min, desired, max): (i32, i32, i32),
+) {
     let mut lt = LaunchTemplate::builder().launch_template_specification(
         LaunchTemplateSpecification::builder()
             .launch_template_name("lt-it")
@@ -58,9 +71,9 @@ pub async fn create_asg(asg: &aws_sdk_autoscaling::Client, name: &str, types: &[
         .build();
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(name)
-        .min_size(1)
-        .max_size(4)
-        .desired_capacity(2)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
         .availability_zones("us-east-1a")
         .mixed_instances_policy(mip)
         .tags(
@@ -75,6 +88,27 @@ pub async fn create_asg(asg: &aws_sdk_autoscaling::Client, name: &str, types: &[
         .send()
         .await
         .expect("CreateAutoScalingGroup");
+}
+
+/// A target-tracking policy on average CPU at `target` %.
+pub async fn put_cpu_target(asg: &aws_sdk_autoscaling::Client, group: &str, policy: &str, target: f64) {
+    asg.put_scaling_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(policy)
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+                        .build(),
+                )
+                .target_value(target)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutScalingPolicy");
 }
 
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
@@ -169,23 +203,7 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
         create_asg(&asg, &name, &["t3.medium", "t3a.medium", "t3.large"], 1, 30).await;
         seed_asg_points(&cw, i, start, 0..POINTS).await;
     }
-    asg.put_scaling_policy()
-        .auto_scaling_group_name("it-asg-0")
-        .policy_name("cpu-55")
-        .policy_type("TargetTrackingScaling")
-        .target_tracking_configuration(
-            TargetTrackingConfiguration::builder()
-                .predefined_metric_specification(
-                    PredefinedMetricSpecification::builder()
-                        .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
-                        .build(),
-                )
-                .target_value(55.0)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutScalingPolicy");
+    put_cpu_target(&asg, "it-asg-0", "cpu-55", 55.0).await;
     create_table(&ddb, "it-chats").await;
     let day = |d: i64| (now - Duration::days(d)).format("%Y-%m-%d").to_string();
     let amounts = [("Amazon DynamoDB", "1.2345678"), ("Amazon Elastic Compute Cloud - Compute", "30.5")];
@@ -212,6 +230,8 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
             tags: vec![],
             load_balancer: Some(lb(i)),
             target_group: Some(tg(i)),
+            tier: None,
+            users_metric: None,
         })
         .collect();
     cfg.headroom.targets.tables = vec![headroom::config::TableTarget {

@@ -39,6 +39,8 @@ fn faulty_config(endpoint: &str) -> headroom::config::Config {
         tags: vec![],
         load_balancer: None,
         target_group: None,
+        tier: None,
+        users_metric: None,
     }];
     cfg.headroom.targets.tables = vec![TableTarget {
         name: Some("fault-table".into()),

@@ -138,3 +138,36 @@ fn rand_suffix() -> u64 {
         .unwrap_or(0)
         % 1_000_000_007
 }
+
+/// A copy of the repository's config/ and alerts/ in a temp folder, with edits.
+pub fn config_copy(tag: &str, edit: impl Fn(&str, String) -> String) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = temp_dir(tag);
+    for sub in ["config", "alerts"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                let content = edit(&name, std::fs::read_to_string(&p).unwrap());
+                std::fs::write(dir.join(sub).join(&name), content).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+/// Runs the headroom binary in `dir` off the async runtime (the peers' tests are async).
+pub async fn headroom_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
