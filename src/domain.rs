@@ -181,6 +181,8 @@ pub enum Signal {
     DesiredCapacity,
     /// A configured metric of concurrent users (`users_metric` on the ASG target).
     ConcurrentUsers,
+    /// A configured metric of the DB connection pool's use, percent (`db_pool_metric`).
+    DbPoolPercent,
 }
 
 /// A resource headroom watches: `asg/web`, `table/chats`.
@@ -545,6 +547,8 @@ pub enum Action {
         asg: String,
         from: String,
         to: String,
+        /// Instances of the new type.
+        desired: i32,
     },
     SetTargetValue {
         asg: String,

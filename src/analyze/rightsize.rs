@@ -82,22 +82,40 @@ pub fn needed(n: i32, u: f64, target: f64, headroom: f64) -> i32 {
     ((x - 1e-9).ceil() as i32).max(1)
 }
 
+/// One size up in the same family: the cheapest type of the family that costs more than `ty`
+/// and has at least twice its vCPUs and memory (m5.large → m5.xlarge).
+pub fn one_size_up(pricing: &Pricing, ty: &str) -> Option<String> {
+    one_size(pricing, ty, true)
+}
+
 /// One size down in the same family: the priciest type of the family that is cheaper than
 /// `ty` and keeps at least half its vCPUs and memory (t3.large → t3.medium, c5.xlarge → c5.large).
 pub fn one_size_down(pricing: &Pricing, ty: &str) -> Option<String> {
+    one_size(pricing, ty, false)
+}
+
+fn one_size(pricing: &Pricing, ty: &str, up: bool) -> Option<String> {
     let cur = pricing.instances.get(ty)?;
     let family = ty.split('.').next()?;
-    pricing
+    let k = if up { 2.0 } else { 0.5 };
+    let fits = |p: &crate::config::InstancePrice| {
+        let priced = if up {
+            p.on_demand_hourly > cur.on_demand_hourly
+        } else {
+            p.on_demand_hourly < cur.on_demand_hourly
+        };
+        priced && p.vcpu >= cur.vcpu * k && p.memory_gib >= cur.memory_gib * k
+    };
+    let candidates = pricing
         .instances
         .iter()
-        .filter(|(name, p)| {
-            name.split('.').next() == Some(family)
-                && p.on_demand_hourly < cur.on_demand_hourly
-                && p.vcpu >= cur.vcpu / 2.0
-                && p.memory_gib >= cur.memory_gib / 2.0
-        })
-        .max_by_key(|(_, p)| p.on_demand_hourly)
-        .map(|(name, _)| name.clone())
+        .filter(|(name, p)| name.split('.').next() == Some(family) && fits(p));
+    if up {
+        candidates.min_by_key(|(_, p)| p.on_demand_hourly)
+    } else {
+        candidates.max_by_key(|(_, p)| p.on_demand_hourly)
+    }
+    .map(|(name, _)| name.clone())
 }
 
 pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> Vec<Rightsize> {
@@ -202,11 +220,26 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
         out.recommended_type = Some(t);
         out.sizing = Sizing::OverProvisioned;
     }
+    // Needs at least twice the fleet and more than the group's max holds: one size up, as
+    // many of them as carry the load (by the smaller of the vCPU and memory ratios).
+    if rec >= 2 * n
+        && rec > g.max_size
+        && let Some(cur) = price
+        && let Some(t) = ty.as_ref().and_then(|t| one_size_up(pricing, t))
+        && let Some(up) = pricing.instances.get(&t)
+    {
+        let ratio = (up.vcpu / cur.vcpu).min(up.memory_gib / cur.memory_gib);
+        let count = ((f64::from(rec) / ratio - 1e-9).ceil() as i32).max(1);
+        out.recommended_type = Some(t);
+        out.recommended_desired = Some(count);
+        out.recommended_min = Some(g.min_size.min(count).max(1));
+    }
     if let Some(p) = price {
         let hourly = p.on_demand_hourly.0;
+        let count = i64::from(out.recommended_desired.unwrap_or(rec));
         let new_hourly = match out.recommended_type.as_ref().and_then(|t| pricing.instances.get(t)) {
-            Some(np) => np.on_demand_hourly.0 * i64::from(rec),
-            None => hourly * i64::from(rec),
+            Some(np) => np.on_demand_hourly.0 * count,
+            None => hourly * count,
         };
         out.monthly_delta = Some(Money((new_hourly - hourly * i64::from(n)) * 730));
     }
@@ -332,6 +365,34 @@ mod tests {
             Some(Money((p["t3.medium"].on_demand_hourly.0 - p["t3.large"].on_demand_hourly.0) * 730))
         );
         assert_eq!(one_size_down(&cfg.pricing, "c5.xlarge").as_deref(), Some("c5.large"));
+    }
+
+    #[test]
+    fn a_fleet_off_by_a_whole_size_beyond_its_max_gets_a_larger_type() {
+        // 2 × m5.large at a flat 95 % CPU, max 3: needs ⌈2 × 95 × 1.2 ÷ 70⌉ = 4 > max.
+        let cpu = grid(NOW - 14 * 86_400, NOW, |_| 95.0);
+        let (f, cfg) = run(asg("web", 1, 2, 3, "m5.large"), cpu, Some(grid(NOW - 14 * 86_400, NOW, |_| 40.0)));
+        let a = &cfg.headroom.advice;
+        let rec = (2.0 * 95.0 * (1.0 + a.headroom / 100.0) / a.target_utilization - 1e-9).ceil();
+        assert!(rec >= 2.0 * 2.0, "at least twice the fleet of 2, and so beyond max 3");
+        let (cur, up) = (&cfg.pricing.instances["m5.large"], &cfg.pricing.instances["m5.xlarge"]);
+        let ratio = (up.vcpu / cur.vcpu).min(up.memory_gib / cur.memory_gib);
+        let count = (rec / ratio - 1e-9).ceil() as i32;
+        assert_eq!(f.recommended_type.as_deref(), Some("m5.xlarge"));
+        assert_eq!(f.recommended_desired, Some(count));
+        assert_eq!(f.sizing, Sizing::UnderProvisioned);
+        assert_eq!(
+            f.monthly_delta,
+            Some(Money((up.on_demand_hourly.0 * i64::from(count) - cur.on_demand_hourly.0 * 2) * 730))
+        );
+        assert_eq!(one_size_up(&cfg.pricing, "c5.xlarge").as_deref(), Some("c5.2xlarge"));
+        assert_eq!(one_size_up(&cfg.pricing, "r5.xlarge"), None);
+        let adv = crate::decide::rightsize(&[f], &[asg("web", 1, 2, 3, "m5.large")]);
+        assert!(
+            matches!(&adv[0].action, Some(crate::domain::Action::SetInstanceType { to, desired, .. }) if to == "m5.xlarge" && *desired == count),
+            "{:?}",
+            adv[0].action
+        );
     }
 
     #[test]

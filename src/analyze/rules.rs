@@ -147,6 +147,7 @@ pub fn value_at(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: T
     match rule.signal.as_str() {
         "cpu_percent" => one(Signal::CpuPercent),
         "memory_percent" => one(Signal::MemoryPercent),
+        "db_connection_pool_percent" => one(Signal::DbPoolPercent),
         "latency_avg_seconds" => one(Signal::LatencyAvgSeconds),
         "latency_p95_seconds" => one(Signal::LatencyP95Seconds),
         "requests" => one(Signal::Requests),
@@ -364,6 +365,26 @@ mod tests {
         let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
         let first = now - (600 + 2 * P);
         assert_eq!(ev.events.iter().map(|e| e.at).collect::<Vec<_>>(), vec![first + 600]);
+    }
+
+    /// The shipped db-connection-pool rule (> 90 % for 2 min, 1-minute window) reads the
+    /// configured pool metric; without one it has nothing to evaluate and stays quiet.
+    #[test]
+    fn db_pool_rule_reads_the_configured_metric() {
+        let cfg = crate::config::Config::embedded().unwrap();
+        let r = cfg.rules.iter().find(|r| r.name == "db-connection-pool").unwrap().clone();
+        let a = ResourceId::asg("web");
+        let now = T0 + 3600;
+        let pool = grid(T0, now, |t| if t >= now - 1800 { r.threshold + 5.0 } else { 50.0 });
+        let g = vec![asg("web", 1, 2, 4, "t3.medium")];
+        let snap = snapshot(now, g.clone(), vec![series(&a, Signal::DbPoolPercent, pool)]);
+        let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
+        assert_eq!(ev.states[0].state, AlertState::Firing);
+        assert_eq!(ev.states[0].value, Some(r.threshold + 5.0));
+        let snap = snapshot(now, g, vec![series(&a, Signal::CpuPercent, grid(T0, now, |_| 99.0))]);
+        let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
+        assert_eq!(ev.states[0].state, AlertState::Inactive);
+        assert!(ev.events.is_empty());
     }
 
     /// Stop while pending, restart: the timer keeps its start. Stop while firing, restart: no

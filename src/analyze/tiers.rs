@@ -251,6 +251,7 @@ mod tests {
             target_group: None,
             tier: tier.map(str::to_string),
             users_metric: None,
+            db_pool_metric: None,
         }]
     }
 

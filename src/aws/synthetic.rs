@@ -144,6 +144,7 @@ pub fn fleet_config(mut h: crate::config::Headroom) -> crate::config::Headroom {
         target_group: None,
         tier: None,
         users_metric: None,
+        db_pool_metric: None,
     }];
     h.targets.tables = vec![];
     h.collect.lookback_days = 14;

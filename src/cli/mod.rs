@@ -367,6 +367,7 @@ pub fn demo_config() -> Result<Config, ConfigError> {
             target_group: None,
             tier: Some("medium".into()),
             users_metric: None,
+            db_pool_metric: None,
         },
         AsgTarget {
             name: None,
@@ -375,6 +376,7 @@ pub fn demo_config() -> Result<Config, ConfigError> {
             target_group: None,
             tier: None,
             users_metric: None,
+            db_pool_metric: None,
         },
     ];
     h.targets.tables = vec![

@@ -10,7 +10,7 @@ use serde_json::json;
 fn unit(signal: Signal, period_s: u32) -> (&'static str, f64) {
     let per_s = 1.0 / f64::from(period_s.max(1));
     match signal {
-        Signal::CpuPercent | Signal::MemoryPercent => ("%", 1.0),
+        Signal::CpuPercent | Signal::MemoryPercent | Signal::DbPoolPercent => ("%", 1.0),
         Signal::LatencyAvgSeconds | Signal::LatencyP95Seconds => ("ms", 1000.0),
         Signal::Requests => ("req/s", per_s),
         Signal::Http5xx | Signal::Http4xx => ("/5min", 1.0),

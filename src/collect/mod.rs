@@ -97,6 +97,13 @@ pub fn asg_queries(cfg: &Headroom, asg: &AsgState, target: &AsgTarget) -> Vec<Wa
             query: MetricQuery::new(&u.namespace, &u.name, &by, Stat::Maximum, p),
         });
     }
+    if let Some(u) = &target.db_pool_metric {
+        out.push(Wanted {
+            resource: r.clone(),
+            signal: Signal::DbPoolPercent,
+            query: MetricQuery::new(&u.namespace, &u.name, &by, Stat::Average, p),
+        });
+    }
     if cfg.collect.memory_metric {
         out.push(Wanted {
             resource: r.clone(),

@@ -100,9 +100,13 @@ pub struct AsgTarget {
     /// A metric that counts concurrent users directly (dimension AutoScalingGroupName = the
     /// group's name); without it users come from RequestCount.
     pub users_metric: Option<UsersMetric>,
+    /// A metric of the database connection pool's use in percent (dimension
+    /// AutoScalingGroupName), for the db-connection-pool rule.
+    pub db_pool_metric: Option<UsersMetric>,
 }
 
-/// `users_metric = { namespace = "Chat", name = "ConcurrentUsers" }` on an ASG target.
+/// A custom metric on an ASG target (dimension AutoScalingGroupName = the group):
+/// `users_metric = { namespace = "Chat", name = "ConcurrentUsers" }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UsersMetric {
     pub namespace: String,
@@ -755,21 +759,25 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 );
             }
             let tier = a.str("tier");
-            let users_metric = a.sub("users_metric").and_then(|u| {
-                let namespace = u.str("namespace");
-                let metric = u.str("name");
-                if namespace.as_deref().is_none_or(str::is_empty) {
-                    u.missing("namespace", "\"Chat\"");
-                }
-                if metric.as_deref().is_none_or(str::is_empty) {
-                    u.missing("name", "\"ConcurrentUsers\"");
-                }
-                u.done();
-                Some(UsersMetric {
-                    namespace: namespace.filter(|n| !n.is_empty())?,
-                    name: metric.filter(|n| !n.is_empty())?,
+            let custom = |key: &str, example: &str| {
+                a.sub(key).and_then(|u| {
+                    let namespace = u.str("namespace");
+                    let metric = u.str("name");
+                    if namespace.as_deref().is_none_or(str::is_empty) {
+                        u.missing("namespace", "\"Chat\"");
+                    }
+                    if metric.as_deref().is_none_or(str::is_empty) {
+                        u.missing("name", example);
+                    }
+                    u.done();
+                    Some(UsersMetric {
+                        namespace: namespace.filter(|n| !n.is_empty())?,
+                        name: metric.filter(|n| !n.is_empty())?,
+                    })
                 })
-            });
+            };
+            let users_metric = custom("users_metric", "\"ConcurrentUsers\"");
+            let db_pool_metric = custom("db_pool_metric", "\"DbPoolUsedPercent\"");
             a.done();
             targets.asgs.push(AsgTarget {
                 name: name.filter(|n| !n.is_empty()),
@@ -778,6 +786,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 target_group,
                 tier,
                 users_metric,
+                db_pool_metric,
             });
         }
         for d in tg.tables("dynamodb") {

@@ -193,17 +193,24 @@ pub fn rightsize(findings: &[Rightsize], asgs: &[crate::domain::AsgState]) -> Ve
         let (summary, action) = match &f.recommended_type {
             Some(t) => (
                 format!(
-                    "{}: {} instance at {:.0} % CPU p{}: {} → {t}, {delta}/month",
+                    "{}: {} — {} instance(s) at {:.0} % CPU p{}: {} × {} → {rec} × {t}, {delta}/month",
                     f.resource.0,
+                    if f.sizing == Sizing::OverProvisioned {
+                        "over-provisioned"
+                    } else {
+                        "under-provisioned"
+                    },
                     f.in_service,
                     f.cpu.unwrap_or(0.0),
                     f.cpu_percentile,
+                    f.in_service,
                     f.instance_type.as_deref().unwrap_or("?")
                 ),
                 Action::SetInstanceType {
                     asg: f.asg.clone(),
                     from: f.instance_type.clone().unwrap_or_default(),
                     to: t.clone(),
+                    desired: rec,
                 },
             ),
             None => (

@@ -232,6 +232,7 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
             target_group: Some(tg(i)),
             tier: None,
             users_metric: None,
+            db_pool_metric: None,
         })
         .collect();
     cfg.headroom.targets.tables = vec![headroom::config::TableTarget {

@@ -41,6 +41,7 @@ fn faulty_config(endpoint: &str) -> headroom::config::Config {
         target_group: None,
         tier: None,
         users_metric: None,
+        db_pool_metric: None,
     }];
     cfg.headroom.targets.tables = vec![TableTarget {
         name: Some("fault-table".into()),
