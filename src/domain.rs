@@ -333,6 +333,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of just these groups and series (tests and benchmarks).
+    pub fn bare(now: Ts, asgs: Vec<AsgState>, series: Vec<Series>) -> Snapshot {
+        Snapshot {
+            taken_at: DateTime::from_timestamp(now, 0).unwrap_or_default(),
+            region: "us-east-1".into(),
+            asgs,
+            tables: vec![],
+            series,
+            spend: vec![],
+            sources: vec![],
+            api_calls: ApiCalls::default(),
+            points_fetched: 0,
+        }
+    }
+
     pub fn partial(&self) -> bool {
         self.sources.iter().any(|s| !s.ok)
     }
@@ -559,6 +574,19 @@ pub enum Action {
         asg: String,
         min: i32,
         max: i32,
+    },
+    /// The purchase split and instance types of an ASG's mixed instances policy.
+    SetMixedInstancesPolicy {
+        asg: String,
+        on_demand_base_capacity: i32,
+        on_demand_percentage_above_base_capacity: i32,
+        spot_allocation_strategy: String,
+        overrides: Vec<InstanceOverride>,
+    },
+    /// A commitment to buy (never applied by headroom: purchases are for a person to make).
+    BuyCommitment {
+        offering: String,
+        level: String,
     },
     /// Billing mode and capacity of a DynamoDB table; for PROVISIONED, with auto-scaling bounds.
     SetTableCapacity {

@@ -36,17 +36,7 @@ pub fn grid(from: Ts, to: Ts, f: impl Fn(Ts) -> f64) -> Vec<(Ts, f64)> {
 }
 
 pub fn snapshot(now: Ts, asgs: Vec<AsgState>, series: Vec<Series>) -> Snapshot {
-    Snapshot {
-        taken_at: chrono::DateTime::from_timestamp(now, 0).unwrap(),
-        region: "us-east-1".into(),
-        asgs,
-        tables: vec![],
-        series,
-        spend: vec![],
-        sources: vec![],
-        api_calls: ApiCalls::default(),
-        points_fetched: 0,
-    }
+    Snapshot::bare(now, asgs, series)
 }
 
 pub fn rule(name: &str, signal: &str, stat: &str, op: Cmp, threshold: f64, for_s: u64, keep_s: u64) -> Rule {

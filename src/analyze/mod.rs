@@ -1,15 +1,18 @@
 //! Analysis: a Snapshot (and the series history it carries) plus the config → findings.
 //! `rules` runs the alert rules' state machines, `rightsize` sizes each Auto Scaling group
 //! against its utilization, `limits` checks whether its max or min is in the way, `dynamodb` weighs each table's capacity mode and size, `spend`
-//! holds Cost Explorer spend against traffic, `tiers` places each service in a sizing tier; `stats` holds the window statistics.
+//! holds Cost Explorer spend against traffic, `tiers` places each service in a sizing tier, `commitments` sizes RIs, Savings Plans and
+//! DynamoDB reserved capacity, `spot` proposes each group's spot mix; `stats` holds the window statistics.
 //!
 //! Pure and synchronous: no I/O, `now` is a parameter. May use: domain, config, model.
 
+pub mod commitments;
 pub mod dynamodb;
 pub mod limits;
 pub mod rightsize;
 pub mod rules;
 pub mod spend;
+pub mod spot;
 pub mod stats;
 pub mod tiers;
 

@@ -85,6 +85,12 @@ impl SimulatedAccount {
         ((self.web_load(t) / 0.5).ceil() as i32).clamp(3, 4)
     }
 
+    /// chat-worker's desired capacity: it follows the job queue (one m5.large per 200
+    /// concurrent users) between min 2 and max 8, so its floor is low and the rest is spot-able.
+    pub fn worker_desired(&self, t: Ts) -> i32 {
+        ((self.users(t) / 200.0).ceil() as i32).clamp(2, 8)
+    }
+
     /// Standard-normal-ish noise from (seed, name, t).
     fn noise(&self, name: &str, t: Ts) -> f64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
@@ -113,13 +119,13 @@ impl SimulatedAccount {
             ("AWS/EC2", "CPUUtilization") => match dim("AutoScalingGroupName")? {
                 // c5.xlarge instances, as many as the autoscaler keeps: CPU is load per instance.
                 "chat-web" => Some((self.web_load(t) / f64::from(self.web_desired(t)) * 100.0).clamp(0.0, 100.0)),
-                // 6 x m5.large workers, mostly idle: the over-provisioned group.
+                // m5.large workers, mostly idle: the over-provisioned group.
                 "chat-worker" => Some((14.0 + 6.0 * (users / 900.0) + n(1.5)).clamp(0.0, 100.0)),
                 _ => None,
             },
             ("AWS/AutoScaling", "GroupDesiredCapacity") => match dim("AutoScalingGroupName")? {
                 "chat-web" => Some(f64::from(self.web_desired(t))),
-                "chat-worker" => Some(6.0),
+                "chat-worker" => Some(f64::from(self.worker_desired(t))),
                 _ => None,
             },
             ("CWAgent", "mem_used_percent") => match dim("AutoScalingGroupName")? {
@@ -226,11 +232,11 @@ impl SimulatedAccount {
             }),
             "chat-worker" => Some(AsgState {
                 name: name.into(),
-                min_size: 6,
-                max_size: 6,
-                desired_capacity: 6,
-                in_service: 6,
-                instance_types: vec![("m5.large".into(), 6)],
+                min_size: 2,
+                max_size: 8,
+                desired_capacity: self.worker_desired(self.anchor),
+                in_service: self.worker_desired(self.anchor),
+                instance_types: vec![("m5.large".into(), self.worker_desired(self.anchor) as u32)],
                 overrides: ["m5.large", "m5a.large", "m6i.large"]
                     .iter()
                     .map(|t| InstanceOverride {
@@ -239,7 +245,7 @@ impl SimulatedAccount {
                     })
                     .collect(),
                 distribution: Some(InstancesDistribution {
-                    on_demand_base_capacity: Some(6),
+                    on_demand_base_capacity: Some(2),
                     on_demand_percentage_above_base: Some(100),
                     spot_allocation_strategy: Some("price-capacity-optimized".into()),
                     on_demand_allocation_strategy: Some("prioritized".into()),

@@ -176,7 +176,7 @@ fn print_plan(p: &Plan, cfg: &Config) {
         }
         println!("  nodes' monthly cost at min and max size, by purchase option:");
         for (name, lo, hi) in &t.monthly_by_option {
-            println!("    {:<34} ${:>10} - ${:>10}", name, Num(*lo).to_string(), Num(*hi).to_string());
+            println!("    {:<52} ${:>10} - ${:>10}", name, Num(*lo).to_string(), Num(*hi).to_string());
         }
         match (&t.next_tier, t.months_to_next) {
             (Some(n), Some(m)) => println!("  next tier: {n}, reached in {m} month(s) at the profile's growth"),

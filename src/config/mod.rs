@@ -242,7 +242,20 @@ pub struct AdviceCfg {
     pub headroom: f64,
     /// Below this much history, advice holds back and says so.
     pub min_history_hours: f64,
+    /// Commitment terms (years) and payment options advice may recommend.
+    pub commitment_terms: Vec<u32>,
+    pub commitment_payments: Vec<String>,
+    /// The ASG tag naming a service's class, and the classes that tolerate spot interruptions.
+    pub service_class_tag: String,
+    pub spot_classes: Vec<String>,
+    /// Share of capacity above the on-demand base that may run on spot (002: 70 %).
+    pub spot_share: f64,
+    /// Percentile of in-service capacity taken as the steady floor (the on-demand base).
+    pub spot_base_percentile: f64,
 }
+
+/// Payment options a commitment can be bought with.
+pub const PAYMENTS: &[&str] = &["no-upfront", "partial-upfront", "all-upfront"];
 
 impl Default for AdviceCfg {
     fn default() -> Self {
@@ -253,6 +266,12 @@ impl Default for AdviceCfg {
             target_utilization: 70.0,
             headroom: 20.0,
             min_history_hours: 30.0,
+            commitment_terms: vec![1],
+            commitment_payments: vec!["no-upfront".into()],
+            service_class_tag: "service-class".into(),
+            spot_classes: vec!["batch".into(), "stateless".into(), "web".into()],
+            spot_share: 0.7,
+            spot_base_percentile: 10.0,
         }
     }
 }
@@ -351,6 +370,30 @@ pub struct Pricing {
     pub dynamodb_write_per_million: Money,
     pub dynamodb_rcu_hour: Money,
     pub dynamodb_wcu_hour: Money,
+    /// DynamoDB 1-year reserved capacity per 100 units: (upfront, hourly) for reads and writes.
+    pub dynamodb_reserved_rcu100: (Money, Money),
+    pub dynamodb_reserved_wcu100: (Money, Money),
+    pub payment: PaymentOptions,
+}
+
+/// RI and Savings Plan payment options relative to no upfront (the table's hourly rates):
+/// each option's total over the term as a fraction of no upfront's, and the share of that
+/// total paid at purchase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PaymentOptions {
+    pub partial_upfront_total: f64,
+    pub partial_upfront_share: f64,
+    pub all_upfront_total: f64,
+}
+
+impl Default for PaymentOptions {
+    fn default() -> Self {
+        PaymentOptions {
+            partial_upfront_total: 0.95,
+            partial_upfront_share: 0.5,
+            all_upfront_total: 0.93,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -976,6 +1019,39 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 target_utilization: a.num("target_utilization", 1.0, 100.0).unwrap_or(d.target_utilization),
                 headroom: a.num("headroom", 0.0, 500.0).unwrap_or(d.headroom),
                 min_history_hours: a.num("min_history_hours", 0.0, 24.0 * 90.0).unwrap_or(d.min_history_hours),
+                commitment_terms: match a.str_list("commitment_terms") {
+                    Some(v) => v
+                        .iter()
+                        .filter_map(|x| match x.as_str() {
+                            "1" | "1y" => Some(1),
+                            "3" | "3y" => Some(3),
+                            other => {
+                                a.problem("commitment_terms", format!("`{other}` is not a term"), "use \"1y\" and/or \"3y\"");
+                                None
+                            }
+                        })
+                        .collect(),
+                    None => d.commitment_terms.clone(),
+                },
+                commitment_payments: match a.str_list("commitment_payments") {
+                    Some(v) => {
+                        for x in &v {
+                            if !PAYMENTS.contains(&x.as_str()) {
+                                a.problem(
+                                    "commitment_payments",
+                                    format!("`{x}` is not a payment option"),
+                                    format!("use some of {}", PAYMENTS.join(", ")),
+                                );
+                            }
+                        }
+                        v
+                    }
+                    None => d.commitment_payments.clone(),
+                },
+                service_class_tag: a.str("service_class_tag").unwrap_or(d.service_class_tag.clone()),
+                spot_classes: a.str_list("spot_classes").unwrap_or(d.spot_classes.clone()),
+                spot_share: a.num("spot_share", 0.0, 1.0).unwrap_or(d.spot_share),
+                spot_base_percentile: a.num("spot_base_percentile", 0.0, 100.0).unwrap_or(d.spot_base_percentile),
             };
             a.done();
             v
@@ -1286,14 +1362,29 @@ fn read_pricing(t: &Tbl) -> Option<Pricing> {
             ),
             money(d, "rcu_hour", Some("provisioned USD per RCU-hour")),
             money(d, "wcu_hour", Some("provisioned USD per WCU-hour")),
+            (
+                money(d, "reserved_rcu100_1yr_upfront", None).unwrap_or(Money(30_000_000)),
+                money(d, "reserved_rcu100_1yr_hourly", None).unwrap_or(Money(2_500)),
+            ),
+            (
+                money(d, "reserved_wcu100_1yr_upfront", None).unwrap_or(Money(150_000_000)),
+                money(d, "reserved_wcu100_1yr_hourly", None).unwrap_or(Money(12_800)),
+            ),
         ),
         None => {
             t.missing("dynamodb", "a [dynamodb] price table");
-            (None, None, None, None)
+            (None, None, None, None, Default::default(), Default::default())
         }
     };
     if let Some(d) = &d {
         d.done();
+    }
+    let mut payment = PaymentOptions::default();
+    if let Some(c) = t.sub("payment") {
+        payment.partial_upfront_total = c.num("partial_upfront_total", 0.5, 1.0).unwrap_or(payment.partial_upfront_total);
+        payment.partial_upfront_share = c.num("partial_upfront_share", 0.0, 1.0).unwrap_or(payment.partial_upfront_share);
+        payment.all_upfront_total = c.num("all_upfront_total", 0.5, 1.0).unwrap_or(payment.all_upfront_total);
+        c.done();
     }
     t.done();
     Some(Pricing {
@@ -1306,6 +1397,9 @@ fn read_pricing(t: &Tbl) -> Option<Pricing> {
         dynamodb_write_per_million: dd.1?,
         dynamodb_rcu_hour: dd.2?,
         dynamodb_wcu_hour: dd.3?,
+        dynamodb_reserved_rcu100: dd.4,
+        dynamodb_reserved_wcu100: dd.5,
+        payment,
     })
 }
 

@@ -10,11 +10,13 @@
 //! Pure and synchronous. May use: domain, config, analyze (its findings), model (number
 //! formatting).
 
+use crate::analyze::commitments::{Commitment, OptionResult};
 use crate::analyze::dynamodb::TableFinding;
 use crate::analyze::limits::Limits;
 use crate::analyze::rightsize::{Rightsize, Sizing};
 use crate::analyze::rules::render;
 use crate::analyze::spend::SpendFinding;
+use crate::analyze::spot::{STRATEGY, SpotMix};
 use crate::analyze::tiers::{TierFit, Why};
 use crate::config::Rule;
 use crate::domain::{Action, Advisory, AlertState, Evidence, Kind, Money, ResourceId, RuleState, Severity};
@@ -579,6 +581,153 @@ pub fn tiers(findings: &[TierFit]) -> Vec<Advisory> {
             evidence,
             action: None,
             monthly_cost_delta: delta,
+        });
+    }
+    out
+}
+
+/// Commitment findings as advisories: the allowed option that saves the most, with every
+/// allowed option and the best of any term and payment in the evidence. Info: a purchase is a
+/// person's decision. Nothing when no option saves.
+pub fn commitments(findings: &[Commitment]) -> Vec<Advisory> {
+    let mut out = vec![];
+    for c in findings {
+        let Some(best) = c.options.first().filter(|o| o.level > 0.0 && o.monthly_savings.0 > 0) else {
+            continue;
+        };
+        let pct = |x: f64| format!("{:.0} %", x * 100.0);
+        let line = |o: &OptionResult| {
+            format!(
+                "{}: {}, utilization {}, coverage {}, saves {}/month, upfront {}, break-even {}",
+                o.name,
+                o.level_text,
+                pct(o.utilization),
+                pct(o.coverage),
+                o.monthly_savings,
+                o.upfront,
+                o.break_even_months.map_or("never".into(), |m| format!("{m:.1} months"))
+            )
+        };
+        let mut evidence = vec![
+            ev(
+                "usage",
+                format!(
+                    "{} h over {} days: mean {:.2}, min {:.2}, max {:.2} {}",
+                    c.hours, c.lookback_days, c.usage_mean, c.usage_min, c.usage_max, c.unit
+                ),
+            ),
+            ev("on demand today", format!("{}/month", c.on_demand_monthly)),
+            ev(
+                "optimizer",
+                "the level minimizing commitment (upfront amortized) + on-demand overflow over the lookback, exactly",
+            ),
+        ];
+        for o in &c.options {
+            evidence.push(ev("option", line(o)));
+        }
+        if let Some(b) = &c.best_any
+            && b.name != best.name
+        {
+            evidence.push(ev("best of any term and payment", line(b)));
+        }
+        for n in &c.notes {
+            evidence.push(ev("note", n.clone()));
+        }
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::Commitment, &c.resource, &c.subject),
+            kind: Kind::Commitment,
+            resource: c.resource.clone(),
+            severity: Severity::Info,
+            summary: format!(
+                "{}: buy {} ({}): {}/month saved at {} utilization{}",
+                c.resource.0,
+                best.level_text,
+                best.name,
+                best.monthly_savings,
+                pct(best.utilization),
+                if best.upfront.0 > 0 {
+                    format!(", {} upfront", best.upfront)
+                } else {
+                    String::new()
+                }
+            ),
+            evidence,
+            action: Some(Action::BuyCommitment {
+                offering: best.name.clone(),
+                level: best.level_text.clone(),
+            }),
+            monthly_cost_delta: Some(Money(-best.monthly_savings.0)),
+        });
+    }
+    out
+}
+
+/// Spot-mix findings as advisories, where the mix saves at least `spot::MIN_SAVING`.
+pub fn spot_mix(findings: &[SpotMix]) -> Vec<Advisory> {
+    let mut out = vec![];
+    for m in findings.iter().filter(|m| crate::analyze::spot::worth_it(m)) {
+        let delta = Money(m.monthly_proposed.0 - m.monthly_today.0);
+        let types: Vec<String> = m
+            .overrides
+            .iter()
+            .map(|o| match &o.weighted_capacity {
+                Some(w) => format!("{} (weight {w})", o.instance_type),
+                None => o.instance_type.clone(),
+            })
+            .collect();
+        let today = if m.today.0 == i32::MAX {
+            "all on demand".to_string()
+        } else {
+            format!("base {}, {} % on demand above base", m.today.0, m.today.1)
+        };
+        let mut evidence = vec![
+            ev("service class", m.class.clone()),
+            ev(
+                "desired capacity",
+                format!(
+                    "{} periods: mean {:.1}, floor (low percentile) {:.1}",
+                    m.periods, m.desired_mean, m.desired_floor
+                ),
+            ),
+            ev("today", format!("{today}: {}/month", m.monthly_today)),
+            ev(
+                "proposed",
+                format!(
+                    "on-demand base {} (the floor), {} % on demand above it, the rest spot ({STRATEGY}): {}/month",
+                    m.on_demand_base, m.on_demand_pct_above_base, m.monthly_proposed
+                ),
+            ),
+            ev("instance types", types.join(", ")),
+            ev(
+                "formula",
+                "per period: on-demand = min(d, base) + (d − base)⁺ × pct; spot at on-demand × (1 − the type's spot discount)",
+            ),
+        ];
+        if let Some(n) = &m.diversification_note {
+            evidence.push(ev("note", n.clone()));
+        }
+        out.push(Advisory {
+            fingerprint: fingerprint(Kind::SpotMix, &m.resource, "mix"),
+            kind: Kind::SpotMix,
+            resource: m.resource.clone(),
+            severity: Severity::Info,
+            summary: format!(
+                "{}: on-demand base {} + {} % above it, the rest spot over {} types: {}/month",
+                m.resource.0,
+                m.on_demand_base,
+                m.on_demand_pct_above_base,
+                m.overrides.len(),
+                usd(delta)
+            ),
+            evidence,
+            action: Some(Action::SetMixedInstancesPolicy {
+                asg: m.asg.clone(),
+                on_demand_base_capacity: m.on_demand_base,
+                on_demand_percentage_above_base_capacity: m.on_demand_pct_above_base,
+                spot_allocation_strategy: STRATEGY.into(),
+                overrides: m.overrides.clone(),
+            }),
+            monthly_cost_delta: Some(delta),
         });
     }
     out

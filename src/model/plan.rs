@@ -1267,6 +1267,18 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
         let hi = tiers::bundle_hourly_usd(t, pricing, opt, At::Max).map_err(|e| input_err(scenario, "tier", e))?;
         by_option.push((opt.name(), tiers::monthly(lo).as_usd_f64(), tiers::monthly(hi).as_usd_f64()));
     }
+    // Commitment and spot together: the min (the steady floor) on 1-yr RIs, what the group
+    // adds above its min on the mix (the commitment advice's and the spot-mix advice's shape).
+    {
+        let b = |opt, at| tiers::bundle_hourly_usd(t, pricing, opt, at).map_err(|e| input_err(scenario, "tier", e));
+        let floor = b(Option_::Ri1, At::Min)?;
+        let above = b(Option_::Mix(mix), At::Max)? - b(Option_::Mix(mix), At::Min)?;
+        by_option.push((
+            format!("min on 1-yr RI, above it {}", Option_::Mix(mix).name()),
+            tiers::monthly(floor).as_usd_f64(),
+            tiers::monthly(floor + above).as_usd_f64(),
+        ));
+    }
     let (nmin, cmin, mmin) = tiers::bundle_capacity(t, pricing, At::Min);
     let (nmax, cmax, mmax) = tiers::bundle_capacity(t, pricing, At::Max);
     c.add(

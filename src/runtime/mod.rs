@@ -7,7 +7,7 @@
 //! May use: every stage, the store, config, domain.
 
 use crate::analyze::rules::{self, Evaluation, Event};
-use crate::analyze::{dynamodb, limits, rightsize, spend, tiers};
+use crate::analyze::{commitments, dynamodb, limits, rightsize, spend, spot, tiers};
 use crate::aws::Account;
 use crate::collect::{self, Collected};
 use crate::config::Config;
@@ -60,6 +60,34 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
     advisories.extend(decide::dynamodb(&dynamodb::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
     let fits = tiers::analyze(snap, &cfg.headroom.targets.asgs, &cfg.sizing, &cfg.pricing, now);
     advisories.extend(decide::tiers(&fits));
+    let mixes = spot::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now);
+    advisories.extend(decide::spot_mix(&mixes));
+    // Commitments compose with the other advice: capacity a migration is about to move is
+    // left out, and a group's on-demand part is the one its spot-mix advice proposes.
+    let ctx = commitments::Context {
+        excluded: fits
+            .iter()
+            .filter_map(|f| {
+                let to = f.move_to.as_ref()?;
+                Some((
+                    f.resource.0.trim_start_matches("asg/").to_string(),
+                    format!("a migration {} → {to} is advised", f.current),
+                ))
+            })
+            .collect(),
+        proposed_split: mixes
+            .iter()
+            .filter(|m| spot::worth_it(m))
+            .map(|m| (m.asg.clone(), (m.on_demand_base, m.on_demand_pct_above_base)))
+            .collect(),
+    };
+    advisories.extend(decide::commitments(&commitments::analyze(
+        snap,
+        &cfg.headroom.advice,
+        &cfg.pricing,
+        &ctx,
+        now,
+    )));
     if let Some(f) = spend::analyze(snap, now) {
         // The account's budget is the monthly range of the largest tier a service runs as.
         let band = fits

@@ -542,3 +542,43 @@ fn plan_prints_formulas_and_json_carries_each_figure() {
     assert!(f["formula"].as_str().unwrap().contains("concurrent_users"));
     assert_eq!(f["inputs"]["concurrent_users"], "100");
 }
+
+/// The purchase comparison: every option's monthly cost at min and max, from the price table,
+/// including the floor on 1-yr RIs with the mix above it.
+#[test]
+fn purchase_comparison_prices_every_option_from_the_table() {
+    let (p, cfg) = load("llm-chat.toml");
+    let t = &p.tiers[0];
+    let tier = cfg.sizing.tiers.iter().find(|x| x.name == t.tier).unwrap();
+    let pr = &cfg.pricing;
+    let month = |x: f64| (x * 730.0 * 1e6).round() / 1e6;
+    let at = |rate: &dyn Fn(&headroom::config::InstancePrice, headroom::config::Purchase) -> f64, max: bool| {
+        month(
+            tier.node_groups
+                .iter()
+                .map(|g| f64::from(if max { g.max } else { g.min }) * rate(&pr.instances[&g.instance_types[0]], g.purchase))
+                .sum(),
+        )
+    };
+    let row = |name: &str| {
+        t.monthly_by_option
+            .iter()
+            .find(|o| o.0 == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    let ri1 = |q: &headroom::config::InstancePrice, _| q.ri_1yr_hourly.as_usd_f64();
+    let sp3 = |q: &headroom::config::InstancePrice, _| q.sp_3yr_hourly.as_usd_f64();
+    let mix = |q: &headroom::config::InstancePrice, _| {
+        let od = q.on_demand_hourly.as_usd_f64();
+        0.3 * od + 0.7 * od * (1.0 - q.spot_discount)
+    };
+    let r = row("1-yr RI");
+    assert!((r.1 - at(&ri1, false)).abs() < 1e-6 && (r.2 - at(&ri1, true)).abs() < 1e-6, "{r:?}");
+    let r = row("3-yr Savings Plan");
+    assert!((r.1 - at(&sp3, false)).abs() < 1e-6 && (r.2 - at(&sp3, true)).abs() < 1e-6, "{r:?}");
+    let r = row("min on 1-yr RI, above it 30 % on-demand / 70 % spot");
+    let want_max = at(&ri1, false) + at(&mix, true) - at(&mix, false);
+    assert!((r.1 - at(&ri1, false)).abs() < 1e-6, "{r:?}");
+    assert!((r.2 - want_max).abs() < 1e-5, "{r:?} vs {want_max}");
+}
