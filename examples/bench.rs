@@ -45,103 +45,108 @@ async fn main() {
     let mut md = String::new();
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
 
-    // 1. Fleet scale.
-    eprintln!("bench: fleet scale, {GROUPS} ASGs x 3 series x 14 days (one backfill cycle, then one incremental)...");
-    let mut cfg = Config::embedded().expect("embedded config");
-    cfg.headroom = fleet_config(cfg.headroom);
-    let api = SyntheticFleet::new(GROUPS);
-    let mut store = fresh_db(&dir, "fleet.db");
-    let t = Instant::now();
-    let r1 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", now)
-        .await
-        .expect("backfill cycle");
-    let backfill_s = t.elapsed().as_secs_f64();
-    let calls1 = api.calls();
-    api.reset();
-    let later = now + chrono::Duration::minutes(5);
-    let t = Instant::now();
-    let r2 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", later)
-        .await
-        .expect("incremental cycle");
-    let incr_s = t.elapsed().as_secs_f64();
-    let calls2 = api.calls();
-    let series = r1.snapshot.series.len();
-    let _ = writeln!(md, "## Fleet-scale collection (synthetic fleet behind the `aws` traits)\n");
-    let _ = writeln!(
-        md,
-        "{GROUPS} ASGs × (CPUUtilization + GroupDesiredCapacity + mem_used_percent) = {series} series, 5-minute period, 14-day lookback. \
-         Each cycle is the daemon's: collect, write to a SQLite file (WAL), read the lookback back into the snapshot. \
-         Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉).\n"
-    );
-    let _ = writeln!(
-        md,
-        "| cycle | GetMetricData calls | lower bound | points fetched | wall time | points/s |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
-    for (name, r, calls, s) in [
-        ("backfill (empty cache)", &r1, calls1, backfill_s),
-        ("incremental (+5 min)", &r2, calls2, incr_s),
-    ] {
+    // HEADROOM_BENCH_ONLY=commitments runs only section 4 (for working on it).
+    let only_commitments = std::env::var("HEADROOM_BENCH_ONLY").is_ok_and(|v| v == "commitments");
+    if !only_commitments {
+        // 1. Fleet scale.
+        eprintln!("bench: fleet scale, {GROUPS} ASGs x 3 series x 14 days (one backfill cycle, then one incremental)...");
+        let mut cfg = Config::embedded().expect("embedded config");
+        cfg.headroom = fleet_config(cfg.headroom);
+        let api = SyntheticFleet::new(GROUPS);
+        let mut store = fresh_db(&dir, "fleet.db");
+        let t = Instant::now();
+        let r1 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", now)
+            .await
+            .expect("backfill cycle");
+        let backfill_s = t.elapsed().as_secs_f64();
+        let calls1 = api.calls();
+        api.reset();
+        let later = now + chrono::Duration::minutes(5);
+        let t = Instant::now();
+        let r2 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", later)
+            .await
+            .expect("incremental cycle");
+        let incr_s = t.elapsed().as_secs_f64();
+        let calls2 = api.calls();
+        let series = r1.snapshot.series.len();
+        let _ = writeln!(md, "## Fleet-scale collection (synthetic fleet behind the `aws` traits)\n");
         let _ = writeln!(
             md,
-            "| {name} | {calls} | {} | {} | {:.2} s | {:.0} |",
-            r.metric_calls_lower_bound,
-            r.snapshot.points_fetched,
-            s,
-            r.snapshot.points_fetched as f64 / s
+            "{GROUPS} ASGs × (CPUUtilization + GroupDesiredCapacity + mem_used_percent) = {series} series, 5-minute period, 14-day lookback. \
+         Each cycle is the daemon's: collect, write to a SQLite file (WAL), read the lookback back into the snapshot. \
+         Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉).\n"
         );
-    }
-    let _ = writeln!(md, "\nPoints in the cache after both cycles: {}.\n", r2.cached_points);
-    drop(store);
-
-    // 2. Demo cycles.
-    eprintln!("bench: demo cycles on the simulated account ({RUNS} runs)...");
-    let demo_cfg = headroom::cli::demo_config().expect("demo config");
-    let (mut first, mut second, mut calls, mut points) = (vec![], vec![], 0, 0);
-    for i in 0..RUNS {
-        let mut store = fresh_db(&dir, &format!("demo{i}.db"));
-        let sim = SimulatedAccount::new(42, now.timestamp());
-        let t = Instant::now();
-        let a = runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", now)
-            .await
-            .expect("demo cycle");
-        first.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", later)
-            .await
-            .expect("demo cycle 2");
-        second.push(t.elapsed().as_secs_f64() * 1e3);
-        calls = a.snapshot.api_calls.get("cloudwatch:GetMetricData");
-        points = a.snapshot.points_fetched;
-    }
-    let _ = writeln!(md, "## Demo cycles (simulated account: 2 ASGs, 2 tables, 21 days)\n");
-    let _ = writeln!(md, "| cycle | GetMetricData calls | points | median wall time ({RUNS} runs) |");
-    let _ = writeln!(md, "|---|---:|---:|---:|");
-    let _ = writeln!(md, "| first (21-day backfill) | {calls} | {points} | {:.0} ms |", median(first));
-    let _ = writeln!(md, "| second (+5 min) | | | {:.1} ms |\n", median(second));
-
-    // 3. Plans.
-    eprintln!("bench: headroom plan on the seed profiles...");
-    let cfg = Config::embedded().expect("embedded config");
-    let _ = writeln!(md, "## `headroom plan` on the seed profiles\n");
-    let _ = writeln!(md, "| profile | figures | median time to parse and plan ({} runs) |", RUNS * 20);
-    let _ = writeln!(md, "|---|---:|---:|");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
-    for name in ["clearview", "llm-chat", "microservices", "high-traffic-500m"] {
-        let body = std::fs::read_to_string(root.join(format!("{name}.toml"))).expect("profile");
-        let mut times = vec![];
-        let mut figures = 0;
-        for _ in 0..RUNS * 20 {
-            let t = Instant::now();
-            let p = plan::Profile::parse(name, &body, &cfg).expect("profile parses");
-            let pl = plan::plan(&p, &cfg).expect("plan");
-            times.push(t.elapsed().as_secs_f64() * 1e6);
-            figures = pl.figures.len();
+        let _ = writeln!(
+            md,
+            "| cycle | GetMetricData calls | lower bound | points fetched | wall time | points/s |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+        for (name, r, calls, s) in [
+            ("backfill (empty cache)", &r1, calls1, backfill_s),
+            ("incremental (+5 min)", &r2, calls2, incr_s),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {calls} | {} | {} | {:.2} s | {:.0} |",
+                r.metric_calls_lower_bound,
+                r.snapshot.points_fetched,
+                s,
+                r.snapshot.points_fetched as f64 / s
+            );
         }
-        let _ = writeln!(md, "| {name} | {figures} | {:.0} µs |", median(times));
+        let _ = writeln!(md, "\nPoints in the cache after both cycles: {}.\n", r2.cached_points);
+        drop(store);
+
+        // 2. Demo cycles.
+        eprintln!("bench: demo cycles on the simulated account ({RUNS} runs)...");
+        let demo_cfg = headroom::cli::demo_config().expect("demo config");
+        let (mut first, mut second, mut calls, mut points) = (vec![], vec![], 0, 0);
+        for i in 0..RUNS {
+            let mut store = fresh_db(&dir, &format!("demo{i}.db"));
+            let sim = SimulatedAccount::new(42, now.timestamp());
+            let t = Instant::now();
+            let a = runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", now)
+                .await
+                .expect("demo cycle");
+            first.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", later)
+                .await
+                .expect("demo cycle 2");
+            second.push(t.elapsed().as_secs_f64() * 1e3);
+            calls = a.snapshot.api_calls.get("cloudwatch:GetMetricData");
+            points = a.snapshot.points_fetched;
+        }
+        let _ = writeln!(md, "## Demo cycles (simulated account: 2 ASGs, 2 tables, 21 days)\n");
+        let _ = writeln!(md, "| cycle | GetMetricData calls | points | median wall time ({RUNS} runs) |");
+        let _ = writeln!(md, "|---|---:|---:|---:|");
+        let _ = writeln!(md, "| first (21-day backfill) | {calls} | {points} | {:.0} ms |", median(first));
+        let _ = writeln!(md, "| second (+5 min) | | | {:.1} ms |\n", median(second));
+
+        // 3. Plans.
+        eprintln!("bench: headroom plan on the seed profiles...");
+        let cfg = Config::embedded().expect("embedded config");
+        let _ = writeln!(md, "## `headroom plan` on the seed profiles\n");
+        let _ = writeln!(md, "| profile | figures | median time to parse and plan ({} runs) |", RUNS * 20);
+        let _ = writeln!(md, "|---|---:|---:|");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+        for name in ["clearview", "llm-chat", "microservices", "high-traffic-500m"] {
+            let body = std::fs::read_to_string(root.join(format!("{name}.toml"))).expect("profile");
+            let mut times = vec![];
+            let mut figures = 0;
+            for _ in 0..RUNS * 20 {
+                let t = Instant::now();
+                let p = plan::Profile::parse(name, &body, &cfg).expect("profile parses");
+                let pl = plan::plan(&p, &cfg).expect("plan");
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+                figures = pl.figures.len();
+            }
+            let _ = writeln!(md, "| {name} | {figures} | {:.0} µs |", median(times));
+        }
     }
 
     // 4. Commitments.
+    let cfg = Config::embedded().expect("embedded config");
     eprintln!("bench: commitments, 50 families x 60 days...");
     let _ = writeln!(md, "\n## Commitments: 50 instance families × 60 days\n");
     let (snap, pricing, now) = commitment_fleet(&cfg);

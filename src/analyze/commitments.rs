@@ -9,7 +9,8 @@
 //! #{u_h > L} crosses zero where the share of hours at or above the level equals c ÷ od), so
 //! on a grid of purchasable levels (whole instances, $0.001/h, 100-unit blocks) the minimum is
 //! at a grid neighbour of a usage value or at 0. `optimize` evaluates exactly those, each in
-//! O(log H) from sorted prefix sums; tests hold it against every grid level.
+//! one sweep over the sorted usage (sorted once per family, shared by every option); tests
+//! hold it against every grid level.
 //!
 //! **Usage** per family: hourly means of each ASG's GroupDesiredCapacity, the on-demand part
 //! of its mixed instances policy (or of the spot mix advised for it), in normalized units
@@ -54,34 +55,63 @@ pub fn cost(usage: &[f64], level: f64, p: &Price) -> f64 {
     usage.len() as f64 * level * p.hourly() + p.od * overflow
 }
 
+/// Hourly usage sorted once, with suffix sums: every purchase option of a family is optimized
+/// on the same profile (a Savings Plan sees the usage scaled by its rate, which keeps the order).
+pub struct Profile {
+    sorted: Vec<f64>,
+    /// suffix[i] = Σ sorted[i..]
+    suffix: Vec<f64>,
+}
+
+impl Profile {
+    pub fn new(usage: &[f64]) -> Profile {
+        let mut sorted: Vec<f64> = usage.iter().copied().filter(|x| x.is_finite()).map(|x| x.max(0.0)).collect();
+        sorted.sort_by(f64::total_cmp);
+        let mut suffix = vec![0.0; sorted.len() + 1];
+        for i in (0..sorted.len()).rev() {
+            suffix[i] = suffix[i + 1] + sorted[i];
+        }
+        Profile { sorted, suffix }
+    }
+
+    /// The level on the grid of multiples of `step` that minimizes the cost of the usage
+    /// scaled by `scale`, and that cost (ties go to the lower level). One sweep: the
+    /// candidates (0 and the grid neighbours of each usage value) come in ascending order.
+    pub fn optimize(&self, scale: f64, step: f64, p: &Price) -> (f64, f64) {
+        let u = &self.sorted;
+        let h = u.len() as f64;
+        let step = if step > 0.0 { step } else { 1.0 };
+        let mut i = 0; // values ≤ level
+        let mut f = |level: f64| {
+            while i < u.len() && u[i] * scale <= level {
+                i += 1;
+            }
+            let above = (u.len() - i) as f64;
+            h * level * p.hourly() + p.od * (self.suffix[i] * scale - level * above)
+        };
+        let mut best = (0.0, f(0.0));
+        let mut last = 0.0;
+        for x in u {
+            let k = (x * scale / step).floor();
+            for level in [k * step, (k + 1.0) * step] {
+                if level <= last {
+                    continue;
+                }
+                last = level;
+                let c = f(level);
+                if c < best.1 - 1e-9 {
+                    best = (level, c);
+                }
+            }
+        }
+        best
+    }
+}
+
 /// The level on the grid of multiples of `step` that minimizes `cost`, and that cost (ties go
 /// to the lower level). Exact for any non-negative prices.
 pub fn optimize(usage: &[f64], step: f64, p: &Price) -> (f64, f64) {
-    let mut u: Vec<f64> = usage.iter().copied().filter(|x| x.is_finite()).map(|x| x.max(0.0)).collect();
-    u.sort_by(f64::total_cmp);
-    let h = u.len() as f64;
-    // suffix[i] = Σ u[i..]
-    let mut suffix = vec![0.0; u.len() + 1];
-    for i in (0..u.len()).rev() {
-        suffix[i] = suffix[i + 1] + u[i];
-    }
-    let f = |level: f64| {
-        let i = u.partition_point(|x| *x <= level);
-        let above = (u.len() - i) as f64;
-        h * level * p.hourly() + p.od * (suffix[i] - level * above)
-    };
-    let mut best = (0.0, f(0.0));
-    let step = if step > 0.0 { step } else { 1.0 };
-    for x in &u {
-        let k = (x / step).floor();
-        for level in [k * step, (k + 1.0) * step] {
-            let c = f(level);
-            if c < best.1 - 1e-9 || ((c - best.1).abs() <= 1e-9 && level < best.0) {
-                best = (level, c);
-            }
-        }
-    }
-    best
+    Profile::new(usage).optimize(1.0, step, p)
 }
 
 /// AWS's normalization factor of an instance size (nano 0.25 ... large 4, xlarge 8, Nxlarge 8N).
@@ -169,10 +199,12 @@ pub fn priced(no_upfront_hourly: f64, od: f64, term_hours: f64, payment: &str, p
     }
 }
 
-/// Evaluates one option on `usage`: the optimum on the grid and its figures.
+/// Evaluates one option on a usage profile scaled by `scale`: the optimum on the grid and its
+/// figures.
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
-    usage: &[f64],
+    prof: &Profile,
+    scale: f64,
     step: f64,
     p: &Price,
     name: String,
@@ -180,15 +212,18 @@ fn evaluate(
     payment: &str,
     level_text: impl Fn(f64) -> String,
 ) -> OptionResult {
-    let (level, total) = optimize(usage, step, p);
-    let h = usage.len() as f64;
-    let od_total: f64 = usage.iter().sum::<f64>() * p.od;
-    let used: f64 = usage.iter().map(|u| u.min(level)).sum();
+    let (level, total) = prof.optimize(scale, step, p);
+    let h = prof.sorted.len() as f64;
+    let sum = prof.suffix[0] * scale;
+    let od_total = sum * p.od;
+    // Σ min(u, level): below the level in full, above it the level.
+    let i = prof.sorted.partition_point(|x| x * scale <= level);
+    let used = (prof.suffix[0] - prof.suffix[i]) * scale + level * (prof.sorted.len() - i) as f64;
     let per_month = 730.0 / h.max(1.0);
     let savings = (od_total - total) * per_month;
     let upfront = level * p.upfront;
     // Cash saved per month once the upfront is paid: on-demand avoided minus recurring.
-    let cash = (od_total - (h * level * p.recurring + p.od * (usage.iter().sum::<f64>() - used))) * per_month;
+    let cash = (od_total - (h * level * p.recurring + p.od * (sum - used))) * per_month;
     OptionResult {
         name,
         term_years,
@@ -196,11 +231,7 @@ fn evaluate(
         level,
         level_text: level_text(level),
         utilization: if level > 0.0 { used / (level * h) } else { 0.0 },
-        coverage: if usage.iter().sum::<f64>() > 0.0 {
-            used / usage.iter().sum::<f64>()
-        } else {
-            0.0
-        },
+        coverage: if sum > 0.0 { used / sum } else { 0.0 },
         monthly_savings: Money::from_usd_f64(savings).unwrap_or_default(),
         upfront: Money::from_usd_f64(upfront).unwrap_or_default(),
         break_even_months: if upfront <= 0.0 {
@@ -216,15 +247,23 @@ fn evaluate(
 /// Hourly means of a 5-minute (or any) series over [from, now), oldest first; hours without
 /// data are skipped.
 fn hourly(points: &[(Ts, f64)], from: Ts, now: Ts) -> BTreeMap<Ts, f64> {
-    let mut acc: BTreeMap<Ts, (f64, u32)> = BTreeMap::new();
+    let first = from.div_euclid(3600) * 3600;
+    let n = ((now - first) / 3600 + 1).max(0) as usize;
+    let mut acc = vec![(0.0, 0u32); n];
     for (t, v) in points {
         if *t >= from && *t < now && v.is_finite() {
-            let e = acc.entry(t.div_euclid(3600) * 3600).or_default();
-            e.0 += v;
-            e.1 += 1;
+            let k = ((t - first) / 3600) as usize;
+            if let Some(e) = acc.get_mut(k) {
+                e.0 += v;
+                e.1 += 1;
+            }
         }
     }
-    acc.into_iter().map(|(h, (s, n))| (h, s / f64::from(n))).collect()
+    acc.into_iter()
+        .enumerate()
+        .filter(|(_, (_, c))| *c > 0)
+        .map(|(k, (s, c))| (first + k as i64 * 3600, s / f64::from(c)))
+        .collect()
 }
 
 /// The lookback the history covers: the longest of LOOKBACKS within `history_days`.
@@ -352,6 +391,7 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
         let mean = usage.iter().sum::<f64>() / n;
         let mut options = vec![];
         let mut all = vec![];
+        let prof = Profile::new(&usage);
         for term in [1u32, 3] {
             let th = HOURS_1Y * f64::from(term);
             let (ri, sp) = if term == 1 {
@@ -363,7 +403,8 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
                 let allowed = cfg.commitment_terms.contains(&term) && cfg.commitment_payments.iter().any(|x| x == pay);
                 let ty2 = ty.clone();
                 let ri_opt = evaluate(
-                    &usage,
+                    &prof,
+                    1.0,
                     1.0,
                     &priced(ri, od, th, pay, &pricing.payment),
                     format!("{term}-yr Standard RI, {}", pay_name(pay)),
@@ -373,9 +414,8 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
                 );
                 // Savings Plans commit USD/h at the plan's rate: usage in plan dollars.
                 let plan = |rate: f64, name: String| {
-                    let sp_usage: Vec<f64> = usage.iter().map(|u| u * rate).collect();
                     let price = priced(1.0, od / rate, th, pay, &pricing.payment);
-                    evaluate(&sp_usage, 0.001, &price, name, term, pay, |l| format!("${l:.3}/h"))
+                    evaluate(&prof, rate, 0.001, &price, name, term, pay, |l| format!("${l:.3}/h"))
                 };
                 let ec2sp = plan(ri, format!("{term}-yr EC2 Instance Savings Plan ({family}), {}", pay_name(pay)));
                 let csp = plan(sp, format!("{term}-yr Compute Savings Plan, {}", pay_name(pay)));
@@ -465,7 +505,8 @@ fn tables(snap: &Snapshot, pricing: &Pricing, now: Ts) -> Vec<Commitment> {
             };
             let unit = if what == "reads" { "RCU" } else { "WCU" };
             let o = evaluate(
-                &usage,
+                &Profile::new(&usage),
+                1.0,
                 1.0,
                 &price,
                 format!("1-yr DynamoDB reserved capacity ({unit})"),
@@ -552,6 +593,12 @@ mod tests {
                 "case {case}: reported cost is the level's"
             );
             assert!((level / step - (level / step).round()).abs() < 1e-9, "on the grid");
+            // A Savings Plan's view: the same profile scaled by its rate, on a $0.001 grid.
+            let scale = rng.random_range(0.01..0.5);
+            let scaled: Vec<f64> = usage.iter().map(|u| u * scale).collect();
+            let (_, c) = Profile::new(&usage).optimize(scale, 0.001, &p);
+            let (_, want) = exhaustive(&scaled, 0.001, &p);
+            assert_eq!(cents(c), cents(want), "case {case}, scaled by {scale}");
         }
     }
 

@@ -583,6 +583,47 @@ mod tests {
         }
     }
 
+    /// Absent after a complete cycle: resolved. Absent after partial cycles: held, and
+    /// expired only once unseen for EXPIRE_AFTER_S.
+    #[test]
+    fn partial_cycles_hold_resolution_until_expiry() {
+        use crate::domain::{Advisory, AdvisoryState, Kind, ResourceId, Severity};
+        let adv = |fp: &str| Advisory {
+            fingerprint: fp.into(),
+            kind: Kind::Rightsize,
+            resource: ResourceId::asg("web"),
+            severity: Severity::Info,
+            summary: "s".into(),
+            evidence: vec![],
+            action: None,
+            monthly_cost_delta: None,
+        };
+        let mut s = Store::in_memory().unwrap();
+        let k = [Kind::Rightsize];
+        let t0 = 1_000_000;
+        let r = s.save_advice(&[], &[adv("a"), adv("b")], &k, false, t0).unwrap();
+        assert_eq!(r.opened, ["a", "b"]);
+        // "a" absent from a partial cycle: held.
+        let r = s.save_advice(&[], &[adv("b")], &k, true, t0 + 300).unwrap();
+        assert!(r.resolved.is_empty() && r.expired.is_empty(), "{r:?}");
+        // Still held just before the expiry, expired at it (seven days after last seen).
+        let r = s.save_advice(&[], &[adv("b")], &k, true, t0 + EXPIRE_AFTER_S - 1).unwrap();
+        assert!(r.expired.is_empty());
+        let r = s.save_advice(&[], &[adv("b")], &k, true, t0 + EXPIRE_AFTER_S).unwrap();
+        assert_eq!(r.expired, ["a"]);
+        // "b" absent from a complete cycle: resolved.
+        let r = s.save_advice(&[], &[], &k, false, t0 + EXPIRE_AFTER_S + 300).unwrap();
+        assert_eq!(r.resolved, ["b"]);
+        let states: Vec<(String, AdvisoryState)> = s
+            .advisories(true, None)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.advisory.fingerprint, a.state))
+            .collect();
+        assert!(states.contains(&("a".into(), AdvisoryState::Expired)), "{states:?}");
+        assert!(states.contains(&("b".into(), AdvisoryState::Resolved)), "{states:?}");
+    }
+
     #[test]
     fn migrations_run_once_and_reopen_keeps_data() {
         let dir = std::env::temp_dir().join(format!("headroom-store-{}", std::process::id()));
