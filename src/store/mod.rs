@@ -108,6 +108,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE rule_state ADD COLUMN value REAL;
     CREATE INDEX advisories_state ON advisories (state, kind);
     "#,
+    // 3: points keyed by an integer series id instead of the series' text key: the key (about
+    // 60 bytes) was repeated in every one of tens of millions of rows.
+    r#"
+    CREATE TABLE series_ids (
+        id  INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE
+    );
+    INSERT INTO series_ids (key) SELECT key FROM series;
+    INSERT OR IGNORE INTO series_ids (key) SELECT DISTINCT series_key FROM points;
+    CREATE TABLE points_by_id (
+        series INTEGER NOT NULL,             -- series_ids.id
+        ts     INTEGER NOT NULL,
+        value  REAL NOT NULL,
+        PRIMARY KEY (series, ts)
+    ) WITHOUT ROWID;
+    INSERT INTO points_by_id (series, ts, value)
+        SELECT i.id, p.ts, p.value FROM points p JOIN series_ids i ON i.key = p.series_key;
+    DROP TABLE points;
+    ALTER TABLE points_by_id RENAME TO points;
+    "#,
 ];
 
 /// An advisory as the store keeps it: the advisory and its lifecycle.
@@ -210,7 +230,8 @@ impl Store {
     /// was fetched successfully (a series with no data still moves forward).
     pub fn frontiers(&self) -> Result<HashMap<String, Ts>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT s.key, MAX(COALESCE(s.fetched_through, 0), COALESCE((SELECT MAX(ts) FROM points p WHERE p.series_key = s.key), 0)) FROM series s",
+            "SELECT s.key, MAX(COALESCE(s.fetched_through, 0), COALESCE((SELECT MAX(p.ts) FROM points p WHERE p.series = i.id), 0))
+             FROM series s LEFT JOIN series_ids i ON i.key = s.key",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         Ok(rows
@@ -229,8 +250,10 @@ impl Store {
                 "INSERT INTO series (key, resource, signal, query, fetched_through) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(key) DO UPDATE SET fetched_through = MAX(COALESCE(fetched_through, 0), COALESCE(excluded.fetched_through, 0))",
             )?;
-            let mut exists = tx.prepare_cached("SELECT 1 FROM points WHERE series_key = ?1 AND ts = ?2")?;
-            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO points (series_key, ts, value) VALUES (?1, ?2, ?3)")?;
+            let mut add_id = tx.prepare_cached("INSERT OR IGNORE INTO series_ids (key) VALUES (?1)")?;
+            let mut get_id = tx.prepare_cached("SELECT id FROM series_ids WHERE key = ?1")?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM points WHERE series = ?1 AND ts = ?2")?;
+            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO points (series, ts, value) VALUES (?1, ?2, ?3)")?;
             for SeriesWrite {
                 resource,
                 signal,
@@ -246,11 +269,16 @@ impl Store {
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
                 upsert_series.execute(params![key, resource.0, sig, qjson, fetched_through])?;
+                if points.is_empty() {
+                    continue;
+                }
+                add_id.execute(params![key])?;
+                let id: i64 = get_id.query_row(params![key], |r| r.get(0))?;
                 for (ts, v) in points {
-                    if exists.query_row(params![key, ts], |_| Ok(())).optional()?.is_none() {
+                    if exists.query_row(params![id, ts], |_| Ok(())).optional()?.is_none() {
                         new += 1;
                     }
-                    put.execute(params![key, ts, v])?;
+                    put.execute(params![id, ts, v])?;
                 }
             }
         }
@@ -260,9 +288,9 @@ impl Store {
 
     /// Points of one series at or after `since`, ascending.
     pub fn points(&self, key: &str, since: Ts) -> Result<Vec<(Ts, f64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT ts, value FROM points WHERE series_key = ?1 AND ts >= ?2 ORDER BY ts")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.ts, p.value FROM series_ids i JOIN points p ON p.series = i.id WHERE i.key = ?1 AND p.ts >= ?2 ORDER BY p.ts",
+        )?;
         let rows = stmt.query_map(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -622,6 +650,43 @@ mod tests {
             .collect();
         assert!(states.contains(&("a".into(), AdvisoryState::Expired)), "{states:?}");
         assert!(states.contains(&("b".into(), AdvisoryState::Resolved)), "{states:?}");
+    }
+
+    /// A store written before migration 3 (points keyed by text) keeps every point.
+    #[test]
+    fn migration_to_integer_series_ids_keeps_points() {
+        let dir = std::env::temp_dir().join(format!("headroom-store-m3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v2.db");
+        let _ = std::fs::remove_file(&path);
+        let key = q("a").key();
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute(
+                "INSERT INTO series (key, resource, signal, query, fetched_through) VALUES (?1, 'asg/a', 'cpu_percent', '{}', 600)",
+                params![key],
+            )
+            .unwrap();
+            for (ts, v) in [(300, 1.0), (600, 2.0)] {
+                c.execute(
+                    "INSERT INTO points (series_key, ts, value) VALUES (?1, ?2, ?3)",
+                    params![key, ts, v],
+                )
+                .unwrap();
+            }
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(s.points(&key, 0).unwrap(), vec![(300, 1.0), (600, 2.0)]);
+        assert_eq!(s.frontiers().unwrap().get(&key), Some(&600));
+        // New points land beside the migrated ones under the same id.
+        assert_eq!(s.write_points(&[w("a", vec![(600, 2.5), (900, 3.0)], Some(900))]).unwrap(), 1);
+        assert_eq!(s.points(&key, 0).unwrap(), vec![(300, 1.0), (600, 2.5), (900, 3.0)]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
