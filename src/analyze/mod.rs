@@ -8,6 +8,7 @@
 
 pub mod commitments;
 pub mod dynamodb;
+pub mod forecast;
 pub mod limits;
 pub mod rightsize;
 pub mod rules;

@@ -5,6 +5,7 @@
 //!
 //! May use: runtime, stages, config, store, aws. `anyhow` is allowed here and in main only.
 
+mod forecast;
 mod plan;
 mod print;
 
@@ -79,6 +80,9 @@ pub enum Command {
         #[arg(long)]
         list_inputs: bool,
     },
+    /// Forecast a series from a CSV (point, 80 % and 95 % intervals, threshold crossings,
+    /// growth, a terminal chart), or --backtest a folder by the forecast benchmark protocol.
+    Forecast(forecast::Args),
     /// List the store's advisories (open and acknowledged unless --all), or acknowledge one.
     Advisories(AdvisoriesArgs),
     /// Run as a daemon: a cycle at every tick of [schedule] collect, until SIGTERM.
@@ -193,6 +197,7 @@ pub fn main() -> ExitCode {
             ),
             Err(c) => c,
         },
+        Command::Forecast(a) => forecast::run(a),
         Command::Advisories(a) => advisories(&cli.config, a).unwrap_or_else(|c| c),
         Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
     }

@@ -1,0 +1,536 @@
+//! The forecasting model: MSTL decomposition (augurs' stlrs) with an AutoETS model of the
+//! deseasonalised series (augurs-ets), intervals calibrated on the model's own past forecasts.
+//!
+//! 1. **Clean**: NaN and infinities are interpolated; a constant series gets a flat forecast.
+//! 2. **Seasons**: the configured periods, else the calendar ones the history holds twice
+//!    (a day; a week when two weeks are there), else what the augurs-seasons periodogram finds.
+//!    A weekly component is kept only when it is strong enough to be more than noise.
+//! 3. **Skew**: a series whose values span orders of magnitude (max/median > 20, all positive)
+//!    is modelled after a Yeo-Johnson transform (augurs-forecaster), forecasts transformed back.
+//! 4. **Outliers**: points whose MSTL remainder is beyond `outlier_mads` robust deviations are
+//!    replaced by trend + season and the decomposition is refitted, so an incident spike
+//!    neither bends the daily profile nor the level. Only short runs (up to two hours) count:
+//!    a longer run, or one that reaches the end of the history, is a level shift and stays.
+//! 5. **Point**: the last cycle of each seasonal component, plus AutoETS (AZN: additive errors, trend and damping chosen
+//!    by AICc) on the last `trend_days` of the deseasonalised series, plus `snaive_weight` ×
+//!    the last day's remainder: a blend with the seasonal-naive forecast of the detrended
+//!    series, which beats either alone on real metrics and keeps a growing series' growth.
+//! 6. **Intervals** (conformal): the same model is refitted at `folds` earlier origins
+//!    (one horizon apart) and its errors on the observed points that followed give the
+//!    quantiles of the 80 % and 95 % bands, widened by `interval_scale` (three folds see fewer
+//!    regime changes than the future holds); past the longest fold the width grows as √steps.
+//!
+//! Fallbacks, each named in the result: shorter than two cycles of any season → AutoETS
+//! without season; fewer than 10 points → the mean with the history's range as its interval;
+//! fewer than 2 points → not enough history.
+//!
+//! Pure and synchronous. May use: augurs.
+
+use augurs::ets::AutoETS;
+use augurs::forecaster::Transformer;
+use augurs::forecaster::transforms::YeoJohnson;
+use augurs::mstl::stlrs;
+use augurs::{Fit, Predict};
+use serde::Serialize;
+
+use super::grid::interpolate;
+
+/// Knobs of the model; the defaults are the ones BENCHMARKS.md measures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Fit on at most this many days of history (at least two cycles of the longest season).
+    pub window_days: f64,
+    /// Days of deseasonalised history the trend model sees.
+    pub trend_days: f64,
+    /// Remainders beyond this many robust standard deviations are outliers (0 = keep all).
+    pub outlier_mads: f64,
+    /// Earlier origins refitted to calibrate the intervals.
+    pub folds: usize,
+    /// Weight of the seasonal-naive forecast in the point forecast.
+    pub snaive_weight: f64,
+    /// Consider a weekly season when two weeks of history exist.
+    pub weekly: bool,
+    /// Keep the weekly component only when its seasonal strength is at least this.
+    pub min_weekly_strength: f64,
+    /// Robustness iterations of the first decomposition (0 = plain STL).
+    pub robust_loops: usize,
+    /// Multiply the calibrated interval half-widths by this.
+    pub interval_scale: f64,
+    /// Model skewed positive series after a Yeo-Johnson transform.
+    pub transform: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            window_days: 28.0,
+            trend_days: 1.0,
+            outlier_mads: 6.0,
+            folds: 3,
+            snaive_weight: 0.3,
+            weekly: true,
+            min_weekly_strength: 0.3,
+            robust_loops: 2,
+            interval_scale: 1.15,
+            transform: true,
+        }
+    }
+}
+
+impl Params {
+    /// Apply `key=value` overrides (for experiments: `headroom forecast --param`).
+    pub fn set(&mut self, kv: &str) -> Result<(), String> {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--param {kv:?}: expected key=value"))?;
+        let num = || v.trim().parse::<f64>().map_err(|_| format!("--param {k}: {v:?} is not a number"));
+        match k.trim() {
+            "window_days" => self.window_days = num()?,
+            "trend_days" => self.trend_days = num()?,
+            "outlier_mads" => self.outlier_mads = num()?,
+            "folds" => self.folds = num()? as usize,
+            "snaive_weight" => self.snaive_weight = num()?,
+            "weekly" => self.weekly = num()? != 0.0,
+            "min_weekly_strength" => self.min_weekly_strength = num()?,
+            "interval_scale" => self.interval_scale = num()?,
+            "robust_loops" => self.robust_loops = num()? as usize,
+            "transform" => self.transform = num()? != 0.0,
+            other => {
+                return Err(format!(
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, transform)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What to forecast: a regular series (`y[i]` at origin − (n − i) × step).
+#[derive(Clone, Debug)]
+pub struct Input<'a> {
+    pub y: &'a [f64],
+    /// Which points were observed (others were interpolated): errors are measured on observed
+    /// points only. None: all observed.
+    pub observed: Option<&'a [bool]>,
+    pub step_s: i64,
+    pub horizon: usize,
+    /// Season lengths in steps; None: detect.
+    pub periods: Option<Vec<usize>>,
+    /// The quantity cannot be negative (utilization, counts, bytes): negative values are
+    /// treated as missing and no forecast or bound goes below 0. None: non-negative when the
+    /// whole history is.
+    pub non_negative: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Forecast {
+    pub point: Vec<f64>,
+    pub lo80: Vec<f64>,
+    pub hi80: Vec<f64>,
+    pub lo95: Vec<f64>,
+    pub hi95: Vec<f64>,
+    /// The model that made the point forecast, e.g. "MSTL(288) + ETS(A,N,N), 30 % seasonal naive".
+    pub model: String,
+    pub periods: Vec<usize>,
+    /// Why a simpler model than MSTL + ETS was used, if one was.
+    pub fallback: Option<String>,
+    /// Where the intervals come from.
+    pub intervals_from: String,
+    /// Points replaced as outliers before the final fit.
+    pub outliers: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ForecastError {
+    #[error("not enough history: {0}")]
+    NotEnoughHistory(String),
+    #[error("horizon must be at least one step")]
+    NoHorizon,
+}
+
+const Z80: f64 = 1.281_551_565_545;
+const Z95: f64 = 1.959_963_984_540;
+
+/// Forecast `input.horizon` steps after the last point.
+pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
+    let h = input.horizon;
+    if h == 0 {
+        return Err(ForecastError::NoHorizon);
+    }
+    let mut y = input.y.to_vec();
+    if input.non_negative == Some(true) {
+        y.iter_mut().filter(|v| **v < 0.0).for_each(|v| *v = f64::NAN);
+    }
+    if !y.iter().any(|v| v.is_finite()) {
+        return Err(ForecastError::NotEnoughHistory("no finite value".into()));
+    }
+    interpolate(&mut y);
+    let n = y.len();
+    if n < 2 {
+        return Err(ForecastError::NotEnoughHistory(format!("{n} point; at least 2 are needed")));
+    }
+    let (lo, hi) = y
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let non_negative = input.non_negative.unwrap_or(lo >= 0.0);
+    if hi - lo <= 1e-12 * hi.abs().max(1.0) {
+        let v = vec![y[n - 1]; h];
+        return Ok(Forecast {
+            point: v.clone(),
+            lo80: v.clone(),
+            hi80: v.clone(),
+            lo95: v.clone(),
+            hi95: v,
+            model: "constant".into(),
+            periods: vec![],
+            fallback: Some("the series is constant".into()),
+            intervals_from: "none: every value is the same".into(),
+            outliers: 0,
+        });
+    }
+    if n < 10 {
+        return Ok(mean_forecast(&y, h, non_negative));
+    }
+    let day = if input.step_s > 0 && 86_400 % input.step_s == 0 {
+        (86_400 / input.step_s) as usize
+    } else {
+        0
+    };
+    let periods = match &input.periods {
+        Some(ps) => ps.iter().copied().filter(|q| *q >= 2 && n >= 2 * q).collect::<Vec<_>>(),
+        None => detect_periods(&y, day, p),
+    };
+    let fallback = if periods.is_empty() {
+        Some(match &input.periods {
+            Some(ps) if !ps.is_empty() => format!("history of {n} points is shorter than two cycles of {ps:?}: no season"),
+            _ => "no season found or history shorter than two cycles: ETS without season".into(),
+        })
+    } else {
+        None
+    };
+    // Skewed positive series: model after Yeo-Johnson.
+    let median = quantile_sorted(&sorted(&y), 0.5);
+    let mut tf: Option<YeoJohnson> = None;
+    if p.transform && lo >= 0.0 && median > 0.0 && hi / median > 20.0 {
+        let mut t = YeoJohnson::new();
+        let mut z = y.clone();
+        if t.fit_transform(&mut z).is_ok() && z.iter().all(|v| v.is_finite()) {
+            tf = Some(t);
+        }
+    }
+    let fit_y = match &tf {
+        Some(t) => {
+            let mut z = y.clone();
+            let _ = t.transform(&mut z);
+            z
+        }
+        None => y.clone(),
+    };
+    let main = Fitted::point(&fit_y, &periods, h, day, p);
+    let mut point = main.values.clone();
+    // Conformal intervals from past origins, in the original scale.
+    let longest = periods.iter().copied().max().unwrap_or(0);
+    let min_train = (2 * longest).max(10);
+    let hf = h.min(n.saturating_sub(min_train) / p.folds.max(1));
+    let mut errs: Vec<f64> = Vec::new();
+    let mut folds_used = 0;
+    if p.folds > 0 && hf >= 1 {
+        for k in 1..=p.folds {
+            let q = n - k * hf;
+            // The seasons the main fit kept (its weekly-strength test is not repeated).
+            let fold_periods: Vec<usize> = main.periods.iter().copied().filter(|x| q >= 2 * x).collect();
+            let f = Fitted::point(&fit_y[..q], &fold_periods, hf, day, p);
+            let mut fv = f.values;
+            if let Some(t) = &tf {
+                let _ = t.inverse_transform(&mut fv);
+            }
+            for (s, fs) in fv.iter().enumerate() {
+                let i = q + s;
+                if input.observed.is_none_or(|o| o.get(i).copied().unwrap_or(true)) && fs.is_finite() {
+                    errs.push(y[i] - fs);
+                }
+            }
+            folds_used += 1;
+        }
+    }
+    if let Some(t) = &tf {
+        let _ = t.inverse_transform(&mut point);
+    }
+    let mut out = Forecast {
+        point: vec![],
+        lo80: vec![],
+        hi80: vec![],
+        lo95: vec![],
+        hi95: vec![],
+        model: main.model.clone() + if tf.is_some() { ", Yeo-Johnson" } else { "" },
+        periods: main.periods.clone(),
+        fallback,
+        intervals_from: String::new(),
+        outliers: main.outliers,
+    };
+    let (q, from) = if errs.len() >= 20 {
+        let e = sorted(&errs);
+        let q = [0.025, 0.1, 0.9, 0.975].map(|a| quantile_sorted(&e, a));
+        (
+            q,
+            format!(
+                "errors of {folds_used} past forecasts of {hf} steps ({} observed points)",
+                errs.len()
+            ),
+        )
+    } else {
+        // Too short to calibrate: a Gaussian band from one-step differences, growing with √steps.
+        let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+        let sd = (d.iter().map(|x| x * x).sum::<f64>() / d.len().max(1) as f64).sqrt();
+        (
+            [-Z95 * sd, -Z80 * sd, Z80 * sd, Z95 * sd],
+            "too little history to calibrate: ±z × the spread of one-step changes, growing with √steps".into(),
+        )
+    };
+    out.intervals_from = from;
+    let hf = hf.max(1);
+    for (s, f) in point.iter_mut().enumerate() {
+        if !f.is_finite() {
+            *f = y[n - 1];
+        }
+        let grow = if s >= hf { ((s + 1) as f64 / hf as f64).sqrt() } else { 1.0 };
+        let k = grow * p.interval_scale;
+        let clamp = |v: f64| if non_negative { v.max(0.0) } else { v };
+        let pt = clamp(*f);
+        out.lo95.push(clamp(pt + k * q[0]).min(pt));
+        out.lo80.push(clamp(pt + k * q[1]).min(pt));
+        out.hi80.push((pt + k * q[2]).max(pt));
+        out.hi95.push((pt + k * q[3]).max(pt));
+        out.point.push(pt);
+    }
+    for s in 0..h {
+        out.lo95[s] = out.lo95[s].min(out.lo80[s]);
+        out.hi95[s] = out.hi95[s].max(out.hi80[s]);
+    }
+    Ok(out)
+}
+
+fn mean_forecast(y: &[f64], h: usize, non_negative: bool) -> Forecast {
+    let m = y.iter().sum::<f64>() / y.len() as f64;
+    let (lo, hi) = y
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let w = hi - lo;
+    let c = |v: f64| if non_negative { v.max(0.0) } else { v };
+    Forecast {
+        point: vec![m; h],
+        lo80: vec![c(lo); h],
+        hi80: vec![hi; h],
+        lo95: vec![c(lo - w); h],
+        hi95: vec![hi + w; h],
+        model: "mean".into(),
+        periods: vec![],
+        fallback: Some(format!("only {} points: the mean, with the history's range", y.len())),
+        intervals_from: "the range of the history (80 %), widened by the range again (95 %)".into(),
+        outliers: 0,
+    }
+}
+
+/// Calendar seasons the history holds twice (day; week if strong enough, decided after the
+/// decomposition), else the periodogram's strongest period.
+fn detect_periods(y: &[f64], day: usize, p: &Params) -> Vec<usize> {
+    let n = y.len();
+    if day >= 2 && n >= 2 * day {
+        let mut v = vec![day];
+        if p.weekly && n >= 14 * day {
+            v.push(7 * day);
+        }
+        return v;
+    }
+    if day >= 2 {
+        return vec![];
+    }
+    use augurs::seasons::Detector as _;
+    let det = augurs::seasons::PeriodogramDetector::builder()
+        .min_period(4)
+        .max_period((n / 2) as u32)
+        .build();
+    det.detect(y)
+        .into_iter()
+        .take(1)
+        .map(|q| q as usize)
+        .filter(|q| *q >= 2 && n >= 2 * q)
+        .collect()
+}
+
+struct Fitted {
+    values: Vec<f64>,
+    model: String,
+    periods: Vec<usize>,
+    outliers: usize,
+}
+
+impl Fitted {
+    /// The point forecast of `h` steps from `y` with the given seasons.
+    fn point(y: &[f64], periods: &[usize], h: usize, day: usize, p: &Params) -> Fitted {
+        let n = y.len();
+        let unit = if day >= 2 {
+            day
+        } else {
+            periods.iter().copied().min().unwrap_or(24)
+        };
+        if periods.is_empty() {
+            let l = ((p.trend_days * unit as f64) as usize).clamp(10, n);
+            let (v, m) = ets(&y[n - l..], h);
+            return Fitted {
+                values: v,
+                model: m,
+                periods: vec![],
+                outliers: 0,
+            };
+        }
+        let longest = *periods.iter().max().unwrap_or(&1);
+        let w = ((p.window_days * unit as f64) as usize).max(2 * longest).min(n);
+        let yw = &y[n - w..];
+        let Some(mut fit) = mstl(yw, periods, p.robust_loops) else {
+            let (v, m) = ets(yw, h);
+            return Fitted {
+                values: v,
+                model: m + " (MSTL failed)",
+                periods: vec![],
+                outliers: 0,
+            };
+        };
+        let mut periods = periods.to_vec();
+        // A weak weekly component is noise: drop it and refit with the day alone.
+        if periods.len() > 1 {
+            let strength = fit.seasonal_strength();
+            let keep: Vec<usize> = periods
+                .iter()
+                .zip(&strength)
+                .filter(|(q, s)| **q == periods[0] || **s >= p.min_weekly_strength)
+                .map(|(q, _)| *q)
+                .collect();
+            if keep.len() < periods.len() {
+                periods = keep;
+                if let Some(f) = mstl(yw, &periods, p.robust_loops) {
+                    fit = f;
+                }
+            }
+        }
+        let mut outliers = 0;
+        let mut clean: Vec<f64> = yw.to_vec();
+        if p.outlier_mads > 0.0 {
+            // Far from the remainder's local median (± two hours): a spike's shadow, the dip
+            // a spike leaves in its neighbours' remainders through the trend, stays near it.
+            let half = (unit / 12).max(2);
+            let r0 = fit.remainder();
+            let r: Vec<f64> = r0.iter().zip(rolling_median(r0, half)).map(|(x, m)| x - m).collect();
+            let dev: Vec<f64> = r.iter().map(|x| x.abs()).collect();
+            let mad = quantile_sorted(&sorted(&dev), 0.5) * 1.4826;
+            if mad > 0.0 {
+                let far: Vec<bool> = r.iter().map(|x| x.abs() > p.outlier_mads * mad).collect();
+                // An isolated spike is an outlier; a long run (over two hours), or a run that
+                // reaches the end of the history, is a level shift the forecast must follow.
+                let max_run = (unit / 12).max(2);
+                let mut i = 0;
+                while i < w {
+                    if !far[i] {
+                        i += 1;
+                        continue;
+                    }
+                    let j = (i..w).find(|k| !far[*k]).unwrap_or(w);
+                    if j - i <= max_run && j < w {
+                        for k in i..j {
+                            clean[k] = yw[k] - r[k];
+                            outliers += 1;
+                        }
+                    }
+                    i = j;
+                }
+                if outliers > 0
+                    && let Some(f) = mstl(&clean, &periods, 0)
+                {
+                    fit = f;
+                }
+            }
+        }
+        let trend = fit.trend();
+        let rem = fit.remainder();
+        let deseason: Vec<f64> = trend.iter().zip(rem).map(|(t, r)| t + r).collect();
+        let l = ((p.trend_days * unit as f64) as usize).clamp(10, w);
+        let (mut values, trend_model) = ets(&deseason[w - l..], h);
+        for (comp, q) in fit.seasonal().iter().zip(&periods) {
+            for (s, v) in values.iter_mut().enumerate() {
+                *v += comp[w - q + (s % q)];
+            }
+        }
+        let mut model = format!(
+            "MSTL({}) + {trend_model}",
+            periods.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        if p.snaive_weight > 0.0 {
+            let q = periods[0];
+            // The seasonal-naive forecast of the detrended series: the last cycle's remainder
+            // (its shape beyond the smoothed season) joins the trend and the seasons, so a
+            // growing series keeps its growth over a horizon of many cycles.
+            for (s, v) in values.iter_mut().enumerate() {
+                *v += p.snaive_weight * rem[w - q + (s % q)];
+            }
+            model += &format!(", {:.0} % seasonal naive", p.snaive_weight * 100.0);
+        }
+        Fitted {
+            values,
+            model,
+            periods,
+            outliers,
+        }
+    }
+}
+
+/// MSTL of `y`; with `robust_loops` > 0, STL's robustness iterations down-weight points with
+/// large remainders (an incident would otherwise leak into every day's seasonal profile).
+fn mstl(y: &[f64], periods: &[usize], robust_loops: usize) -> Option<stlrs::MstlResult<f64>> {
+    let mut stl = stlrs::StlParams::new();
+    if robust_loops > 0 {
+        stl.robust(true).outer_loops(robust_loops);
+    }
+    let r = stlrs::MstlParams::new().stl_params(stl).fit(y, periods).ok()?;
+    r.trend().iter().all(|v| v.is_finite()).then_some(r)
+}
+
+/// AutoETS without season on `y`; the last value if it cannot be fitted.
+fn ets(y: &[f64], h: usize) -> (Vec<f64>, String) {
+    let fitted = AutoETS::new(1, "AZN").map_err(|_| ()).and_then(|m| m.fit(y).map_err(|_| ()));
+    if let Ok(f) = fitted
+        && let Ok(fc) = f.predict(h, None)
+        && fc.point.iter().all(|v| v.is_finite())
+    {
+        return (fc.point, format!("ETS({})", f.model().model_type()));
+    }
+    (vec![y[y.len() - 1]; h], "naive (ETS could not be fitted)".into())
+}
+
+/// The median of each point's window of ± `half` points (shorter at the ends).
+fn rolling_median(v: &[f64], half: usize) -> Vec<f64> {
+    let n = v.len();
+    let mut buf = Vec::with_capacity(2 * half + 1);
+    (0..n)
+        .map(|i| {
+            buf.clear();
+            buf.extend_from_slice(&v[i.saturating_sub(half)..(i + half + 1).min(n)]);
+            let k = buf.len() / 2;
+            let (_, m, _) = buf.select_nth_unstable_by(k, f64::total_cmp);
+            *m
+        })
+        .collect()
+}
+
+pub(crate) fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+/// Linear-interpolated quantile of sorted data (type 7); NaN on empty input.
+pub(crate) fn quantile_sorted(s: &[f64], a: f64) -> f64 {
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let x = a * (s.len() - 1) as f64;
+    let (i, f) = (x.floor() as usize, x - x.floor());
+    if i + 1 < s.len() { s[i] + f * (s[i + 1] - s[i]) } else { s[i] }
+}
