@@ -17,8 +17,9 @@
 //!    series, which beats either alone on real metrics and keeps a growing series' growth.
 //! 6. **Intervals** (conformal): the same model is refitted at `folds` earlier origins
 //!    (one horizon apart) and its errors on the observed points that followed give the
-//!    quantiles of the 80 % and 95 % bands, widened by `interval_scale` (three folds see fewer
-//!    regime changes than the future holds); past the longest fold the width grows as √steps.
+//!    quantiles of the 80 % and 95 % bands, widened by `interval_scale` (1.15; three folds see fewer
+//!    regime changes than the future holds) and `interval_scale95` (1.4: the 2.5 % tails rest
+//!    on a few dozen errors and come out too narrow); past the longest fold the width grows as √steps.
 //!
 //! Fallbacks, each named in the result: shorter than two cycles of any season → AutoETS
 //! without season; fewer than 10 points → the mean with the history's range as its interval;
@@ -54,8 +55,10 @@ pub struct Params {
     pub min_weekly_strength: f64,
     /// Robustness iterations of the first decomposition (0 = plain STL).
     pub robust_loops: usize,
-    /// Multiply the calibrated interval half-widths by this.
+    /// Multiply the calibrated 80 % interval half-widths by this.
     pub interval_scale: f64,
+    /// The same for the 95 % interval (its tail quantiles rest on fewer past errors).
+    pub interval_scale95: f64,
     /// Model skewed positive series after a Yeo-Johnson transform.
     pub transform: bool,
 }
@@ -72,6 +75,7 @@ impl Default for Params {
             min_weekly_strength: 0.3,
             robust_loops: 2,
             interval_scale: 1.15,
+            interval_scale95: 1.4,
             transform: true,
         }
     }
@@ -91,11 +95,12 @@ impl Params {
             "weekly" => self.weekly = num()? != 0.0,
             "min_weekly_strength" => self.min_weekly_strength = num()?,
             "interval_scale" => self.interval_scale = num()?,
+            "interval_scale95" => self.interval_scale95 = num()?,
             "robust_loops" => self.robust_loops = num()? as usize,
             "transform" => self.transform = num()? != 0.0,
             other => {
                 return Err(format!(
-                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, transform)"
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform)"
                 ));
             }
         }
@@ -292,13 +297,13 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             *f = y[n - 1];
         }
         let grow = if s >= hf { ((s + 1) as f64 / hf as f64).sqrt() } else { 1.0 };
-        let k = grow * p.interval_scale;
+        let (k, k95) = (grow * p.interval_scale, grow * p.interval_scale95);
         let clamp = |v: f64| if non_negative { v.max(0.0) } else { v };
         let pt = clamp(*f);
-        out.lo95.push(clamp(pt + k * q[0]).min(pt));
+        out.lo95.push(clamp(pt + k95 * q[0]).min(pt));
         out.lo80.push(clamp(pt + k * q[1]).min(pt));
         out.hi80.push((pt + k * q[2]).max(pt));
-        out.hi95.push((pt + k * q[3]).max(pt));
+        out.hi95.push((pt + k95 * q[3]).max(pt));
         out.point.push(pt);
     }
     for s in 0..h {
