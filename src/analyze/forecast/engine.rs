@@ -61,6 +61,13 @@ pub struct Params {
     pub interval_scale95: f64,
     /// Model skewed positive series after a Yeo-Johnson transform.
     pub transform: bool,
+    /// Model strictly positive series in logs (multiplicative seasons and growth: a daily
+    /// peak grows with the level, as traffic does).
+    pub multiplicative: bool,
+    /// Fit the trend model on daily means of the deseasonalised series (interpolated back to
+    /// the series' steps): over a horizon of days, hour-to-hour noise hides the growth that
+    /// daily means show, and AutoETS picks no trend.
+    pub trend_daily: bool,
 }
 
 impl Default for Params {
@@ -77,6 +84,8 @@ impl Default for Params {
             interval_scale: 1.15,
             interval_scale95: 1.4,
             transform: true,
+            trend_daily: false,
+            multiplicative: false,
         }
     }
 }
@@ -98,9 +107,11 @@ impl Params {
             "interval_scale95" => self.interval_scale95 = num()?,
             "robust_loops" => self.robust_loops = num()? as usize,
             "transform" => self.transform = num()? != 0.0,
+            "trend_daily" => self.trend_daily = num()? != 0.0,
+            "multiplicative" => self.multiplicative = num()? != 0.0,
             other => {
                 return Err(format!(
-                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform)"
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative)"
                 ));
             }
         }
@@ -213,18 +224,20 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
     };
     // Skewed positive series: model after Yeo-Johnson.
     let median = quantile_sorted(&sorted(&y), 0.5);
-    let mut tf: Option<YeoJohnson> = None;
+    let mut tf: Option<Tf> = None;
     if p.transform && lo >= 0.0 && median > 0.0 && hi / median > 20.0 {
         let mut t = YeoJohnson::new();
         let mut z = y.clone();
         if t.fit_transform(&mut z).is_ok() && z.iter().all(|v| v.is_finite()) {
-            tf = Some(t);
+            tf = Some(Tf::Yj(t));
         }
+    } else if p.multiplicative && lo > 0.05 * median {
+        tf = Some(Tf::Log);
     }
     let fit_y = match &tf {
         Some(t) => {
             let mut z = y.clone();
-            let _ = t.transform(&mut z);
+            t.forward(&mut z);
             z
         }
         None => y.clone(),
@@ -245,7 +258,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             let f = Fitted::point(&fit_y[..q], &fold_periods, hf, day, p);
             let mut fv = f.values;
             if let Some(t) = &tf {
-                let _ = t.inverse_transform(&mut fv);
+                t.inverse(&mut fv);
             }
             for (s, fs) in fv.iter().enumerate() {
                 let i = q + s;
@@ -257,7 +270,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
         }
     }
     if let Some(t) = &tf {
-        let _ = t.inverse_transform(&mut point);
+        t.inverse(&mut point);
     }
     let mut out = Forecast {
         point: vec![],
@@ -265,7 +278,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
         hi80: vec![],
         lo95: vec![],
         hi95: vec![],
-        model: main.model.clone() + if tf.is_some() { ", Yeo-Johnson" } else { "" },
+        model: main.model.clone() + tf.as_ref().map(Tf::name).unwrap_or(""),
         periods: main.periods.clone(),
         fallback,
         intervals_from: String::new(),
@@ -457,7 +470,11 @@ impl Fitted {
         let rem = fit.remainder();
         let deseason: Vec<f64> = trend.iter().zip(rem).map(|(t, r)| t + r).collect();
         let l = ((p.trend_days * unit as f64) as usize).clamp(10, w);
-        let (mut values, trend_model) = ets(&deseason[w - l..], h);
+        let (mut values, trend_model) = if p.trend_daily && unit >= 2 && l >= 3 * unit {
+            daily_trend(&deseason[w - l..], unit, h)
+        } else {
+            ets(&deseason[w - l..], h)
+        };
         for (comp, q) in fit.seasonal().iter().zip(&periods) {
             for (s, v) in values.iter_mut().enumerate() {
                 *v += comp[w - q + (s % q)];
@@ -495,6 +512,62 @@ fn mstl(y: &[f64], periods: &[usize], robust_loops: usize) -> Option<stlrs::Mstl
     }
     let r = stlrs::MstlParams::new().stl_params(stl).fit(y, periods).ok()?;
     r.trend().iter().all(|v| v.is_finite()).then_some(r)
+}
+
+/// A transform the model works in: Yeo-Johnson (skewed data) or the logarithm (multiplicative).
+enum Tf {
+    Yj(YeoJohnson),
+    Log,
+}
+
+impl Tf {
+    fn forward(&self, v: &mut [f64]) {
+        match self {
+            Tf::Yj(t) => {
+                let _ = t.transform(v);
+            }
+            Tf::Log => v.iter_mut().for_each(|x| *x = x.ln()),
+        }
+    }
+    fn inverse(&self, v: &mut [f64]) {
+        match self {
+            Tf::Yj(t) => {
+                let _ = t.inverse_transform(v);
+            }
+            Tf::Log => v.iter_mut().for_each(|x| *x = x.exp()),
+        }
+    }
+    fn name(&self) -> &'static str {
+        match self {
+            Tf::Yj(_) => ", Yeo-Johnson",
+            Tf::Log => ", in logs",
+        }
+    }
+}
+
+/// AutoETS on the daily means of `y` (`unit` steps a day, whole days from the end), its daily
+/// forecasts interpolated linearly between day centres back to `h` steps.
+fn daily_trend(y: &[f64], unit: usize, h: usize) -> (Vec<f64>, String) {
+    let days = y.len() / unit;
+    let off = y.len() - days * unit;
+    let means: Vec<f64> = (0..days)
+        .map(|d| y[off + d * unit..off + (d + 1) * unit].iter().sum::<f64>() / unit as f64)
+        .collect();
+    let ahead = h.div_ceil(unit) + 1;
+    let (f, m) = ets(&means, ahead);
+    // Centre of the last observed day is at step −unit/2 (relative to the first forecast
+    // step 0 = one step after the end); day k ≥ 1 of the forecast is centred k days later.
+    let mut knots = vec![means[days - 1]];
+    knots.extend(f);
+    let values = (0..h)
+        .map(|s| {
+            let x = (s as f64 + 0.5 + unit as f64 / 2.0) / unit as f64;
+            let i = (x.floor() as usize).min(knots.len() - 2);
+            let frac = x - i as f64;
+            knots[i] + (knots[i + 1] - knots[i]) * frac
+        })
+        .collect();
+    (values, format!("{m} on daily means"))
 }
 
 /// AutoETS without season on `y`; the last value if it cannot be fitted.

@@ -17,10 +17,10 @@ pub mod grid;
 pub use engine::{Forecast, ForecastError, Input, Params, forecast};
 
 use augurs::changepoint::{Detector as _, NormalGammaDetector, dist::NormalGamma};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// When a forecast first reaches a line, with its 80 % interval.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Crossing {
     /// The last observed value is already at or past the line.
@@ -34,9 +34,11 @@ pub enum Crossing {
 }
 
 /// Upward crossing of `line` by a forecast whose step j (0-based) holds at
-/// `origin + (j + 1) × step_s`; `last` is the last observed value.
-pub fn crossing(fc: &Forecast, last: f64, origin: i64, step_s: i64, line: f64) -> Crossing {
-    if last >= line {
+/// `origin + (j + 1) × step_s`; `reached` is what the history already reached (`recent_peak`:
+/// a seasonal series that touches the line at every daily peak has crossed it already; that
+/// is the alert rules' business, not a forecast's).
+pub fn crossing(fc: &Forecast, reached: f64, origin: i64, step_s: i64, line: f64) -> Crossing {
+    if reached >= line {
         return Crossing::Already;
     }
     let first = |v: &[f64]| v.iter().position(|x| *x >= line).map(|j| origin + (j as i64 + 1) * step_s);
@@ -51,8 +53,18 @@ pub fn crossing(fc: &Forecast, last: f64, origin: i64, step_s: i64, line: f64) -
     }
 }
 
+/// The highest value of the last cycle of the longest season (the last value without one).
+pub fn recent_peak(y: &[f64], periods: &[usize]) -> f64 {
+    let k = periods.iter().copied().max().unwrap_or(1).clamp(1, y.len().max(1));
+    y[y.len().saturating_sub(k)..]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::NAN, f64::max)
+}
+
 /// Month-over-month growth (per 30 days) of the daily means, with its 80 % interval.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Growth {
     pub per_30d: f64,
     pub lo80: f64,
@@ -63,7 +75,7 @@ pub struct Growth {
     /// baseline starts there), if one was found.
     pub changepoint_days_ago: Option<usize>,
     /// "log-linear" (relative growth of positive data) or "linear" (relative to the mean).
-    pub fit: &'static str,
+    pub fit: String,
 }
 
 /// Growth of the daily means of a regular series with `day` steps per day; None with fewer
@@ -83,25 +95,71 @@ pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
     // Changepoints of the daily means around their Theil-Sen line (so steady growth is not a
     // change), in units of their day-to-day noise, by Bayesian online detection.
     let positive_all = means.iter().all(|m| *m > 0.0);
-    let space: Vec<f64> = if positive_all {
+    let mut space: Vec<f64> = if positive_all {
         means.iter().map(|m| m.ln()).collect()
     } else {
         means.clone()
     };
-    let mut slopes = vec![];
-    for i in 0..space.len() {
-        for j in i + 1..space.len() {
-            slopes.push((space[j] - space[i]) / (j - i) as f64);
+    let theil_sen = |v: &[f64]| {
+        let mut slopes = vec![];
+        for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                slopes.push((v[j] - v[i]) / (j - i) as f64);
+            }
+        }
+        engine::quantile_sorted(&engine::sorted(&slopes), 0.5)
+    };
+    let median = |v: &[f64]| engine::quantile_sorted(&engine::sorted(v), 0.5);
+    let mut slope = theil_sen(&space);
+    // With two weeks or more, the day-of-week profile (median residual per weekday around the
+    // line) comes out first: weekends are neither a changepoint nor a slope.
+    let mut weekly = false;
+    if space.len() >= 14 {
+        let resid: Vec<f64> = space.iter().enumerate().map(|(i, v)| v - slope * i as f64).collect();
+        let all = median(&resid);
+        let effect: Vec<f64> = (0..7)
+            .map(|k| {
+                median(
+                    &resid
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 7 == k)
+                        .map(|(_, r)| *r)
+                        .collect::<Vec<_>>(),
+                ) - all
+            })
+            .collect();
+        // Kept only when it explains most of the residual spread: a step or noise is not a
+        // weekly pattern.
+        let var = |v: &mut dyn Iterator<Item = f64>| {
+            let v: Vec<f64> = v.collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+        };
+        let before = var(&mut resid.iter().copied());
+        let after = var(&mut resid.iter().enumerate().map(|(i, r)| r - effect[i % 7]));
+        weekly = after < 0.5 * before;
+        if weekly {
+            for (i, v) in space.iter_mut().enumerate() {
+                *v -= effect[i % 7];
+            }
+            slope = theil_sen(&space);
         }
     }
-    let slope = engine::quantile_sorted(&engine::sorted(&slopes), 0.5);
+    let means: Vec<f64> = if positive_all {
+        space.iter().map(|v| v.exp()).collect()
+    } else {
+        space.clone()
+    };
     let resid: Vec<f64> = space.iter().enumerate().map(|(i, v)| v - slope * i as f64).collect();
     let diffs: Vec<f64> = resid.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     let level = engine::quantile_sorted(&engine::sorted(&resid), 0.5);
+    // Day-to-day noise is never taken below 1 %: a smooth series (or the curvature of linear
+    // growth in log space) is not a string of changepoints.
     let floor = if positive_all {
-        1e-3
+        1e-2
     } else {
-        1e-3 * engine::quantile_sorted(&engine::sorted(&means), 0.5).abs().max(1e-9)
+        1e-2 * engine::quantile_sorted(&engine::sorted(&means), 0.5).abs().max(1e-9)
     };
     let sigma = (engine::quantile_sorted(&engine::sorted(&diffs), 0.5) * 1.4826 / std::f64::consts::SQRT_2).max(floor);
     let z: Vec<f64> = resid.iter().map(|r| (r - level) / sigma).collect();
@@ -130,7 +188,9 @@ pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
     let b = (0..ys.len()).map(|i| (i as f64 - xbar) * (ys[i] - ybar)).sum::<f64>() / sxx;
     let a = ybar - b * xbar;
     let sse: f64 = (0..ys.len()).map(|i| (ys[i] - a - b * i as f64).powi(2)).sum();
-    let se = (sse / (n - 2.0) / sxx).sqrt();
+    // The weekday profile took 6 more degrees of freedom.
+    let dof = (n - 2.0 - if weekly { 6.0 } else { 0.0 }).max(1.0);
+    let se = (sse / dof / sxx).sqrt();
     let rate = |slope: f64| {
         if positive {
             (30.0 * slope).exp() - 1.0
@@ -147,7 +207,7 @@ pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
         hi80: rate(b + k * se),
         days: seg.len(),
         changepoint_days_ago: (start > 0).then(|| means.len() - start),
-        fit: if positive { "log-linear" } else { "linear" },
+        fit: if positive { "log-linear" } else { "linear" }.to_string(),
     };
     (g.per_30d.is_finite() && g.lo80.is_finite() && g.hi80.is_finite()).then_some(g)
 }
