@@ -15,11 +15,14 @@
 //! **Usage** per family: hourly means of each ASG's GroupDesiredCapacity, the on-demand part
 //! of its mixed instances policy (or of the spot mix advised for it), in normalized units
 //! (AWS's size factors: large = 4, xlarge = 8, ...). ASGs a tier migration is advised for are
-//! left out: capacity about to move is not committed. Lookback: the longest of 60, 30 or 7 days
+//! left out: capacity about to move is not committed; so are ASGs whose capacity the forecast
+//! shrinks (even its 80 % upper bound), and where it grows steadily the hours are lifted to
+//! today's level by that growth (`Context`). Lookback: the longest of 60, 30 or 7 days
 //! the history covers; below 7 days, nothing.
 //!
-//! Pure and synchronous. May use: domain, config, analyze::stats.
+//! Pure and synchronous. May use: domain, config, analyze::stats, analyze::forecast (growth).
 
+use super::forecast::Growth;
 use crate::config::{AdviceCfg, PaymentOptions, Pricing};
 use crate::domain::{AsgState, Money, ResourceId, Signal, Snapshot, Ts};
 use serde::Serialize;
@@ -273,11 +276,19 @@ pub fn lookback_for(history_days: f64) -> Option<i64> {
 
 /// Inputs beyond the snapshot: ASGs to leave out (with why) and a proposed on-demand split per
 /// ASG (base, percent above base) from the spot-mix advice.
+/// `growth`: the forecast growth of each ASG's desired capacity (outlooks): capacity whose
+/// growth is negative even at its 80 % upper bound (beyond `SHRINKING`) gets no commitment;
+/// where it is steadily positive (80 % lower bound above 0), the lookback's hours are lifted
+/// to today's level by it, so the commitment fits the fleet as it is now, not its average.
 #[derive(Default)]
 pub struct Context {
     pub excluded: BTreeMap<String, String>,
     pub proposed_split: BTreeMap<String, (i32, i32)>,
+    pub growth: BTreeMap<String, Growth>,
 }
+
+/// Forecast growth per 30 days below which (at its 80 % upper bound) capacity is "about to be left".
+pub const SHRINKING: f64 = -0.05;
 
 /// Commitments per instance family (RI, EC2 Instance SP, Compute SP) and per provisioned
 /// DynamoDB table (reserved capacity).
@@ -305,7 +316,16 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
             continue;
         };
         let r = ResourceId::asg(&g.name);
-        if let Some(why) = ctx.excluded.get(&g.name) {
+        let growth = ctx.growth.get(&g.name);
+        let shrinking = growth.filter(|gr| gr.hi80 < SHRINKING).map(|gr| {
+            format!(
+                "the forecast shrinks its capacity {:+.1} % per 30 days (80 %: {:+.1} … {:+.1} %)",
+                gr.per_30d * 100.0,
+                gr.lo80 * 100.0,
+                gr.hi80 * 100.0
+            )
+        });
+        if let Some(why) = ctx.excluded.get(&g.name).or(shrinking.as_ref()) {
             let f = fams.entry(family).or_insert_with(|| Fam {
                 hours: BTreeMap::new(),
                 by_type: BTreeMap::new(),
@@ -346,7 +366,21 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
                 "{r}: on-demand part as the spot-mix advice proposes (base {base}, {pct} % above base)"
             ));
         }
+        let lift = growth.filter(|gr| gr.lo80 > 0.0);
+        if let Some(gr) = lift {
+            f.notes.push(format!(
+                "{r}: hours lifted to today's level by the forecast growth of its capacity, {:+.1} % per 30 days (80 %: {:+.1} … {:+.1} %)",
+                gr.per_30d * 100.0,
+                gr.lo80 * 100.0,
+                gr.hi80 * 100.0
+            ));
+        }
+        let last_hour = *last;
         for (h, d) in hrs {
+            let d = match lift {
+                Some(gr) => d * (1.0 + gr.per_30d).powf((last_hour - h) as f64 / (30.0 * DAY as f64)),
+                None => d,
+            };
             let units = on_demand_count(d, base, pct) * factor;
             *f.hours.entry(h).or_default() += units;
             *f.by_type.entry(ty.clone()).or_default() += units;
@@ -430,7 +464,9 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
         options.sort_by_key(|o| std::cmp::Reverse(o.monthly_savings));
         all.sort_by_key(|o| std::cmp::Reverse(o.monthly_savings));
         let mut notes = f.notes;
-        notes.push("sized on the lookback's usage: no growth forecast is applied yet".into());
+        if ctx.growth.is_empty() {
+            notes.push("sized on the lookback's usage: no growth forecast yet".into());
+        }
         out.push(Commitment {
             resource,
             subject: family,
@@ -719,5 +755,49 @@ mod tests {
         let out = analyze(&snap, &cfg.headroom.advice, &cfg.pricing, &ctx, now);
         let c = out.iter().find(|c| c.subject == "m5").unwrap();
         assert!(c.options.is_empty() && c.notes[0].contains("migration"), "{c:?}");
+    }
+
+    #[test]
+    fn the_forecast_leaves_out_shrinking_capacity_and_lifts_growing_capacity() {
+        use crate::analyze::fixtures::*;
+        use crate::config::Config;
+        let cfg = Config::embedded().unwrap();
+        let now: Ts = 1_800_000_000;
+        let r = ResourceId::asg("web");
+        let snap = snapshot(
+            now,
+            vec![asg("web", 2, 6, 10, "m5.large")],
+            vec![series(&r, Signal::DesiredCapacity, grid(now - 10 * DAY, now, |_| 6.0))],
+        );
+        let growth = |per_30d: f64, lo80: f64, hi80: f64| Growth {
+            per_30d,
+            lo80,
+            hi80,
+            days: 10,
+            changepoint_days_ago: None,
+            fit: "log-linear".into(),
+        };
+        let ctx = |g: Growth| Context {
+            growth: [("web".to_string(), g)].into(),
+            ..Default::default()
+        };
+        // Shrinking even at the upper bound: left out, and said.
+        let out = analyze(&snap, &cfg.headroom.advice, &cfg.pricing, &ctx(growth(-0.2, -0.3, -0.1)), now);
+        let c = out.iter().find(|c| c.subject == "m5").unwrap();
+        assert!(c.options.is_empty() && c.notes[0].contains("shrinks"), "{c:?}");
+        // Uncertain (the interval spans 0): the lookback as it is.
+        let flat = analyze(&snap, &cfg.headroom.advice, &cfg.pricing, &ctx(growth(0.02, -0.05, 0.09)), now);
+        let c = flat.iter().find(|c| c.subject == "m5").unwrap();
+        assert!((c.usage_min - 6.0).abs() < 1e-9 && (c.usage_max - 6.0).abs() < 1e-9, "{c:?}");
+        // Steady growth of 30 % per 30 days: an hour k hours before the last is lifted by
+        // 1.3^(k / 720); the oldest of the 7-day lookback (167 hours back) the most.
+        let grown = analyze(&snap, &cfg.headroom.advice, &cfg.pricing, &ctx(growth(0.3, 0.2, 0.4)), now);
+        let c = grown.iter().find(|c| c.subject == "m5").unwrap();
+        let lifted: Vec<f64> = (0..7 * 24).map(|k| 6.0 * 1.3f64.powf(k as f64 / 720.0)).collect();
+        let want_mean = lifted.iter().sum::<f64>() / lifted.len() as f64;
+        assert!((c.usage_mean - want_mean).abs() < 1e-6, "{} vs {want_mean}", c.usage_mean);
+        assert!((c.usage_max - lifted[lifted.len() - 1]).abs() < 1e-6);
+        assert!((c.usage_min - 6.0).abs() < 1e-9, "the last hour is today's level");
+        assert!(c.notes.iter().any(|n| n.contains("lifted")), "{c:?}");
     }
 }

@@ -5,17 +5,21 @@
 //! - The **current** tier is the target's configured `tier`, else the tier the 7-day peak
 //!   falls in (then only moving up can be advised: there is no deployed tier to step down from).
 //! - **Up**, most urgent first: the 7-day peak is past the current tier's upper bound
-//!   (outgrown); or past `tier_up_at` × the upper bound; or the trend of weekly peaks crosses
-//!   that line within `tier_lead_days` (compound daily growth between the oldest and the newest
-//!   full week: a rough trend until the forecast issue brings a seasonal model).
+//!   (outgrown); or past `tier_up_at` × the upper bound; or the trend crosses that line within
+//!   `tier_lead_days`. The trend is, where an outlook of the users exists (`outlook`), its
+//!   forecast's crossing of the line (within the 14-day horizon), else the growth of its daily
+//!   means since the last changepoint extrapolated from the 7-day peak; without an outlook,
+//!   the compound growth between the oldest and the newest full week's peak.
 //! - **Down**, with hysteresis: only with `tier_down_after_days` of history all below
 //!   `tier_down_below` × the current tier's lower bound.
 //!
 //! Each move carries the monthly cost of both tiers' bundles (node groups at desired, as the
 //! tier designs them) and the seed's migration steps.
 //!
-//! Pure and synchronous. May use: domain, config, model.
+//! Pure and synchronous. May use: domain, config, model, analyze (outlooks).
 
+use super::forecast::Crossing;
+use super::outlook::Outlook;
 use crate::config::{AsgTarget, Pricing, Sizing, Tier};
 use crate::domain::{Money, ResourceId, Signal, Snapshot, Ts};
 use crate::model::tiers::{At, Option_, bundle_hourly_usd, monthly, next_tier, tier_for};
@@ -60,6 +64,10 @@ pub struct TierFit {
     pub up_line: f64,
     /// Days until the trend reaches `up_line` (0 when already past it).
     pub days_to_up_line: Option<f64>,
+    /// Where `days_to_up_line` comes from.
+    pub trend_from: Option<String>,
+    /// The users forecast's crossing of `up_line`, when there is a forecast.
+    pub up_crossing: Option<Crossing>,
     /// Peak over the down window, when the history covers it.
     pub down_window_peak: Option<f64>,
     pub move_to: Option<String>,
@@ -70,12 +78,14 @@ pub struct TierFit {
 }
 
 /// Tier fit of every ASG a target maps and that has a concurrency signal.
-pub fn analyze(snap: &Snapshot, targets: &[AsgTarget], sizing: &Sizing, pricing: &Pricing, now: Ts) -> Vec<TierFit> {
+pub fn analyze(snap: &Snapshot, targets: &[AsgTarget], sizing: &Sizing, pricing: &Pricing, outlooks: &[Outlook], now: Ts) -> Vec<TierFit> {
     snap.asgs
         .iter()
         .filter_map(|g| {
             let target = targets.iter().find(|t| t.matches(g));
-            one(snap, &g.name, target.and_then(|t| t.tier.as_deref()), sizing, pricing, now)
+            let r = ResourceId::asg(&g.name);
+            let users = outlooks.iter().find(|o| o.resource == r && o.signal == Signal::ConcurrentUsers);
+            one(snap, &g.name, target.and_then(|t| t.tier.as_deref()), sizing, pricing, users, now)
         })
         .collect()
 }
@@ -132,7 +142,15 @@ fn previous_tier<'a>(tiers: &'a [Tier], t: &Tier) -> Option<&'a Tier> {
         .max_by(|a, b| a.concurrent_users.1.total_cmp(&b.concurrent_users.1))
 }
 
-fn one(snap: &Snapshot, asg: &str, configured: Option<&str>, sizing: &Sizing, pricing: &Pricing, now: Ts) -> Option<TierFit> {
+fn one(
+    snap: &Snapshot,
+    asg: &str,
+    configured: Option<&str>,
+    sizing: &Sizing,
+    pricing: &Pricing,
+    outlook: Option<&Outlook>,
+    now: Ts,
+) -> Option<TierFit> {
     let w = &sizing.workload;
     let Users {
         points: pts,
@@ -173,10 +191,29 @@ fn one(snap: &Snapshot, asg: &str, configured: Option<&str>, sizing: &Sizing, pr
         (weekly_peaks[0] / weekly_peaks[weekly_peaks.len() - 1]).powf(1.0 / span_days) - 1.0
     });
     let growth_30d = daily_growth.map(|g| (1.0 + g).powi(30) - 1.0);
-    let days_to_up_line = if peak_7d >= up_line {
-        Some(0.0)
+    let up_crossing = outlook.map(|o| o.crossing(up_line));
+    let from_growth = outlook
+        .and_then(|o| o.growth.as_ref())
+        .filter(|g| g.per_30d > 0.0)
+        .map(|g| (30.0 * (up_line / peak_7d).ln() / (1.0 + g.per_30d).ln(), g));
+    let (days_to_up_line, trend_from) = if peak_7d >= up_line {
+        (Some(0.0), None)
+    } else if let Some(Crossing::At { at, .. }) = up_crossing {
+        (
+            Some(((at - now) as f64 / DAY as f64).max(0.0)),
+            Some("the users forecast crosses it".to_string()),
+        )
+    } else if let Some((d, g)) = from_growth {
+        let why = format!(
+            "the 7-day peak grown at the forecast's {:+.1} % per 30 days (daily means since the last changepoint)",
+            g.per_30d * 100.0
+        );
+        (Some(d), Some(why))
+    } else if outlook.is_some() {
+        (None, None)
     } else {
-        daily_growth.filter(|g| *g > 0.0).map(|g| (up_line / peak_7d).ln() / (1.0 + g).ln())
+        let d = daily_growth.filter(|g| *g > 0.0).map(|g| (up_line / peak_7d).ln() / (1.0 + g).ln());
+        (d, d.map(|_| "compound growth of the weekly peaks (no forecast yet)".to_string()))
     };
 
     let down_days = i64::from(w.tier_down_after_days);
@@ -221,6 +258,8 @@ fn one(snap: &Snapshot, asg: &str, configured: Option<&str>, sizing: &Sizing, pr
         growth_30d,
         up_line,
         days_to_up_line,
+        trend_from,
+        up_crossing,
         down_window_peak,
         from_monthly: bundle_monthly(current, pricing),
         to_monthly: move_to.and_then(|t| bundle_monthly(t, pricing)),
@@ -270,7 +309,7 @@ mod tests {
 
     fn fit(days: i64, tier: Option<&str>, users: impl Fn(Ts) -> f64) -> Option<TierFit> {
         let c = cfg();
-        analyze(&snap(days, users), &target(tier), &c.sizing, &c.pricing, NOW).pop()
+        analyze(&snap(days, users), &target(tier), &c.sizing, &c.pricing, &[], NOW).pop()
     }
 
     #[test]
@@ -289,7 +328,7 @@ mod tests {
         let r = ResourceId::asg("web");
         s.series
             .push(series(&r, Signal::ConcurrentUsers, grid(NOW - 3 * DAY + P, NOW, |_| 1500.0)));
-        let f = analyze(&s, &target(None), &c.sizing, &c.pricing, NOW).pop().unwrap();
+        let f = analyze(&s, &target(None), &c.sizing, &c.pricing, &[], NOW).pop().unwrap();
         assert_eq!(f.peak_7d, 1500.0);
         assert_eq!(f.current, "medium");
     }
@@ -358,6 +397,45 @@ mod tests {
             assert_eq!(f.move_to.as_deref(), want, "{days} d, {tier:?}, {u} users");
             assert_eq!(f.why, why, "{days} d, {tier:?}, {u} users");
         }
+    }
+
+    #[test]
+    fn the_users_forecast_sets_the_trend_where_there_is_one() {
+        let c = cfg();
+        let w = &c.sizing.workload;
+        let line = w.tier_up_at * c.sizing.tiers[0].concurrent_users.1;
+        // Compound growth of 1 % a day, reaching the line 6 days after now: closed form.
+        let g: f64 = 0.01;
+        let u0 = line / (1.0 + g).powi(6);
+        let users = move |t: Ts| u0 * (1.0 + g).powf((t - NOW) as f64 / DAY as f64);
+        let s = snap(21, users);
+        let outlooks = crate::analyze::outlook::compute(&s, &c.rules, &c.sizing, NOW);
+        let o = outlooks
+            .iter()
+            .find(|o| o.signal == Signal::ConcurrentUsers)
+            .expect("a users outlook");
+        let f = analyze(&s, &target(Some("small")), &c.sizing, &c.pricing, &outlooks, NOW)
+            .pop()
+            .unwrap();
+        assert_eq!(f.trend_from.as_deref(), Some("the users forecast crosses it"), "{f:?}");
+        // The 7-day peak is the newest point (u0); the line is 6 days out.
+        let got = f.days_to_up_line.unwrap();
+        assert!((got - 6.0).abs() <= 0.5, "{got} days vs 6");
+        assert!(matches!(f.up_crossing, Some(Crossing::At { .. })));
+        assert_eq!(f.why, Some(Why::Trend));
+        // Its growth is the compound rate, from the daily means.
+        let gr = o.growth.as_ref().unwrap();
+        assert!((gr.per_30d - ((1.0 + g).powi(30) - 1.0)).abs() < 0.005, "{gr:?}");
+        // Past the horizon, the forecast's growth extrapolates from the 7-day peak.
+        let far = move |t: Ts| users(t) / (1.0 + g).powi(30);
+        let s = snap(21, far);
+        let outlooks = crate::analyze::outlook::compute(&s, &c.rules, &c.sizing, NOW);
+        let f = analyze(&s, &target(Some("small")), &c.sizing, &c.pricing, &outlooks, NOW)
+            .pop()
+            .unwrap();
+        let want = 30.0 * (line / f.peak_7d).ln() / (1.0 + gr.per_30d).ln();
+        assert!(f.trend_from.as_deref().unwrap().contains("per 30 days"), "{f:?}");
+        assert!((f.days_to_up_line.unwrap() - want).abs() < 0.5, "{:?} vs {want}", f.days_to_up_line);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! Pure and synchronous. May use: domain, config, analyze (its findings), model (number
 //! formatting).
 
+mod forecasts;
+pub use forecasts::{describe as describe_crossing, forecasts};
+
 use crate::analyze::commitments::{Commitment, OptionResult};
 use crate::analyze::dynamodb::TableFinding;
 use crate::analyze::limits::Limits;
@@ -512,6 +515,15 @@ pub fn tiers(findings: &[TierFit]) -> Vec<Advisory> {
         }
         if let Some(g) = f.growth_30d {
             evidence.push(ev("trend", format!("{:+.1} % per 30 days (compound, weekly peaks)", g * 100.0)));
+        }
+        if let Some(c) = &f.up_crossing {
+            evidence.push(ev(
+                "users forecast",
+                format!("reaches {} users (the up line) {}", n0(f.up_line), forecasts::describe(c)),
+            ));
+        }
+        if let (Some(d), Some(from)) = (f.days_to_up_line, &f.trend_from) {
+            evidence.push(ev("days to the up line", format!("{d:.1} ({from})")));
         }
         let days = f.days_to_up_line.map(|d| d.ceil()).unwrap_or(0.0);
         let (severity, reason) = match why {

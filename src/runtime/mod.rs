@@ -2,10 +2,13 @@
 //! clock, and the daemon loop that runs cycles on the configured cron schedule — never two at
 //! once — and drains on SIGTERM / Ctrl-C.
 //!
-//! Today a cycle is collect → store → analyze (alert rules, right-sizing) → decide (advisories
-//! reconciled with the store's); notify and report join it as they land.
+//! Today a cycle is collect → store → forecast (when the forecast schedule has ticked since the
+//! last run; else the stored outlooks) → analyze (alert rules, right-sizing, limits, DynamoDB,
+//! tiers, spot mix, commitments, spend) → decide (advisories reconciled with the store's);
+//! notify and report join it as they land.
 //! May use: every stage, the store, config, domain.
 
+use crate::analyze::outlook::{self, Outlook};
 use crate::analyze::rules::{self, Evaluation, Event};
 use crate::analyze::{commitments, dynamodb, limits, rightsize, spend, spot, tiers};
 use crate::aws::Account;
@@ -46,11 +49,57 @@ pub struct CycleReport {
     /// What changed in the store's advisories.
     pub reconciled: Reconciled,
     pub elapsed_ms: u64,
+    /// The forecasts this cycle's advice used (made this cycle, or at the last forecast tick).
+    pub outlooks: Vec<Outlook>,
+    /// Whether this cycle made them (the forecast schedule ticked since the last run).
+    pub forecast_ran: bool,
+}
+
+/// The region's outlooks: recomputed when the forecast schedule has ticked since the last run
+/// (or there was none), else the stored ones.
+fn outlooks(
+    cfg: &Config,
+    store: &mut Store,
+    snap: &Snapshot,
+    region: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Outlook>, bool), StoreError> {
+    let (last, stored) = store.outlooks::<Outlook>(region)?;
+    let sched = &cfg.headroom.schedule;
+    let due = match last.and_then(|t| DateTime::from_timestamp(t, 0)) {
+        None => true,
+        Some(at) => sched
+            .forecast
+            .schedule
+            .after(&at.with_timezone(&sched.timezone))
+            .next()
+            .is_some_and(|tick| tick.with_timezone(&Utc) <= now),
+    };
+    if !due {
+        return Ok((stored, false));
+    }
+    let _s = info_span!("forecast").entered();
+    let started = std::time::Instant::now();
+    let fresh = outlook::compute(snap, &cfg.rules, &cfg.sizing, now.timestamp());
+    let rows: Vec<_> = fresh.iter().map(|o| (o.resource.clone(), o.signal, o)).collect();
+    store.save_outlooks(region, now.timestamp(), &rows)?;
+    info!(
+        outlooks = fresh.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "forecasts made"
+    );
+    Ok((fresh, true))
 }
 
 /// Analyze and decide over a snapshot: alert rules (replayed from their persisted states)
 /// right-sizing, ASG limits, DynamoDB capacity and spend → the advisories that hold now. Pure.
-pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId), RuleState>, now: Ts) -> (Evaluation, Vec<Advisory>) {
+pub fn advise(
+    cfg: &Config,
+    snap: &Snapshot,
+    prior: &HashMap<(String, ResourceId), RuleState>,
+    outlooks: &[Outlook],
+    now: Ts,
+) -> (Evaluation, Vec<Advisory>) {
     let period = i64::from(cfg.headroom.collect.period_s);
     let eval = rules::evaluate(&cfg.rules, prior, snap, period, now);
     let mut advisories = decide::alerts(&cfg.rules, &eval.states);
@@ -58,7 +107,8 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
     advisories.extend(decide::rightsize(&sizes, &snap.asgs));
     advisories.extend(decide::limits(&limits::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
     advisories.extend(decide::dynamodb(&dynamodb::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now)));
-    let fits = tiers::analyze(snap, &cfg.headroom.targets.asgs, &cfg.sizing, &cfg.pricing, now);
+    advisories.extend(decide::forecasts(outlooks, now));
+    let fits = tiers::analyze(snap, &cfg.headroom.targets.asgs, &cfg.sizing, &cfg.pricing, outlooks, now);
     advisories.extend(decide::tiers(&fits));
     let mixes = spot::analyze(snap, &cfg.headroom.advice, &cfg.pricing, now);
     advisories.extend(decide::spot_mix(&mixes));
@@ -79,6 +129,11 @@ pub fn advise(cfg: &Config, snap: &Snapshot, prior: &HashMap<(String, ResourceId
             .iter()
             .filter(|m| spot::worth_it(m))
             .map(|m| (m.asg.clone(), (m.on_demand_base, m.on_demand_pct_above_base)))
+            .collect(),
+        growth: outlooks
+            .iter()
+            .filter(|o| o.signal == Signal::DesiredCapacity)
+            .filter_map(|o| Some((o.resource.0.trim_start_matches("asg/").to_string(), o.growth.clone()?)))
             .collect(),
     };
     advisories.extend(decide::commitments(&commitments::analyze(
@@ -112,7 +167,10 @@ pub const KINDS_EVALUATED: &[Kind] = &[
     Kind::Rightsize,
     Kind::AsgLimits,
     Kind::Tier,
+    Kind::Commitment,
+    Kind::SpotMix,
     Kind::Dynamodb,
+    Kind::Forecast,
     Kind::Spend,
 ];
 
@@ -175,15 +233,18 @@ pub async fn cycle<A: Account>(
             points_fetched,
         };
         store.write_snapshot(&snapshot)?;
+        let (outlooks, forecast_ran) = outlooks(cfg, store, &snapshot, region, now)?;
         let (eval, advisories, reconciled) = {
             let _s = info_span!("advise").entered();
             let prior = store.rule_states()?;
-            let (eval, advisories) = advise(cfg, &snapshot, &prior, now.timestamp());
+            let (eval, advisories) = advise(cfg, &snapshot, &prior, &outlooks, now.timestamp());
             let rec = store.save_advice(&eval.states, &advisories, KINDS_EVALUATED, snapshot.partial(), now.timestamp())?;
             (eval, advisories, rec)
         };
         store.prune(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400)?;
         let report = CycleReport {
+            outlooks,
+            forecast_ran,
             new_points,
             metric_calls_planned: c.metric_calls_planned,
             metric_calls_lower_bound: c.metric_calls_lower_bound,

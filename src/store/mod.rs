@@ -128,7 +128,26 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE points;
     ALTER TABLE points_by_id RENAME TO points;
     "#,
+    // 4: the latest forecasts (outlooks) per region, computed on the forecast schedule and
+    // read by every cycle in between.
+    r#"
+    CREATE TABLE outlooks (
+        region      TEXT NOT NULL,
+        resource    TEXT NOT NULL,
+        signal      TEXT NOT NULL,
+        computed_at INTEGER NOT NULL,
+        body        TEXT NOT NULL,           -- JSON
+        PRIMARY KEY (region, resource, signal)
+    );
+    CREATE TABLE forecast_runs (
+        region TEXT PRIMARY KEY,
+        at     INTEGER NOT NULL
+    );
+    "#,
 ];
+
+/// A series found (its key and points), or the `resource:signal` names the store has.
+pub type SeriesLookup = Result<(String, Vec<(Ts, f64)>), Vec<String>>;
 
 /// An advisory as the store keeps it: the advisory and its lifecycle.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -584,6 +603,79 @@ impl Store {
     }
 
     /// Names of the tables the schema has (for tests and `headroom check --json`).
+    /// The cached points since `since` of the series a resource has for a signal (its snake_case
+    /// name, e.g. `cpu_percent`), with the series' key; None when there is no such series.
+    /// The signals the store has for the resource come back in the error case for a hint.
+    pub fn series_of(&self, resource: &str, signal: &str, since: Ts) -> Result<SeriesLookup, StoreError> {
+        let key: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT key FROM series WHERE resource = ?1 AND signal = ?2 ORDER BY key LIMIT 1",
+                params![resource, signal],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match key {
+            Some(k) => {
+                let pts = self.points(&k, since)?;
+                Ok(Ok((k, pts)))
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT DISTINCT resource || ':' || signal FROM series ORDER BY 1")?;
+                let known = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                Ok(Err(known))
+            }
+        }
+    }
+
+    /// Replaces a region's outlooks (JSON documents keyed by resource and signal) and records
+    /// when they were computed, in one transaction.
+    pub fn save_outlooks<T: serde::Serialize>(
+        &mut self,
+        region: &str,
+        at: Ts,
+        items: &[(ResourceId, Signal, T)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM outlooks WHERE region = ?1", params![region])?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO outlooks (region, resource, signal, computed_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (r, sig, body) in items {
+                let body = serde_json::to_string(body).map_err(|source| StoreError::Encode { what: "outlook", source })?;
+                let sig = serde_json::to_string(sig).map_err(|source| StoreError::Encode { what: "signal", source })?;
+                put.execute(params![region, r.0, sig.trim_matches('"'), at, body])?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO forecast_runs (region, at) VALUES (?1, ?2)",
+            params![region, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When a region's outlooks were last computed, and them (documents that no longer decode,
+    /// e.g. after an upgrade changed their shape, are skipped: the next forecast run replaces them).
+    pub fn outlooks<T: serde::de::DeserializeOwned>(&self, region: &str) -> Result<(Option<Ts>, Vec<T>), StoreError> {
+        let at: Option<Ts> = self
+            .conn
+            .query_row("SELECT at FROM forecast_runs WHERE region = ?1", params![region], |r| r.get(0))
+            .optional()?;
+        let mut stmt = self.conn.prepare("SELECT body FROM outlooks WHERE region = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map(params![region], |r| r.get::<_, String>(0))?;
+        let mut out = vec![];
+        for body in rows {
+            if let Ok(v) = serde_json::from_str(&body?) {
+                out.push(v);
+            }
+        }
+        Ok((at, out))
+    }
+
     pub fn table_names(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn

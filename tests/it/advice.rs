@@ -64,7 +64,7 @@ fn snapshot(from: Ts, rise: Ts, fall: Ts, now: Ts, high: f64) -> Snapshot {
 fn cycle(path: &std::path::Path, cfg: &Config, snap: &Snapshot, now: Ts, rule: &str) -> (Vec<(Ts, String)>, headroom::store::Reconciled) {
     let mut store = Store::open(path).unwrap();
     let prior = store.rule_states().unwrap();
-    let (eval, advisories) = advise(cfg, snap, &prior, now);
+    let (eval, advisories) = advise(cfg, snap, &prior, &[], now);
     let rec = store.save_advice(&eval.states, &advisories, KINDS_EVALUATED, false, now).unwrap();
     let events = eval
         .events
