@@ -55,6 +55,11 @@ impl SimulatedAccount {
         self.anchor - 40 * 60
     }
 
+    /// Days since the start of the simulated history.
+    fn days_in(&self, t: Ts) -> f64 {
+        (t - self.origin()) as f64 / DAY as f64
+    }
+
     fn in_incident(&self, t: Ts) -> bool {
         let (a, b) = self.incident();
         t >= a && t < b
@@ -129,7 +134,9 @@ impl SimulatedAccount {
                 _ => None,
             },
             ("CWAgent", "mem_used_percent") => match dim("AutoScalingGroupName")? {
-                "chat-web" => Some((48.0 + 18.0 * users / 1300.0 + n(1.0)).clamp(0.0, 100.0)),
+                // A cache that never evicts: 0.9 points a day on top of the load, so the demo's
+                // forecast sees memory reach the 80 % rule within days.
+                "chat-web" => Some((40.0 + 18.0 * users / 1300.0 + 0.9 * self.days_in(t) + n(1.0)).clamp(0.0, 100.0)),
                 _ => None, // the worker has no CloudWatch agent: no memory series
             },
             ("AWS/ApplicationELB", m) if dim("TargetGroup") == Some(WEB_TG) => {

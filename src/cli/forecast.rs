@@ -13,12 +13,23 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  headroom forecast --csv cpu.csv --threshold 75\n  headroom forecast --csv traffic.csv --value-col requests --horizon-days 14 --json\n  headroom forecast --backtest ../shared/data/forecast/dev --out preds.csv"
+    after_help = "Examples:\n  headroom forecast --csv cpu.csv --threshold 75\n  headroom forecast --csv traffic.csv --value-col requests --horizon-days 14 --json\n  headroom forecast --series asg/web:cpu_percent --config config   (a series the daemon collected)\n  headroom forecast --backtest ../shared/data/forecast/dev --out preds.csv\n\nOver a day ahead, a finer series is forecast as hourly means with the daemon's 14-day model\n(trend on daily means, positive series in logs); up to a day, at its own resolution."
 )]
 pub struct Args {
     /// A CSV file with a header row: one timestamp column and one value column.
-    #[arg(long, value_name = "FILE", conflicts_with = "backtest")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["backtest", "series"])]
     csv: Option<PathBuf>,
+    /// A series the daemon collected, RESOURCE:SIGNAL (e.g. asg/web:cpu_percent), read from
+    /// the store of --config (or --store); the alert rules on that signal give its lines.
+    /// Default horizon 14 days, hourly.
+    #[arg(long, value_name = "RESOURCE:SIGNAL", conflicts_with = "backtest")]
+    series: Option<String>,
+    /// Configuration folder (for --series).
+    #[arg(long, value_name = "DIR", default_value = "config")]
+    config: PathBuf,
+    /// Store file (for --series; default: the config's [store] path).
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
     /// Name of the timestamp column (values like 2026-11-01 14:05:00, 2026-11-01T14:05:00Z or epoch seconds).
     #[arg(long, default_value = "timestamp")]
     timestamp_col: String,
@@ -28,9 +39,9 @@ pub struct Args {
     /// Seconds between points (default: the median spacing, rounded to a minute).
     #[arg(long, value_name = "SECONDS")]
     step: Option<i64>,
-    /// Forecast horizon in days (default: 1 day at native resolution).
-    #[arg(long, value_name = "DAYS", default_value_t = 1.0)]
-    horizon_days: f64,
+    /// Forecast horizon in days (default: 1 for --csv, 14 for --series).
+    #[arg(long, value_name = "DAYS")]
+    horizon_days: Option<f64>,
     /// A season length in steps (repeatable; default: a day, and a week when it is strong and
     /// two weeks of history exist; the periodogram when the step does not divide a day).
     #[arg(long = "season", value_name = "STEPS")]
@@ -74,10 +85,61 @@ pub fn run(a: Args) -> ExitCode {
         };
         return backtest(dir, out, &p).unwrap_or_else(|c| c);
     }
+    if let Some(d) = a.horizon_days
+        && !(d.is_finite() && d > 0.0 && d <= 366.0)
+    {
+        return fail(format!("--horizon-days {d}: expected a number of days in (0, 366]"));
+    }
+    if let Some(spec) = &a.series {
+        return stored(spec, &a, &p).unwrap_or_else(|c| c);
+    }
     let Some(csv) = &a.csv else {
-        return fail("give --csv FILE (a series to forecast) or --backtest DIR --out FILE (see --help)");
+        return fail(
+            "give --csv FILE (a series to forecast), --series RESOURCE:SIGNAL (a collected one) or --backtest DIR --out FILE (see --help)",
+        );
     };
-    one(csv, &a, &p).unwrap_or_else(|c| c)
+    let obs = match read_csv(csv, &a.timestamp_col, &a.value_col) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    one(&csv.display().to_string(), obs, a.horizon_days.unwrap_or(1.0), vec![], &a, &p).unwrap_or_else(|c| c)
+}
+
+/// `--series RESOURCE:SIGNAL`: the store's points of that series, lines from the alert rules.
+fn stored(spec: &str, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
+    let Some((resource, signal)) = spec.rsplit_once(':') else {
+        return Err(fail(format!(
+            "--series {spec:?}: expected RESOURCE:SIGNAL, e.g. asg/web:cpu_percent"
+        )));
+    };
+    let cfg = crate::config::Config::load(&a.config)
+        .map_err(|e| fail(format!("{e} (see `headroom config check --config {}`)", a.config.display())))?;
+    let path = a.store.clone().unwrap_or_else(|| cfg.headroom.store.path.clone());
+    if !path.exists() {
+        return Err(fail(format!(
+            "store {} does not exist: run `headroom check` or the daemon first, or give --store",
+            path.display()
+        )));
+    }
+    let store = crate::store::Store::open(&path).map_err(fail)?;
+    let since = chrono::Utc::now().timestamp() - i64::from(cfg.headroom.collect.lookback_days.max(28)) * 86_400;
+    let (key, pts) = match store.series_of(resource, signal, since).map_err(fail)? {
+        Ok(v) => v,
+        Err(known) => {
+            return Err(fail(format!(
+                "{}: no series {spec}; it has: {}",
+                path.display(),
+                if known.is_empty() {
+                    "none (run a cycle first)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    };
+    let r = crate::domain::ResourceId(resource.to_string());
+    let lines = crate::analyze::outlook::rule_lines(&cfg.rules, signal, &r);
+    one(&format!("{spec} ({key})"), pts, a.horizon_days.unwrap_or(14.0), lines, a, p)
 }
 
 /// Timestamp as epoch seconds: "YYYY-MM-DD HH:MM:SS", RFC 3339, "YYYY-MM-DDTHH:MM:SS" (UTC)
@@ -157,26 +219,50 @@ fn day_str(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-fn one(csv: &Path, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
-    let obs = read_csv(csv, &a.timestamp_col, &a.value_col).map_err(fail)?;
+/// Forecast `obs` (named `source` in messages) `horizon_days` ahead; `lines` join --threshold.
+fn one(
+    source: &str,
+    obs: Vec<(i64, f64)>,
+    horizon_days: f64,
+    lines: Vec<(String, f64)>,
+    a: &Args,
+    p: &Params,
+) -> Result<ExitCode, ExitCode> {
     let step = match a.step {
         Some(s) if s > 0 => s,
         Some(s) => return Err(fail(format!("--step {s}: must be a positive number of seconds"))),
         None => grid::infer_step(&obs.iter().map(|o| o.0).collect::<Vec<_>>()).ok_or_else(|| {
             fail(format!(
-                "{}: fewer than two distinct timestamps: not enough history to forecast",
-                csv.display()
+                "{source}: fewer than two distinct timestamps: not enough history to forecast"
             ))
         })?,
     };
-    if !(a.horizon_days.is_finite() && a.horizon_days > 0.0 && a.horizon_days <= 366.0) {
+    if !(horizon_days.is_finite() && horizon_days > 0.0 && horizon_days <= 366.0) {
         return Err(fail(format!(
-            "--horizon-days {}: expected a number of days in (0, 366]",
-            a.horizon_days
+            "--horizon-days {horizon_days}: expected a number of days in (0, 366]"
         )));
     }
-    let g = grid::regularise(&obs, step).map_err(|e| fail(format!("{}: {e}", csv.display())))?;
-    let horizon = ((a.horizon_days * 86_400.0 / step as f64).round() as usize).max(1);
+    // Over a day ahead, a sub-hourly series becomes hourly means and the daemon's long model.
+    let hourly = horizon_days > 1.0 && step < 3600 && a.step.is_none();
+    let (obs, step, p) = if hourly {
+        let mut h = std::collections::BTreeMap::<i64, (f64, usize)>::new();
+        for (t, v) in obs.iter().filter(|o| o.1.is_finite()) {
+            let e = h.entry(t.div_euclid(3600) * 3600).or_insert((0.0, 0));
+            e.0 += v;
+            e.1 += 1;
+        }
+        let hourly: Vec<(i64, f64)> = h.into_iter().map(|(t, (s, c))| (t, s / c as f64)).collect();
+        let mut lp = crate::analyze::outlook::params();
+        for kv in &a.params {
+            lp.set(kv).map_err(fail)?;
+        }
+        (hourly, 3600, lp)
+    } else {
+        (obs, step, p.clone())
+    };
+    let p = &p;
+    let g = grid::regularise(&obs, step).map_err(|e| fail(format!("{source}: {e}")))?;
+    let horizon = ((horizon_days * 86_400.0 / step as f64).round() as usize).max(1);
     let input = Input {
         y: &g.values,
         observed: Some(&g.observed),
@@ -185,15 +271,19 @@ fn one(csv: &Path, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
         periods: (!a.seasons.is_empty()).then(|| a.seasons.clone()),
         non_negative: a.non_negative.then_some(true),
     };
-    let fc = forecast::forecast(&input, p).map_err(|e| fail(format!("{}: {e}", csv.display())))?;
+    let fc = forecast::forecast(&input, p).map_err(|e| fail(format!("{source}: {e}")))?;
     let origin = g.start + (g.values.len() as i64 - 1) * step;
     let last = *g.values.last().unwrap_or(&f64::NAN);
     let day = if 86_400 % step == 0 { (86_400 / step) as usize } else { 0 };
     let growth = forecast::growth(&g.values, day);
+    // A line the last cycle (of the longest season) already reached is crossed already.
+    let reached = forecast::recent_peak(&g.values, &fc.periods);
     let crossings: Vec<(f64, Crossing)> = a
         .thresholds
         .iter()
-        .map(|t| (*t, forecast::crossing(&fc, last, origin, step, *t)))
+        .copied()
+        .chain(lines.iter().map(|l| l.1))
+        .map(|t| (t, forecast::crossing(&fc, reached, origin, step, t)))
         .collect();
     if a.json {
         let steps: Vec<serde_json::Value> = (0..fc.point.len())
@@ -205,7 +295,8 @@ fn one(csv: &Path, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
             })
             .collect();
         let v = serde_json::json!({
-            "file": csv.display().to_string(),
+            "source": source,
+            "resolution": if hourly { "hourly means" } else { "native" },
             "points": obs.len(), "grid_points": g.values.len(), "imputed": g.observed.iter().filter(|o| !**o).count(),
             "step_seconds": step, "origin": day_str(origin), "last_value": last,
             "model": fc.model, "periods": fc.periods, "fallback": fc.fallback, "intervals_from": fc.intervals_from,
@@ -219,10 +310,11 @@ fn one(csv: &Path, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{}: {} points, step {} s, {} imputed; last value {} at {} UTC",
-        csv.display(),
+        "{}: {} points, step {} s{}, {} imputed; last value {} at {} UTC",
+        source,
         obs.len(),
         step,
+        if hourly { " (hourly means: the horizon is over a day)" } else { "" },
         g.observed.iter().filter(|o| !**o).count(),
         fmt(last),
         day_str(origin)

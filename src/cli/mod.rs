@@ -158,6 +158,13 @@ fn open_store(path: &Path) -> Result<Store, ExitCode> {
 }
 
 pub fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`headroom demo | head`) would
+    // panic; like other Unix tools, end quietly instead.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -198,6 +198,7 @@ pub fn report(r: &CycleReport, cfg: &Config) {
         r.cached_points
     );
     println!();
+    outlooks(r);
     println!(
         "Advisories: {} ({} new, {} updated, {} resolved this cycle)",
         r.advisories.len(),
@@ -216,6 +217,57 @@ pub fn report(r: &CycleReport, cfg: &Config) {
     if !fired.is_empty() {
         println!("Alert transitions replayed this cycle: {}", fired.join("; "));
     }
+}
+
+/// The forecasts the cycle's advice used: growth and each line's crossing.
+fn outlooks(r: &CycleReport) {
+    if r.outlooks.is_empty() {
+        return;
+    }
+    let made = r.outlooks.iter().map(|o| o.computed_at).max().unwrap_or_default();
+    println!(
+        "Forecasts: {} series, 14 days ahead, hourly ({} {})",
+        r.outlooks.len(),
+        if r.forecast_ran {
+            "made this cycle,"
+        } else {
+            "from the last forecast run,"
+        },
+        hhmm(made)
+    );
+    for o in &r.outlooks {
+        let g = o
+            .growth
+            .as_ref()
+            .map(|g| {
+                format!(
+                    "{:+.1} %/30 d (80 %: {:+.1} … {:+.1})",
+                    g.per_30d * 100.0,
+                    g.lo80 * 100.0,
+                    g.hi80 * 100.0
+                )
+            })
+            .unwrap_or_else(|| "growth: under 7 days".into());
+        let peak = o.point.iter().copied().fold(f64::NAN, f64::max);
+        println!(
+            "  {:<22} {:<18} week peak {:>7} → forecast peak {:>7} {:<9} {}",
+            o.resource.0,
+            signal_name(o.signal),
+            fmt_num(o.recent_peak),
+            fmt_num(peak),
+            o.unit,
+            g
+        );
+        for l in &o.lines {
+            println!(
+                "      {:>9} {}: {}",
+                fmt_num(l.value),
+                l.name,
+                crate::decide::describe_crossing(&l.crossing)
+            );
+        }
+    }
+    println!();
 }
 
 fn hhmm(t: Ts) -> String {
@@ -337,6 +389,20 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 "new_points": r.new_points,
                 "cached_points": r.cached_points,
                 "advisories": r.advisories,
+                "forecasts": r.outlooks.iter().map(|o| json!({
+                    "resource": o.resource.0,
+                    "signal": signal_name(o.signal),
+                    "what": o.what,
+                    "unit": o.unit,
+                    "last": o.last,
+                    "recent_peak": o.recent_peak,
+                    "growth": o.growth,
+                    "lines": o.lines,
+                    "model": o.model,
+                    "fallback": o.fallback,
+                    "computed_at": o.computed_at,
+                })).collect::<Vec<_>>(),
+                "forecast_ran": r.forecast_ran,
                 "rule_events": r.rule_events,
                 "reconciled": r.reconciled,
                 "elapsed_ms": r.elapsed_ms,

@@ -5,6 +5,7 @@ mod advice;
 mod cli;
 mod collect_moto;
 mod faults;
+mod forecast;
 mod kinds;
 mod plan;
 mod scale;

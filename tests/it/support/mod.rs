@@ -171,3 +171,16 @@ pub async fn headroom_in(dir: &std::path::Path, args: &[&str]) -> std::process::
     .await
     .unwrap()
 }
+
+/// Runs the `headroom` binary in `cwd`, as a user would.
+pub fn headroom(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run headroom")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
