@@ -73,24 +73,35 @@ async fn main() {
         let _ = writeln!(
             md,
             "{GROUPS} ASGs × (CPUUtilization + GroupDesiredCapacity + mem_used_percent) = {series} series, 5-minute period, 14-day lookback. \
-         Each cycle is the daemon's: collect, write to a SQLite file (WAL), read the lookback back into the snapshot. \
+         Each cycle is the daemon's: collect, write to a SQLite file (WAL), read the lookback back into the snapshot, \
+         forecast when the hourly forecast schedule is due (the first cycle; the second reuses the stored forecasts), advise. \
          Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉).\n"
         );
         let _ = writeln!(
             md,
-            "| cycle | GetMetricData calls | lower bound | points fetched | wall time | points/s |"
+            "| cycle | GetMetricData calls | lower bound | points fetched | wall time | of which forecasts | points/s |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
         for (name, r, calls, s) in [
             ("backfill (empty cache)", &r1, calls1, backfill_s),
             ("incremental (+5 min)", &r2, calls2, incr_s),
         ] {
             let _ = writeln!(
                 md,
-                "| {name} | {calls} | {} | {} | {:.2} s | {:.0} |",
+                "| {name} | {calls} | {} | {} | {:.2} s | {} | {:.0} |",
                 r.metric_calls_lower_bound,
                 r.snapshot.points_fetched,
                 s,
+                if r.forecast_ran {
+                    format!(
+                        "{:.2} s ({} series, {} cores)",
+                        r.forecast_ms as f64 / 1e3,
+                        r.outlooks.len(),
+                        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+                    )
+                } else {
+                    "stored".to_string()
+                },
                 r.snapshot.points_fetched as f64 / s
             );
         }

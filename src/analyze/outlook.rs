@@ -18,6 +18,7 @@
 //! Pure and synchronous: `now` is a parameter. May use: domain, config, model, analyze.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 use super::forecast::{self, Crossing, Growth, Input, Params};
 use super::{dynamodb, tiers};
@@ -109,10 +110,49 @@ pub fn params() -> Params {
     }
 }
 
-/// Outlooks of every ASG and provisioned table in the snapshot that has enough history.
+/// One series to forecast, with its lines.
+struct Job<'a> {
+    resource: ResourceId,
+    signal: Signal,
+    what: &'static str,
+    unit: String,
+    points: Cow<'a, [(Ts, f64)]>,
+    lines: Vec<(String, f64)>,
+}
+
+/// Outlooks of every ASG and provisioned table in the snapshot that has enough history, in
+/// snapshot order. The forecasts run on every available core (about 12 ms each on one).
 pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec<Outlook> {
+    let jobs = jobs(snap, rules, sizing, now);
     let p = params();
-    let mut out = vec![];
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let mut results: Vec<Vec<Option<Outlook>>> = vec![];
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                let p = &p;
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|j| one(&j.resource, j.signal, j.what, &j.unit, &j.points, j.lines.clone(), now, p))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            // A panicking forecast loses its chunk, not the cycle.
+            results.push(h.join().unwrap_or_default());
+        }
+    });
+    results.into_iter().flatten().flatten().collect()
+}
+
+fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec<Job<'a>> {
+    let mut jobs = vec![];
     let series = |r: &ResourceId, sig: Signal| {
         snap.series
             .iter()
@@ -125,21 +165,24 @@ pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
             (Signal::MemoryPercent, "memory_percent", "memory used (hourly mean)"),
         ] {
             let Some(s) = series(&r, sig) else { continue };
-            let lines = rule_lines(rules, rule_signal, &r);
-            out.extend(one(&r, sig, what, "%", &s.points, lines, now, &p));
+            jobs.push(Job {
+                resource: r.clone(),
+                signal: sig,
+                what,
+                unit: "%".into(),
+                points: Cow::Borrowed(&s.points),
+                lines: rule_lines(rules, rule_signal, &r),
+            });
         }
         if let Some(s) = series(&r, Signal::DesiredCapacity) {
-            let lines = vec![(format!("the group's max capacity ({})", g.max_size), f64::from(g.max_size))];
-            out.extend(one(
-                &r,
-                Signal::DesiredCapacity,
-                "desired capacity (hourly mean)",
-                "instances",
-                &s.points,
-                lines,
-                now,
-                &p,
-            ));
+            jobs.push(Job {
+                resource: r.clone(),
+                signal: Signal::DesiredCapacity,
+                what: "desired capacity (hourly mean)",
+                unit: "instances".into(),
+                points: Cow::Borrowed(&s.points),
+                lines: vec![(format!("the group's max capacity ({})", g.max_size), f64::from(g.max_size))],
+            });
         }
         if let Some(u) = tiers::users(snap, &g.name, sizing.workload.requests_per_user_per_minute) {
             let from = now - 7 * 86_400;
@@ -151,16 +194,14 @@ pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
                 lines.push((format!("{:.0} % of {}'s upper bound (tier_up_at)", k * 100.0, t.name), k * hi));
                 lines.push((format!("{}'s upper bound", t.name), hi));
             }
-            out.extend(one(
-                &r,
-                Signal::ConcurrentUsers,
-                "concurrent users (hourly mean)",
-                "users",
-                &u.points,
+            jobs.push(Job {
+                resource: r.clone(),
+                signal: Signal::ConcurrentUsers,
+                what: "concurrent users (hourly mean)",
+                unit: "users".into(),
+                points: Cow::Owned(u.points),
                 lines,
-                now,
-                &p,
-            ));
+            });
         }
     }
     for t in snap.tables.iter().filter(|t| t.billing_mode == "PROVISIONED") {
@@ -181,21 +222,26 @@ pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
         ] {
             let (Some(s), Some(cap)) = (series(&r, sig), cap) else { continue };
             let period = f64::from(s.query.period_s.max(1));
-            let per_s: Vec<(Ts, f64)> = s.points.iter().map(|(t, v)| (*t, v / period)).collect();
-            let lines = vec![
-                (
-                    format!(
-                        "{:.0} % of provisioned, the target utilization DynamoDB advice sizes for",
-                        dynamodb::TARGET * 100.0
+            jobs.push(Job {
+                resource: r.clone(),
+                signal: sig,
+                what,
+                unit: unit.into(),
+                points: Cow::Owned(s.points.iter().map(|(t, v)| (*t, v / period)).collect()),
+                lines: vec![
+                    (
+                        format!(
+                            "{:.0} % of provisioned, the target utilization DynamoDB advice sizes for",
+                            dynamodb::TARGET * 100.0
+                        ),
+                        dynamodb::TARGET * cap as f64,
                     ),
-                    dynamodb::TARGET * cap as f64,
-                ),
-                (format!("provisioned capacity ({cap} {unit}): throttling"), cap as f64),
-            ];
-            out.extend(one(&r, sig, what, unit, &per_s, lines, now, &p));
+                    (format!("provisioned capacity ({cap} {unit}): throttling"), cap as f64),
+                ],
+            });
         }
     }
-    out
+    jobs
 }
 
 /// The distinct thresholds of upward rules on `signal` that apply to `resource`.

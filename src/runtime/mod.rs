@@ -53,6 +53,8 @@ pub struct CycleReport {
     pub outlooks: Vec<Outlook>,
     /// Whether this cycle made them (the forecast schedule ticked since the last run).
     pub forecast_ran: bool,
+    /// Time spent making them, when it did.
+    pub forecast_ms: u64,
 }
 
 /// The region's outlooks: recomputed when the forecast schedule has ticked since the last run
@@ -63,7 +65,7 @@ fn outlooks(
     snap: &Snapshot,
     region: &str,
     now: DateTime<Utc>,
-) -> Result<(Vec<Outlook>, bool), StoreError> {
+) -> Result<(Vec<Outlook>, Option<u64>), StoreError> {
     let (last, stored) = store.outlooks::<Outlook>(region)?;
     let sched = &cfg.headroom.schedule;
     let due = match last.and_then(|t| DateTime::from_timestamp(t, 0)) {
@@ -76,19 +78,16 @@ fn outlooks(
             .is_some_and(|tick| tick.with_timezone(&Utc) <= now),
     };
     if !due {
-        return Ok((stored, false));
+        return Ok((stored, None));
     }
     let _s = info_span!("forecast").entered();
     let started = std::time::Instant::now();
     let fresh = outlook::compute(snap, &cfg.rules, &cfg.sizing, now.timestamp());
     let rows: Vec<_> = fresh.iter().map(|o| (o.resource.clone(), o.signal, o)).collect();
     store.save_outlooks(region, now.timestamp(), &rows)?;
-    info!(
-        outlooks = fresh.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "forecasts made"
-    );
-    Ok((fresh, true))
+    let ms = started.elapsed().as_millis() as u64;
+    info!(outlooks = fresh.len(), elapsed_ms = ms, "forecasts made");
+    Ok((fresh, Some(ms)))
 }
 
 /// Analyze and decide over a snapshot: alert rules (replayed from their persisted states)
@@ -233,7 +232,7 @@ pub async fn cycle<A: Account>(
             points_fetched,
         };
         store.write_snapshot(&snapshot)?;
-        let (outlooks, forecast_ran) = outlooks(cfg, store, &snapshot, region, now)?;
+        let (outlooks, forecast_ms) = outlooks(cfg, store, &snapshot, region, now)?;
         let (eval, advisories, reconciled) = {
             let _s = info_span!("advise").entered();
             let prior = store.rule_states()?;
@@ -244,7 +243,8 @@ pub async fn cycle<A: Account>(
         store.prune(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400)?;
         let report = CycleReport {
             outlooks,
-            forecast_ran,
+            forecast_ran: forecast_ms.is_some(),
+            forecast_ms: forecast_ms.unwrap_or(0),
             new_points,
             metric_calls_planned: c.metric_calls_planned,
             metric_calls_lower_bound: c.metric_calls_lower_bound,
