@@ -59,6 +59,9 @@ pub struct Args {
     /// Run the benchmark protocol over every CSV of this folder (manifest.csv gives each step).
     #[arg(long, value_name = "DIR", requires = "out")]
     backtest: Option<PathBuf>,
+    /// Threads for --backtest (default: every core; 1 gives the single-core time).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Where --backtest writes its predictions (series,origin_index,step,yhat,lo80,hi80,lo95,hi95).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -83,7 +86,10 @@ pub fn run(a: Args) -> ExitCode {
         let Some(out) = &a.out else {
             return fail("--backtest needs --out FILE");
         };
-        return backtest(dir, out, &p).unwrap_or_else(|c| c);
+        let threads = a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        return backtest(dir, out, &p, threads).unwrap_or_else(|c| c);
     }
     if let Some(d) = a.horizon_days
         && !(d.is_finite() && d > 0.0 && d <= 366.0)
@@ -477,7 +483,74 @@ fn manifest(dir: &Path) -> Result<Option<Vec<(String, i64)>>, String> {
     Ok(Some(out))
 }
 
-fn backtest(dir: &Path, out: &Path, p: &Params) -> Result<ExitCode, ExitCode> {
+/// One file's backtest: its prediction rows, fallbacks, model and fitting time.
+struct Series {
+    name: String,
+    points: usize,
+    rows: String,
+    fallbacks: usize,
+    model: String,
+    seconds: f64,
+}
+
+fn backtest_one(dir: &Path, file: &str, step: Option<i64>, p: &Params) -> Result<Series, String> {
+    let path = dir.join(file);
+    let obs = read_csv(&path, "timestamp", "value")?;
+    let step = match step {
+        Some(s) => s,
+        None => grid::infer_step(&obs.iter().map(|o| o.0).collect::<Vec<_>>())
+            .filter(|s| 86_400 % s == 0)
+            .ok_or_else(|| format!("{}: cannot tell a step that divides a day; add a manifest.csv", path.display()))?,
+    };
+    let g = grid::regularise(&obs, step).map_err(|e| format!("{}: {e}", path.display()))?;
+    let h = (86_400 / step) as usize;
+    let n = g.values.len();
+    if n < 5 * h {
+        return Err(format!("{}: {n} points is shorter than the protocol's 5 days", path.display()));
+    }
+    let name = file.trim_end_matches(".csv").to_string();
+    let started = Instant::now();
+    let mut rows = String::new();
+    let (mut fallbacks, mut model) = (0, String::new());
+    for o in 0..3 {
+        let pos = n - (3 - o) * h;
+        let input = Input {
+            y: &g.values[..pos],
+            observed: Some(&g.observed[..pos]),
+            step_s: step,
+            horizon: h,
+            periods: None,
+            non_negative: None,
+        };
+        let fc = forecast::forecast(&input, p).map_err(|e| format!("{}: origin {o}: {e}", path.display()))?;
+        if fc.fallback.is_some() {
+            fallbacks += 1;
+        }
+        for s in 0..h {
+            let _ = writeln!(
+                rows,
+                "{name},{o},{},{},{},{},{},{}",
+                s + 1,
+                fc.point[s],
+                fc.lo80[s],
+                fc.hi80[s],
+                fc.lo95[s],
+                fc.hi95[s]
+            );
+        }
+        model = fc.model;
+    }
+    Ok(Series {
+        name,
+        points: n,
+        rows,
+        fallbacks,
+        model,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn backtest(dir: &Path, out: &Path, p: &Params, threads: usize) -> Result<ExitCode, ExitCode> {
     let files: Vec<(String, Option<i64>)> = match manifest(dir).map_err(fail)? {
         Some(m) => m.into_iter().map(|(f, s)| (f, Some(s))).collect(),
         None => {
@@ -495,79 +568,68 @@ fn backtest(dir: &Path, out: &Path, p: &Params) -> Result<ExitCode, ExitCode> {
     if files.is_empty() {
         return Err(fail(format!("{}: no CSV files (and no manifest.csv)", dir.display())));
     }
-    let mut rows = String::from("series,origin_index,step,yhat,lo80,hi80,lo95,hi95\n");
+    // Each file's reading, fitting and rows; files are independent, so they run on every core
+    // (`--threads 1` for a single-core time). The order of the output follows the file list.
+    let threads = threads.max(1).min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let t0 = Instant::now();
-    let mut fallbacks = 0;
-    for (k, (file, step)) in files.iter().enumerate() {
-        let path = dir.join(file);
-        let obs = read_csv(&path, "timestamp", "value").map_err(fail)?;
-        let step = match step {
-            Some(s) => *s,
-            None => grid::infer_step(&obs.iter().map(|o| o.0).collect::<Vec<_>>())
-                .filter(|s| 86_400 % s == 0)
-                .ok_or_else(|| {
-                    fail(format!(
-                        "{}: cannot tell a step that divides a day; add a manifest.csv",
-                        path.display()
-                    ))
-                })?,
-        };
-        let g = grid::regularise(&obs, step).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        let h = (86_400 / step) as usize;
-        let n = g.values.len();
-        if n < 5 * h {
-            return Err(fail(format!(
-                "{}: {n} points is shorter than the protocol's 5 days",
-                path.display()
-            )));
-        }
-        let name = file.trim_end_matches(".csv");
-        let started = Instant::now();
-        let mut models = Vec::new();
-        for o in 0..3 {
-            let pos = n - (3 - o) * h;
-            let input = Input {
-                y: &g.values[..pos],
-                observed: Some(&g.observed[..pos]),
-                step_s: step,
-                horizon: h,
-                periods: None,
-                non_negative: None,
-            };
-            let fc = forecast::forecast(&input, p).map_err(|e| fail(format!("{}: origin {o}: {e}", path.display())))?;
-            if fc.fallback.is_some() {
-                fallbacks += 1;
+    let mut results: Vec<Option<Result<Series, String>>> = (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (files, next, done) = (&files, &next, &done);
+                sc.spawn(move || {
+                    let mut mine = vec![];
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some((file, step)) = files.get(k) else { break };
+                        let r = backtest_one(dir, file, *step, p);
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        if let Ok(s) = &r {
+                            eprintln!(
+                                "[{n}/{}] {}: {} points, 3 origins in {:.0} ms; {}",
+                                files.len(),
+                                s.name,
+                                s.points,
+                                s.seconds * 1e3,
+                                s.model
+                            );
+                        }
+                        mine.push((k, r));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for h in handles {
+            for (k, r) in h.join().unwrap_or_default() {
+                results[k] = Some(r);
             }
-            for s in 0..h {
-                let _ = writeln!(
-                    rows,
-                    "{name},{o},{},{},{},{},{},{}",
-                    s + 1,
-                    fc.point[s],
-                    fc.lo80[s],
-                    fc.hi80[s],
-                    fc.lo95[s],
-                    fc.hi95[s]
-                );
-            }
-            models.push(fc.model);
         }
-        eprintln!(
-            "[{}/{}] {name}: {} points, 3 origins in {:.0} ms; {}",
-            k + 1,
-            files.len(),
-            n,
-            started.elapsed().as_secs_f64() * 1e3,
-            models.last().map(String::as_str).unwrap_or("")
-        );
+    });
+    let mut rows = String::from("series,origin_index,step,yhat,lo80,hi80,lo95,hi95\n");
+    let (mut fallbacks, mut cpu) = (0, 0.0);
+    for (k, r) in results.into_iter().enumerate() {
+        match r {
+            Some(Ok(s)) => {
+                rows.push_str(&s.rows);
+                fallbacks += s.fallbacks;
+                cpu += s.seconds;
+            }
+            Some(Err(e)) => return Err(fail(e)),
+            None => return Err(fail(format!("{}: the forecast of this file did not finish", files[k].0))),
+        }
     }
     let secs = t0.elapsed().as_secs_f64();
     std::fs::write(out, rows).map_err(|e| fail(format!("cannot write {}: {e}", out.display())))?;
     eprintln!(
-        "wrote {} ({} series, {fallbacks} fallbacks) in {secs:.2} s",
+        "wrote {} ({} series, {fallbacks} fallbacks) in {secs:.2} s on {threads} thread(s); {cpu:.2} s of fitting summed over series",
         out.display(),
         files.len()
     );
     println!("seconds={secs:.3}");
+    println!("cpu_seconds={cpu:.3}");
+    println!("threads={threads}");
     Ok(ExitCode::SUCCESS)
 }

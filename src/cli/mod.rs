@@ -82,7 +82,7 @@ pub enum Command {
     },
     /// Forecast a series from a CSV (point, 80 % and 95 % intervals, threshold crossings,
     /// growth, a terminal chart), or --backtest a folder by the forecast benchmark protocol.
-    Forecast(forecast::Args),
+    Forecast(Box<forecast::Args>),
     /// List the store's advisories (open and acknowledged unless --all), or acknowledge one.
     Advisories(AdvisoriesArgs),
     /// Run as a daemon: a cycle at every tick of [schedule] collect, until SIGTERM.
@@ -204,7 +204,7 @@ pub fn main() -> ExitCode {
             ),
             Err(c) => c,
         },
-        Command::Forecast(a) => forecast::run(a),
+        Command::Forecast(a) => forecast::run(*a),
         Command::Advisories(a) => advisories(&cli.config, a).unwrap_or_else(|c| c),
         Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
     }
