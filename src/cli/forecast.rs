@@ -1,8 +1,11 @@
-//! `headroom forecast`: forecast one series from a CSV file (or `--backtest` a folder of them
-//! by ../shared/bench/FORECAST_PROTOCOL.md) and print the forecast, its crossings of the given
-//! thresholds, the growth rate and a small terminal chart, or `--json`.
+//! `headroom forecast`: forecast one series — from a CSV file, or `--series RESOURCE:SIGNAL`
+//! from the store (its alert rules as lines) — and print the forecast, its crossings of the
+//! thresholds, the growth rate and a small terminal chart, or `--json`; or `--backtest` a
+//! folder of CSVs by ../shared/bench/FORECAST_PROTOCOL.md, series fitted on every core.
+//! Over a day ahead a finer series is forecast as hourly means with the outlook model.
 //!
-//! May use: analyze::forecast, std I/O. Exit 2 with the file, line and column named on bad input.
+//! May use: analyze::forecast, analyze::outlook, config, store (read), std I/O. Exit 2 with
+//! the file, line and column (or flag, or series) named on bad input.
 
 use crate::analyze::forecast::{self, Crossing, Forecast, Input, Params, grid};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
