@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 use super::forecast::{self, Crossing, Growth, Input, Params};
-use super::{dynamodb, tiers};
+use super::{dynamodb, rules, tiers};
 use crate::config::{Cmp, Rule, Sizing};
 use crate::domain::{ResourceId, Signal, Snapshot, Ts};
 use crate::model::tiers::tier_for;
@@ -75,19 +75,7 @@ pub struct Outlook {
 impl Outlook {
     /// When this forecast crosses `line` (any line, not only the ones it carries).
     pub fn crossing(&self, line: f64) -> Crossing {
-        let fc = forecast::Forecast {
-            point: self.point.clone(),
-            lo80: self.lo80.clone(),
-            hi80: self.hi80.clone(),
-            lo95: vec![],
-            hi95: vec![],
-            model: String::new(),
-            periods: vec![],
-            fallback: None,
-            intervals_from: String::new(),
-            outliers: 0,
-        };
-        forecast::crossing(&fc, self.recent_peak, self.origin, HOUR, line)
+        forecast::crossing_in(&self.point, &self.lo80, &self.hi80, self.recent_peak, self.origin, HOUR, line)
     }
 
     /// The end of the forecast horizon.
@@ -249,11 +237,7 @@ pub fn rule_lines(rules: &[Rule], signal: &str, resource: &ResourceId) -> Vec<(S
     let mut v: Vec<(String, f64)> = rules
         .iter()
         .filter(|r| r.signal == signal && matches!(r.op, Cmp::Gt | Cmp::Ge))
-        .filter(|r| match r.resource.as_str() {
-            "asg" => resource.0.starts_with("asg/"),
-            "table" => resource.0.starts_with("table/"),
-            one => one == resource.0,
-        })
+        .filter(|r| rules::applies(r, resource))
         .map(|r| {
             (
                 format!(

@@ -95,13 +95,17 @@ pub fn compare(op: Cmp, value: f64, threshold: f64) -> bool {
 
 /// The resources a rule's selector names in this snapshot.
 pub fn selected(rule: &Rule, snap: &Snapshot) -> Vec<ResourceId> {
-    let sel = rule.resource.as_str();
     let asgs = snap.asgs.iter().map(|a| ResourceId::asg(&a.name));
     let tables = snap.tables.iter().map(|t| ResourceId::table(&t.name));
-    match sel {
-        "asg" => asgs.collect(),
-        "table" => tables.collect(),
-        s => asgs.chain(tables).filter(|r| r.0 == s).collect(),
+    asgs.chain(tables).filter(|r| applies(rule, r)).collect()
+}
+
+/// Whether a rule's selector (`asg`, `table`, or one resource such as `asg/web`) names `r`.
+pub fn applies(rule: &Rule, r: &ResourceId) -> bool {
+    match rule.resource.as_str() {
+        "asg" => r.0.starts_with("asg/"),
+        "table" => r.0.starts_with("table/"),
+        one => one == r.0,
     }
 }
 

@@ -253,24 +253,18 @@ fn one(
     }
     // Over a day ahead, a sub-hourly series becomes hourly means and the daemon's long model.
     let hourly = horizon_days > 1.0 && step < 3600 && a.step.is_none();
-    let (obs, step, p) = if hourly {
-        let mut h = std::collections::BTreeMap::<i64, (f64, usize)>::new();
-        for (t, v) in obs.iter().filter(|o| o.1.is_finite()) {
-            let e = h.entry(t.div_euclid(3600) * 3600).or_insert((0.0, 0));
-            e.0 += v;
-            e.1 += 1;
-        }
-        let hourly: Vec<(i64, f64)> = h.into_iter().map(|(t, (s, c))| (t, s / c as f64)).collect();
+    let (g, step, p) = if hourly {
+        let g = forecast::hourly(&obs).ok_or_else(|| fail(format!("{source}: no finite observation to average into hours")))?;
         let mut lp = crate::analyze::outlook::params();
         for kv in &a.params {
             lp.set(kv).map_err(fail)?;
         }
-        (hourly, 3600, lp)
+        (g, 3600, lp)
     } else {
-        (obs, step, p.clone())
+        let g = grid::regularise(&obs, step).map_err(|e| fail(format!("{source}: {e}")))?;
+        (g, step, p.clone())
     };
     let p = &p;
-    let g = grid::regularise(&obs, step).map_err(|e| fail(format!("{source}: {e}")))?;
     let horizon = ((horizon_days * 86_400.0 / step as f64).round() as usize).max(1);
     let input = Input {
         y: &g.values,

@@ -66,7 +66,7 @@ fn outlooks(
     region: &str,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Outlook>, Option<u64>), StoreError> {
-    let (last, stored) = store.outlooks::<Outlook>(region)?;
+    let last = store.forecast_run_at(region)?;
     let sched = &cfg.headroom.schedule;
     let due = match last.and_then(|t| DateTime::from_timestamp(t, 0)) {
         None => true,
@@ -78,7 +78,7 @@ fn outlooks(
             .is_some_and(|tick| tick.with_timezone(&Utc) <= now),
     };
     if !due {
-        return Ok((stored, None));
+        return Ok((store.outlooks(region)?, None));
     }
     let _s = info_span!("forecast").entered();
     let started = std::time::Instant::now();

@@ -658,13 +658,18 @@ impl Store {
         Ok(())
     }
 
-    /// When a region's outlooks were last computed, and them (documents that no longer decode,
-    /// e.g. after an upgrade changed their shape, are skipped: the next forecast run replaces them).
-    pub fn outlooks<T: serde::de::DeserializeOwned>(&self, region: &str) -> Result<(Option<Ts>, Vec<T>), StoreError> {
-        let at: Option<Ts> = self
+    /// When a region's outlooks were last computed, if ever.
+    pub fn forecast_run_at(&self, region: &str) -> Result<Option<Ts>, StoreError> {
+        Ok(self
             .conn
             .query_row("SELECT at FROM forecast_runs WHERE region = ?1", params![region], |r| r.get(0))
-            .optional()?;
+            .optional()?)
+    }
+
+    /// A region's stored outlooks, in the order they were saved (documents that no longer
+    /// decode, e.g. after an upgrade changed their shape, are skipped: the next forecast run
+    /// replaces them).
+    pub fn outlooks<T: serde::de::DeserializeOwned>(&self, region: &str) -> Result<Vec<T>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT body FROM outlooks WHERE region = ?1 ORDER BY rowid")?;
         let rows = stmt.query_map(params![region], |r| r.get::<_, String>(0))?;
         let mut out = vec![];
@@ -673,7 +678,7 @@ impl Store {
                 out.push(v);
             }
         }
-        Ok((at, out))
+        Ok(out)
     }
 
     pub fn table_names(&self) -> Result<Vec<String>, StoreError> {

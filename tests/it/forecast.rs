@@ -55,19 +55,9 @@ fn a_csv_with_gaps_duplicates_and_junk_forecasts_the_crossing_the_formula_gives(
     assert!(line > recent, "the test's line must be new ground: {line} vs {recent}");
     let expected = (1..=288).map(|k| end + k * STEP).find(|t| formula(*t) >= line).unwrap();
 
-    let out = headroom(
-        &[
-            "forecast",
-            "--csv",
-            "cpu.csv",
-            "--value-col",
-            "cpu",
-            "--threshold",
-            &format!("{line}"),
-            "--json",
-        ],
-        &dir,
-    );
+    let line_arg = format!("{line}");
+    let args = ["forecast", "--csv", "cpu.csv", "--value-col", "cpu", "--threshold", &line_arg];
+    let out = headroom(&[&args[..], &["--json"]].concat(), &dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["step_seconds"], 300);
@@ -102,18 +92,7 @@ fn a_csv_with_gaps_duplicates_and_junk_forecasts_the_crossing_the_formula_gives(
     assert!((g - want).abs() < 0.05 * want, "growth {g} vs {want}");
 
     // The text form says the same crossing and draws the chart.
-    let out = headroom(
-        &[
-            "forecast",
-            "--csv",
-            "cpu.csv",
-            "--value-col",
-            "cpu",
-            "--threshold",
-            &format!("{line}"),
-        ],
-        &dir,
-    );
+    let out = headroom(&args, &dir);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     assert!(s.contains("crosses on") && s.contains("history (·) then forecast (*)"), "{s}");

@@ -571,14 +571,21 @@ impl Tf {
     }
 }
 
+/// Means of the whole days (`unit` steps each) at the end of `y`, oldest first; a partial
+/// first day is left out.
+pub fn daily_means(y: &[f64], unit: usize) -> Vec<f64> {
+    let days = y.len() / unit.max(1);
+    let off = y.len() - days * unit;
+    (0..days)
+        .map(|d| y[off + d * unit..off + (d + 1) * unit].iter().sum::<f64>() / unit as f64)
+        .collect()
+}
+
 /// AutoETS on the daily means of `y` (`unit` steps a day, whole days from the end), its daily
 /// forecasts interpolated linearly between day centres back to `h` steps.
 fn daily_trend(y: &[f64], unit: usize, h: usize) -> (Vec<f64>, String) {
-    let days = y.len() / unit;
-    let off = y.len() - days * unit;
-    let means: Vec<f64> = (0..days)
-        .map(|d| y[off + d * unit..off + (d + 1) * unit].iter().sum::<f64>() / unit as f64)
-        .collect();
+    let means = daily_means(y, unit);
+    let days = means.len();
     let ahead = h.div_ceil(unit) + 1;
     let (f, m) = ets(&means, ahead);
     // Centre of the last observed day is at step −unit/2 (relative to the first forecast

@@ -38,16 +38,21 @@ pub enum Crossing {
 /// a seasonal series that touches the line at every daily peak has crossed it already; that
 /// is the alert rules' business, not a forecast's).
 pub fn crossing(fc: &Forecast, reached: f64, origin: i64, step_s: i64, line: f64) -> Crossing {
+    crossing_in(&fc.point, &fc.lo80, &fc.hi80, reached, origin, step_s, line)
+}
+
+/// `crossing` of a point forecast and its 80 % band held elsewhere (a stored outlook).
+pub fn crossing_in(point: &[f64], lo80: &[f64], hi80: &[f64], reached: f64, origin: i64, step_s: i64, line: f64) -> Crossing {
     if reached >= line {
         return Crossing::Already;
     }
     let first = |v: &[f64]| v.iter().position(|x| *x >= line).map(|j| origin + (j as i64 + 1) * step_s);
-    let earliest = first(&fc.hi80);
-    match first(&fc.point) {
+    let earliest = first(hi80);
+    match first(point) {
         Some(at) => Crossing::At {
             at,
             earliest: earliest.unwrap_or(at).min(at),
-            latest: first(&fc.lo80).map(|l| l.max(at)),
+            latest: first(lo80).map(|l| l.max(at)),
         },
         None => Crossing::NotWithinHorizon { earliest },
     }
@@ -84,11 +89,7 @@ pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
     if day == 0 {
         return None;
     }
-    let full = y.len() / day;
-    let off = y.len() - full * day;
-    let means: Vec<f64> = (0..full)
-        .map(|d| y[off + d * day..off + (d + 1) * day].iter().sum::<f64>() / day as f64)
-        .collect();
+    let means = engine::daily_means(y, day);
     if means.len() < 7 || !means.iter().all(|m| m.is_finite()) {
         return None;
     }
