@@ -15,10 +15,12 @@
 use headroom::aws::simulated::SimulatedAccount;
 use headroom::aws::synthetic::{SyntheticFleet, fleet_config};
 use headroom::config::Config;
+use headroom::domain::Scope;
 use headroom::model::plan;
-use headroom::runtime;
-use headroom::store::Store;
+use headroom::runtime::{self, CycleReport, ScopeState, Shared};
+use headroom::store::Sqlite;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 const RUNS: usize = 5;
@@ -29,12 +31,97 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn fresh_db(dir: &std::path::Path, name: &str) -> Store {
+fn fresh_db(dir: &std::path::Path, name: &str) -> Shared<Sqlite> {
     let db = dir.join(name);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    Store::open(&db).expect("open bench store")
+    runtime::shared(Sqlite::open(&db).expect("open bench store"))
+}
+
+/// (resident, peak resident) of this process in MiB, from /proc/self/status.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|kib| kib / 1024.0)
+            .unwrap_or(f64::NAN)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Returns freed heap to the system (so an earlier phase's freed memory does not count as
+/// this one's), then resets the peak-resident mark (Linux: writing 5 to clear_refs), so each
+/// phase reports its own.
+fn reset_peak() {
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The figures of one cycle. Reports are not kept: like the daemon, the bench drops each
+/// cycle's report before the next, so the scope's window is not shared (a kept report would
+/// make the next cycle copy the whole window).
+struct Row {
+    lower_bound: u64,
+    points_fetched: u64,
+    forecast: Option<(u64, usize)>,
+    advise_ms: u64,
+    load_ms: u64,
+    commit_ms: u64,
+    elapsed_ms: u64,
+    series: usize,
+    cached_points: u64,
+}
+
+impl From<&CycleReport> for Row {
+    fn from(r: &CycleReport) -> Row {
+        Row {
+            lower_bound: r.metric_calls_lower_bound,
+            points_fetched: r.snapshot.points_fetched,
+            forecast: r.forecast_ran.then_some((r.forecast_ms, r.outlooks.len())),
+            advise_ms: r.advise_ms,
+            load_ms: r.load_ms,
+            commit_ms: r.commit_ms,
+            elapsed_ms: r.elapsed_ms,
+            series: r.snapshot.series.len(),
+            cached_points: r.cached_points,
+        }
+    }
+}
+
+/// One cycle of each scope at `now`, `limit` at once (as the daemon's scheduler runs them).
+async fn round(
+    scopes: Vec<(SyntheticFleet, ScopeState)>,
+    cfg: &Arc<Config>,
+    store: &Shared<Sqlite>,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> (Vec<(SyntheticFleet, ScopeState)>, Vec<Row>, f64) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(limit));
+    let t = Instant::now();
+    let mut tasks = vec![];
+    for (api, mut state) in scopes {
+        let (cfg, store, sem) = (cfg.clone(), store.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire_owned().await.expect("semaphore");
+            let r = runtime::cycle(&api, &cfg, &store, &mut state, now).await.expect("cycle");
+            (api, state, Row::from(&r))
+        }));
+    }
+    let (mut back, mut reports) = (vec![], vec![]);
+    for task in tasks {
+        let (api, state, r) = task.await.expect("task");
+        back.push((api, state));
+        reports.push(r);
+    }
+    (back, reports, t.elapsed().as_secs_f64())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -49,79 +136,131 @@ async fn main() {
     let only_commitments = std::env::var("HEADROOM_BENCH_ONLY").is_ok_and(|v| v == "commitments");
     if !only_commitments {
         // 1. Fleet scale.
-        eprintln!("bench: fleet scale, {GROUPS} ASGs x 3 series x 14 days (one backfill cycle, then one incremental)...");
+        eprintln!("bench: fleet scale, {GROUPS} ASGs x 3 series x 14 days in one scope (backfill, incremental, restart)...");
         let mut cfg = Config::embedded().expect("embedded config");
         cfg.headroom = fleet_config(cfg.headroom);
-        let api = SyntheticFleet::new(GROUPS);
-        let mut store = fresh_db(&dir, "fleet.db");
-        let t = Instant::now();
-        let r1 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", now)
-            .await
-            .expect("backfill cycle");
-        let backfill_s = t.elapsed().as_secs_f64();
-        let calls1 = api.calls();
-        api.reset();
+        let cfg = Arc::new(cfg);
         let later = now + chrono::Duration::minutes(5);
-        let t = Instant::now();
-        let r2 = runtime::cycle(&api, &cfg, &mut store, "us-east-1", later)
-            .await
-            .expect("incremental cycle");
-        let incr_s = t.elapsed().as_secs_f64();
-        let calls2 = api.calls();
-        let series = r1.snapshot.series.len();
-        let _ = writeln!(md, "## Fleet-scale collection (synthetic fleet behind the `aws` traits)\n");
+        let store = fresh_db(&dir, "fleet.db");
+        let one = |groups: usize, account: &str| (SyntheticFleet::new(groups), ScopeState::new(Scope::new(account, "us-east-1"), true));
+        reset_peak();
+        let (scopes, rep1, backfill_s) = round(vec![one(GROUPS, "default")], &cfg, &store, now, 1).await;
+        let rss1 = rss_mib();
+        let calls1 = scopes[0].0.calls();
+        scopes[0].0.reset();
+        reset_peak();
+        let (scopes, rep2, incr_s) = round(scopes, &cfg, &store, later, 1).await;
+        let rss2 = rss_mib();
+        let calls2 = scopes[0].0.calls();
+        // A restart: the scope's state is read back from the store, then the cycle.
+        drop(scopes);
+        let restart_at = later + chrono::Duration::minutes(5);
+        reset_peak();
+        let (scopes, rep3, restart_s) = round(vec![one(GROUPS, "default")], &cfg, &store, restart_at, 1).await;
+        let rss3 = rss_mib();
+        let calls3 = scopes[0].0.calls();
+        drop(scopes);
+        let (r1, r2, r3) = (&rep1[0], &rep2[0], &rep3[0]);
+        let series = r1.series;
+        let _ = writeln!(md, "## Fleet-scale cycles (synthetic fleet behind the `aws` traits)\n");
         let _ = writeln!(
             md,
-            "{GROUPS} ASGs × (CPUUtilization + GroupDesiredCapacity + mem_used_percent) = {series} series, 5-minute period, 14-day lookback. \
-         Each cycle is the daemon's: collect, write to a SQLite file (WAL), read the lookback back into the snapshot, \
-         forecast when the hourly forecast schedule is due (the first cycle; the second reuses the stored forecasts), advise. \
-         Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉).\n"
+            "{GROUPS} ASGs × (CPUUtilization + GroupDesiredCapacity + mem_used_percent) = {series} series, 5-minute period, 14-day lookback, one scope. \
+         Each cycle is the daemon's: collect, merge into the scope's in-memory window, forecast when the hourly forecast schedule is due \
+         (the first cycle; the others reuse the forecasts held in memory, or read back from the store after a restart), analyze, decide, \
+         and commit points, snapshot, outlooks, rule states and advisories in one SQLite transaction (a file, WAL). \
+         Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉). Peak RSS is the process's high-water mark during that cycle alone \
+         (reset before each through /proc/self/clear_refs); RSS after is what it holds between cycles.\n"
         );
         let _ = writeln!(
             md,
-            "| cycle | GetMetricData calls | lower bound | points fetched | wall time | of which forecasts | points/s |"
+            "| cycle | GetMetricData calls | lower bound | points fetched | wall time | of which forecasts | analyze + decide | reading the store | commit | peak RSS | RSS after |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
-        for (name, r, calls, s) in [
-            ("backfill (empty cache)", &r1, calls1, backfill_s),
-            ("incremental (+5 min)", &r2, calls2, incr_s),
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, r, calls, s, rss) in [
+            ("backfill (empty store)", r1, calls1, backfill_s, rss1),
+            ("incremental (+5 min)", r2, calls2, incr_s, rss2),
+            ("after a restart (+10 min)", r3, calls3, restart_s, rss3),
         ] {
             let _ = writeln!(
                 md,
-                "| {name} | {calls} | {} | {} | {:.2} s | {} | {:.0} |",
-                r.metric_calls_lower_bound,
-                r.snapshot.points_fetched,
+                "| {name} | {calls} | {} | {} | {:.2} s | {} | {:.2} s | {:.2} s | {:.2} s | {:.0} MiB | {:.0} MiB |",
+                r.lower_bound,
+                r.points_fetched,
                 s,
-                if r.forecast_ran {
-                    format!(
-                        "{:.2} s ({} series, {} cores)",
-                        r.forecast_ms as f64 / 1e3,
-                        r.outlooks.len(),
+                match r.forecast {
+                    Some((ms, n)) => format!(
+                        "{:.2} s ({n} series, {} cores)",
+                        ms as f64 / 1e3,
                         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-                    )
-                } else {
-                    "stored".to_string()
+                    ),
+                    None => "held".to_string(),
                 },
-                r.snapshot.points_fetched as f64 / s
+                r.advise_ms as f64 / 1e3,
+                r.load_ms as f64 / 1e3,
+                r.commit_ms as f64 / 1e3,
+                rss.1,
+                rss.0,
             );
         }
-        let _ = writeln!(md, "\nPoints in the cache after both cycles: {}.\n", r2.cached_points);
+        let _ = writeln!(
+            md,
+            "\nPoints in the scope's window after the incremental cycle: {}.\n",
+            r2.cached_points
+        );
+        drop((rep1, rep2, rep3, store));
+
+        eprintln!("bench: fleet scale, 10 scopes x 500 ASGs x 3 series (backfill, incremental)...");
+        let store = fresh_db(&dir, "fleet10.db");
+        let limit = cfg.headroom.aws.concurrent_scopes;
+        let ten: Vec<_> = (0..10)
+            .map(|i| one(GROUPS / 10, &format!("{:012}", 100_000_000_000u64 + i)))
+            .collect();
+        reset_peak();
+        let (scopes, b, backfill10_s) = round(ten, &cfg, &store, now, limit).await;
+        let rss_b = rss_mib();
+        reset_peak();
+        let (_scopes, i10, incr10_s) = round(scopes, &cfg, &store, later, limit).await;
+        let rss_i = rss_mib();
+        let series10: usize = b.iter().map(|r| r.series).sum();
+        let _ = writeln!(
+            md,
+            "Ten scopes (accounts) of {} ASGs each, {series10} series in all, {limit} scopes at once (`aws.concurrent_scopes`), one store:\n",
+            GROUPS / 10
+        );
+        let _ = writeln!(md, "| round | wall time (all 10 scopes) | slowest scope | peak RSS | RSS after |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+        for (name, rs, s, rss) in [
+            ("backfill", &b, backfill10_s, rss_b),
+            ("incremental (+5 min)", &i10, incr10_s, rss_i),
+        ] {
+            let slowest = rs.iter().map(|r| r.elapsed_ms).max().unwrap_or(0);
+            let _ = writeln!(
+                md,
+                "| {name} | {:.2} s | {:.2} s | {:.0} MiB | {:.0} MiB |",
+                s,
+                slowest as f64 / 1e3,
+                rss.1,
+                rss.0
+            );
+        }
+        let _ = writeln!(md);
         drop(store);
 
         // 2. Demo cycles.
         eprintln!("bench: demo cycles on the simulated account ({RUNS} runs)...");
         let demo_cfg = headroom::cli::demo_config().expect("demo config");
         let (mut first, mut second, mut calls, mut points) = (vec![], vec![], 0, 0);
+        let demo_cfg = Arc::new(demo_cfg);
         for i in 0..RUNS {
-            let mut store = fresh_db(&dir, &format!("demo{i}.db"));
+            let store = fresh_db(&dir, &format!("demo{i}.db"));
             let sim = SimulatedAccount::new(42, now.timestamp());
+            let mut state = ScopeState::new(demo_cfg.headroom.aws.default_scope(), true);
             let t = Instant::now();
-            let a = runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", now)
-                .await
-                .expect("demo cycle");
+            let a = runtime::cycle(&sim, &demo_cfg, &store, &mut state, now).await.expect("demo cycle");
             first.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            runtime::cycle(&sim, &demo_cfg, &mut store, "us-east-1", later)
+            runtime::cycle(&sim, &demo_cfg, &store, &mut state, later)
                 .await
                 .expect("demo cycle 2");
             second.push(t.elapsed().as_secs_f64() * 1e3);

@@ -185,6 +185,61 @@ pub enum Signal {
     DbPoolPercent,
 }
 
+/// Where everything headroom collects, decides and sends belongs: one account in one region.
+/// Series, rule state, advisories (and their fingerprints), outlooks, spend and snapshots are
+/// keyed by it; a cycle runs per scope and reconciles only its own scope's advisories.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Scope {
+    /// The account's id (12 digits), or `default` for the one account of the credential chain
+    /// when `[[aws.accounts]]` is not configured.
+    pub account: String,
+    pub region: String,
+}
+
+impl Scope {
+    pub fn new(account: &str, region: &str) -> Scope {
+        Scope {
+            account: account.to_string(),
+            region: region.to_string(),
+        }
+    }
+    /// `account/region`, the form the store keys and log lines use.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.account, self.region)
+    }
+    /// An advisory's fingerprint in this scope, from its fingerprint within the scope (kind +
+    /// resource + subject): the same advice in two regions is two advisories.
+    pub fn fingerprint(&self, unscoped: &str) -> String {
+        fnv64_hex(&[self.account.as_bytes(), self.region.as_bytes(), unscoped.as_bytes()])
+    }
+    /// The inverse of `key`.
+    pub fn parse(key: &str) -> Option<Scope> {
+        let (a, r) = key.split_once('/')?;
+        (!a.is_empty() && !r.is_empty()).then(|| Scope::new(a, r))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.account, self.region)
+    }
+}
+
+/// FNV-1a, 64 bits, over the parts with a NUL between them, as 16 hex digits: stable across
+/// builds and platforms (unlike std's DefaultHasher), so fingerprints in the store stay valid
+/// after an upgrade.
+pub fn fnv64_hex(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, part) in parts.iter().enumerate() {
+        let sep: &[u8] = if i == 0 { &[] } else { &[0] };
+        for b in sep.iter().chain(part.iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// A resource headroom watches: `asg/web`, `table/chats`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ResourceId(pub String);
@@ -320,11 +375,17 @@ impl ApiCalls {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
-    pub region: String,
+    pub scope: Scope,
     pub asgs: Vec<AsgState>,
     pub tables: Vec<TableState>,
-    /// The full series over the lookback (cache plus what this cycle fetched).
-    pub series: Vec<Series>,
+    /// The full series over the lookback (the runtime's window plus what this cycle fetched).
+    /// Shared: the runtime keeps the same window across cycles without copying it.
+    #[serde(with = "shared_vec")]
+    pub series: std::sync::Arc<Vec<Series>>,
+    /// (resource, signal) → position in `series`, built on the first lookup: the analyzers
+    /// look up every group's series, and a scan per lookup was most of a fleet-scale cycle.
+    #[serde(skip)]
+    pub index: SeriesIndex,
     pub spend: Vec<DailySpend>,
     pub sources: Vec<SourceStatus>,
     pub api_calls: ApiCalls,
@@ -337,10 +398,11 @@ impl Snapshot {
     pub fn bare(now: Ts, asgs: Vec<AsgState>, series: Vec<Series>) -> Snapshot {
         Snapshot {
             taken_at: DateTime::from_timestamp(now, 0).unwrap_or_default(),
-            region: "us-east-1".into(),
+            scope: Scope::new("default", "us-east-1"),
             asgs,
             tables: vec![],
-            series,
+            series: std::sync::Arc::new(series),
+            index: SeriesIndex::default(),
             spend: vec![],
             sources: vec![],
             api_calls: ApiCalls::default(),
@@ -354,8 +416,55 @@ impl Snapshot {
     pub fn failed_sources(&self) -> Vec<&SourceStatus> {
         self.sources.iter().filter(|s| !s.ok).collect()
     }
+    /// The series of a resource for a signal (the first, when several), through the index.
     pub fn series_for(&self, resource: &ResourceId, signal: Signal) -> Option<&Series> {
-        self.series.iter().find(|s| &s.resource == resource && s.signal == signal)
+        let (len, map) = self.index.0.get_or_init(|| {
+            let mut m = std::collections::HashMap::with_capacity(self.series.len());
+            for (i, s) in self.series.iter().enumerate() {
+                m.entry((s.resource.clone(), s.signal)).or_insert(i);
+            }
+            (self.series.len(), m)
+        });
+        // The index is checked, not trusted: a test may have changed `series` after it was
+        // built (then it scans).
+        if *len != self.series.len() {
+            return self.series.iter().find(|s| &s.resource == resource && s.signal == signal);
+        }
+        match map.get(&(resource.clone(), signal)).and_then(|&i| self.series.get(i)) {
+            Some(s) if &s.resource == resource && s.signal == signal => Some(s),
+            Some(_) => self.series.iter().find(|s| &s.resource == resource && s.signal == signal),
+            None => None,
+        }
+    }
+    /// The same, only when the series has points.
+    pub fn nonempty_series_for(&self, resource: &ResourceId, signal: Signal) -> Option<&Series> {
+        self.series_for(resource, signal).filter(|s| !s.points.is_empty())
+    }
+}
+
+/// A lazily built lookup of a snapshot's series; equal to any other (it is derived data).
+#[derive(Clone, Debug, Default)]
+pub struct SeriesIndex(std::sync::OnceLock<(usize, SeriesPositions)>);
+
+/// (resource, signal) → position in a snapshot's `series`.
+type SeriesPositions = std::collections::HashMap<(ResourceId, Signal), usize>;
+
+impl PartialEq for SeriesIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Serde for an `Arc<Vec<T>>` as a plain sequence (serde's `rc` feature would rebuild every
+/// crate that uses serde for this one field).
+mod shared_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Arc<Vec<T>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_slice().serialize(s)
+    }
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<T>>, D::Error> {
+        Vec::<T>::deserialize(d).map(Arc::new)
     }
 }
 

@@ -12,8 +12,12 @@
 //! Modules: `domain` (plain data), `config` (two-stage loading, every problem at once),
 //! `model` (the seed sizing model: formulas, tiers, costs, `plan` and `audit`),
 //! `aws` (the only SDK user: traits + real and simulated accounts), `collect` (GetMetricData
-//! batching and incremental fetch, inventory, spend), `store` (the only SQL), `runtime`
-//! (cycle, clock, daemon loop), `cli` (commands and printing).
+//! batching and incremental fetch, inventory, spend), `store` (the only SQL: the `Store` trait,
+//! SQLite, one transaction per cycle), `runtime` (a scope's cycle over its in-memory window,
+//! the scheduler over scopes, shutdown), `cli` (commands and printing).
+//!
+//! Everything belongs to a scope (`domain::Scope`: one account in one region); a cycle runs
+//! per scope and reconciles only its own advisories.
 
 pub mod analyze;
 pub mod aws;

@@ -4,6 +4,10 @@
 //! holds Cost Explorer spend against traffic, `tiers` places each service in a sizing tier, `commitments` sizes RIs, Savings Plans and
 //! DynamoDB reserved capacity, `spot` proposes each group's spot mix, `forecast` is the forecasting model and `outlook` applies it to each resource's capacity signals; `stats` holds the window statistics.
 //!
+//! `analyze` is the stage's entry point: one scope's snapshot and its history (persisted rule
+//! states, outlooks) → `Findings`, which `decide::decide` turns into advisories. Adding an
+//! advisory kind touches `domain::Kind`, one file here and one in `decide`.
+//!
 //! Pure and synchronous: no I/O, `now` is a parameter. May use: domain, config, model.
 
 pub mod commitments;
@@ -20,3 +24,92 @@ pub mod tiers;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+
+use crate::config::{Config, Rule};
+use crate::domain::{AsgState, ResourceId, RuleState, Scope, Signal, Snapshot, Ts};
+use std::collections::HashMap;
+
+/// What analysis needs besides the snapshot: what earlier cycles left.
+#[derive(Clone, Copy, Debug)]
+pub struct History<'a> {
+    /// The alert rules' persisted states, by (rule, resource).
+    pub rule_states: &'a HashMap<(String, ResourceId), RuleState>,
+    /// The forecasts made at the last forecast run (or this cycle).
+    pub outlooks: &'a [outlook::Outlook],
+}
+
+/// Everything analysis found in one scope's snapshot: the input of `decide::decide`.
+#[derive(Clone, Debug)]
+pub struct Findings<'a> {
+    pub scope: Scope,
+    pub rules: &'a [Rule],
+    pub asgs: &'a [AsgState],
+    /// The alert rules replayed over the steps since their last evaluation.
+    pub evaluation: rules::Evaluation,
+    pub sizes: Vec<rightsize::Rightsize>,
+    pub limits: Vec<limits::Limits>,
+    pub tables: Vec<dynamodb::TableFinding>,
+    pub outlooks: &'a [outlook::Outlook],
+    pub fits: Vec<tiers::TierFit>,
+    pub mixes: Vec<spot::SpotMix>,
+    pub commitments: Vec<commitments::Commitment>,
+    pub spend: Option<spend::SpendFinding>,
+    /// The account's budget: the monthly cost range of the largest tier a service runs as.
+    pub budget: Option<(String, (f64, f64))>,
+}
+
+/// Analyzes one scope's snapshot against the config and what earlier cycles left. Pure: the
+/// order matters only where one finding feeds another (tier fits and spot mixes shape the
+/// commitments; tier fits set the spend budget).
+pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, now: Ts) -> Findings<'a> {
+    let h = &cfg.headroom;
+    let period = i64::from(h.collect.period_s);
+    let evaluation = rules::evaluate(&cfg.rules, history.rule_states, snap, period, now);
+    let outlooks = history.outlooks;
+    let fits = tiers::analyze(snap, &h.targets.asgs, &cfg.sizing, &cfg.pricing, outlooks, now);
+    let mixes = spot::analyze(snap, &h.advice, &cfg.pricing, now);
+    // Commitments compose with the other advice: capacity a migration is about to move is
+    // left out, and a group's on-demand part is the one its spot-mix advice proposes.
+    let ctx = commitments::Context {
+        excluded: fits
+            .iter()
+            .filter_map(|f| {
+                let to = f.move_to.as_ref()?;
+                Some((
+                    f.resource.0.trim_start_matches("asg/").to_string(),
+                    format!("a migration {} → {to} is advised", f.current),
+                ))
+            })
+            .collect(),
+        proposed_split: mixes
+            .iter()
+            .filter(|m| spot::worth_it(m))
+            .map(|m| (m.asg.clone(), (m.on_demand_base, m.on_demand_pct_above_base)))
+            .collect(),
+        growth: outlooks
+            .iter()
+            .filter(|o| o.signal == Signal::DesiredCapacity)
+            .filter_map(|o| Some((o.resource.0.trim_start_matches("asg/").to_string(), o.growth.clone()?)))
+            .collect(),
+    };
+    let budget = fits
+        .iter()
+        .filter_map(|f| cfg.sizing.tiers.iter().find(|t| t.name == f.current))
+        .max_by(|a, b| a.concurrent_users.0.total_cmp(&b.concurrent_users.0))
+        .and_then(|t| t.monthly_cost_usd.map(|r| (t.name.clone(), r)));
+    Findings {
+        scope: snap.scope.clone(),
+        rules: &cfg.rules,
+        asgs: &snap.asgs,
+        evaluation,
+        sizes: rightsize::analyze(snap, &h.advice, &cfg.pricing, now),
+        limits: limits::analyze(snap, &h.advice, &cfg.pricing, now),
+        tables: dynamodb::analyze(snap, &h.advice, &cfg.pricing, now),
+        outlooks,
+        commitments: commitments::analyze(snap, &h.advice, &cfg.pricing, &ctx, now),
+        fits,
+        mixes,
+        spend: spend::analyze(snap, now),
+        budget,
+    }
+}

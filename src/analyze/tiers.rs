@@ -79,12 +79,18 @@ pub struct TierFit {
 
 /// Tier fit of every ASG a target maps and that has a concurrency signal.
 pub fn analyze(snap: &Snapshot, targets: &[AsgTarget], sizing: &Sizing, pricing: &Pricing, outlooks: &[Outlook], now: Ts) -> Vec<TierFit> {
+    let users_outlooks: std::collections::HashMap<&ResourceId, &Outlook> = outlooks
+        .iter()
+        .rev()
+        .filter(|o| o.signal == Signal::ConcurrentUsers)
+        .map(|o| (&o.resource, o))
+        .collect();
     snap.asgs
         .iter()
         .filter_map(|g| {
             let target = targets.iter().find(|t| t.matches(g));
             let r = ResourceId::asg(&g.name);
-            let users = outlooks.iter().find(|o| o.resource == r && o.signal == Signal::ConcurrentUsers);
+            let users = users_outlooks.get(&r).copied();
             one(snap, &g.name, target.and_then(|t| t.tier.as_deref()), sizing, pricing, users, now)
         })
         .collect()
@@ -100,11 +106,7 @@ pub struct Users {
 /// Concurrent users of an ASG: the users metric if collected, else from RequestCount.
 pub fn users(snap: &Snapshot, asg: &str, requests_per_user_per_minute: f64) -> Option<Users> {
     let r = ResourceId::asg(asg);
-    let find = |sig| {
-        snap.series
-            .iter()
-            .find(|s| s.resource == r && s.signal == sig && !s.points.is_empty())
-    };
+    let find = |sig| snap.nonempty_series_for(&r, sig);
     if let Some(s) = find(Signal::ConcurrentUsers) {
         let pts = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
         let from = format!("{}/{} ({})", s.query.namespace, s.query.metric, s.query.stat.as_cloudwatch());
@@ -326,8 +328,7 @@ mod tests {
         let c = cfg();
         let mut s = snap(3, |_| 120.0);
         let r = ResourceId::asg("web");
-        s.series
-            .push(series(&r, Signal::ConcurrentUsers, grid(NOW - 3 * DAY + P, NOW, |_| 1500.0)));
+        std::sync::Arc::make_mut(&mut s.series).push(series(&r, Signal::ConcurrentUsers, grid(NOW - 3 * DAY + P, NOW, |_| 1500.0)));
         let f = analyze(&s, &target(None), &c.sizing, &c.pricing, &[], NOW).pop().unwrap();
         assert_eq!(f.peak_7d, 1500.0);
         assert_eq!(f.current, "medium");

@@ -71,6 +71,9 @@ impl AwsError {
     /// A hint for the operator, by kind.
     pub fn hint(&self) -> &'static str {
         match self.kind {
+            ErrorKind::AccessDenied if self.service == "sts" => {
+                "check that the member account's role trusts headroom's principal (config/iam/headroom-member-trust.json) and that external_id matches"
+            }
             ErrorKind::AccessDenied => "grant the read-only policy in config/iam/headroom-readonly.json",
             ErrorKind::Throttled => {
                 "headroom will retry next cycle; lower the number of watched series or raise the collect interval if it persists"
@@ -159,6 +162,15 @@ pub trait Billing {
     ) -> impl Future<Output = Result<SpendPage, AwsError>> + Send;
 }
 
+/// Whether the account can be read at all: for an account reached through a role, that the
+/// role can be assumed (checked once per set of credentials, not per call). Accounts read
+/// with the credential chain's own credentials have nothing to check.
+pub trait Access {
+    fn check_access(&self) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async { Ok(()) }
+    }
+}
+
 /// Everything a collection cycle reads.
-pub trait Account: Metrics + Inventory + Billing + Sync {}
-impl<T: Metrics + Inventory + Billing + Sync> Account for T {}
+pub trait Account: Metrics + Inventory + Billing + Access + Sync {}
+impl<T: Metrics + Inventory + Billing + Access + Sync> Account for T {}

@@ -5,11 +5,12 @@
 //! May use: aws-sdk-*, domain, config. Read-only: nothing here changes AWS.
 
 use super::*;
-use crate::config::AwsCfg;
+use crate::config::{AccountCfg, AwsCfg};
 use crate::domain::{IndexState, InstanceOverride, InstancesDistribution, Money};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_cloudwatch::primitives::DateTime as CwDateTime;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -17,18 +18,35 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
-/// The SDK clients of one region.
+/// The SDK clients of one account in one region.
 #[derive(Clone, Debug)]
 pub struct SdkAws {
     cloudwatch: aws_sdk_cloudwatch::Client,
     autoscaling: aws_sdk_autoscaling::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     cost_explorer: aws_sdk_costexplorer::Client,
+    role: Option<AssumedRole>,
 }
 
-/// Builds all clients for `region`. Credentials come from the default chain (environment,
+/// The role an account is read through: its credentials provider (AssumeRole through
+/// aws-config's STS provider) and until when the last credentials it gave are good.
+#[derive(Clone, Debug)]
+struct AssumedRole {
+    arn: String,
+    provider: SharedCredentialsProvider,
+    good_until: std::sync::Arc<std::sync::Mutex<Option<std::time::SystemTime>>>,
+}
+
+/// Builds all clients for `region` of the credential chain's own account (environment,
 /// profile, web identity, ECS/EC2 role). `endpoint_url` overrides every service's endpoint.
 pub async fn connect(cfg: &AwsCfg, region: &str) -> SdkAws {
+    connect_account(cfg, None, region).await
+}
+
+/// Builds all clients for `region` of `account`: through its role when it has one (assumed
+/// with the credential chain's credentials, with its external id and session name), else
+/// with the chain's own credentials.
+pub async fn connect_account(cfg: &AwsCfg, account: Option<&AccountCfg>, region: &str) -> SdkAws {
     let retry = if cfg.max_attempts <= 1 {
         RetryConfig::disabled()
     } else {
@@ -49,7 +67,25 @@ pub async fn connect(cfg: &AwsCfg, region: &str) -> SdkAws {
     if let Some(url) = &cfg.endpoint_url {
         loader = loader.endpoint_url(url.clone());
     }
-    let shared = loader.load().await;
+    let mut shared = loader.load().await;
+    let mut role = None;
+    if let Some(acc) = account
+        && let Some(arn) = &acc.role_arn
+    {
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+            .session_name(acc.session_name.clone())
+            .configure(&shared);
+        if let Some(ext) = &acc.external_id {
+            b = b.external_id(ext.clone());
+        }
+        let provider = SharedCredentialsProvider::new(b.build().await);
+        shared = shared.into_builder().credentials_provider(provider.clone()).build();
+        role = Some(AssumedRole {
+            arn: arn.clone(),
+            provider,
+            good_until: Default::default(),
+        });
+    }
     // Cost Explorer has one endpoint, in us-east-1, whatever region the fleet is in.
     let ce_conf = aws_sdk_costexplorer::config::Builder::from(&shared)
         .region(aws_config::Region::new("us-east-1"))
@@ -59,6 +95,53 @@ pub async fn connect(cfg: &AwsCfg, region: &str) -> SdkAws {
         autoscaling: aws_sdk_autoscaling::Client::new(&shared),
         dynamodb: aws_sdk_dynamodb::Client::new(&shared),
         cost_explorer: aws_sdk_costexplorer::Client::from_conf(ce_conf),
+        role,
+    }
+}
+
+impl Access for SdkAws {
+    /// Assumes the account's role when the last credentials are about to expire (or there
+    /// were none yet); a denial comes back as `sts AssumeRole: access denied` with the role.
+    async fn check_access(&self) -> Result<(), AwsError> {
+        let Some(role) = &self.role else { return Ok(()) };
+        let now = std::time::SystemTime::now();
+        let valid = role.good_until.lock().map(|g| g.is_some_and(|t| t > now)).unwrap_or(false);
+        if valid {
+            return Ok(());
+        }
+        match role.provider.provide_credentials().await {
+            Ok(creds) => {
+                // Re-check five minutes before expiry; credentials without one, in 15 minutes.
+                let until = creds
+                    .expiry()
+                    .and_then(|e| e.checked_sub(Duration::from_secs(300)))
+                    .unwrap_or(now + Duration::from_secs(900));
+                if let Ok(mut g) = role.good_until.lock() {
+                    *g = Some(until);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let text = format!("{}", DisplayErrorContext(&e));
+                let kind = if DENIED_CODES.iter().any(|c| text.contains(c)) {
+                    ErrorKind::AccessDenied
+                } else if THROTTLE_CODES.iter().any(|c| text.contains(c)) {
+                    ErrorKind::Throttled
+                } else if text.contains("timeout") || text.contains("timed out") {
+                    ErrorKind::Timeout
+                } else if text.contains("dispatch failure") || text.contains("connection") {
+                    ErrorKind::Connection
+                } else {
+                    ErrorKind::Other
+                };
+                Err(AwsError {
+                    service: "sts",
+                    operation: "AssumeRole",
+                    kind,
+                    message: truncate(&format!("role {}: {text}", role.arn), 400),
+                })
+            }
+        }
     }
 }
 

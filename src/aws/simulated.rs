@@ -303,6 +303,9 @@ fn invalid(op: &'static str, service: &'static str, message: String) -> AwsError
     }
 }
 
+/// Nothing to assume: the account is in memory.
+impl Access for SimulatedAccount {}
+
 impl Metrics for SimulatedAccount {
     async fn get_metric_data(&self, req: &MetricDataRequest) -> Result<MetricDataResponse, AwsError> {
         self.metric_calls.fetch_add(1, Ordering::Relaxed);

@@ -130,9 +130,9 @@ fn stored(spec: &str, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
             path.display()
         )));
     }
-    let store = crate::store::Store::open(&path).map_err(fail)?;
+    let store = crate::store::Sqlite::open(&path).map_err(fail)?;
     let since = chrono::Utc::now().timestamp() - i64::from(cfg.headroom.collect.lookback_days.max(28)) * 86_400;
-    let (key, pts) = match store.series_of(resource, signal, since).map_err(fail)? {
+    let (key, pts) = match store.series_of(None, resource, signal, since).map_err(fail)? {
         Ok(v) => v,
         Err(known) => {
             return Err(fail(format!(

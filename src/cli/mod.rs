@@ -11,11 +11,13 @@ mod print;
 
 use crate::aws::{sdk, simulated::SimulatedAccount};
 use crate::config::{AsgTarget, Config, ConfigError, Severity, TableTarget};
-use crate::runtime::{self, Clock, SystemClock};
-use crate::store::Store;
+use crate::domain::Scope;
+use crate::runtime::{self, Clock, ScopeState, SystemClock};
+use crate::store::Sqlite;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "headroom", version, about = "Capacity advisor for AWS: collects CloudWatch, Auto Scaling, DynamoDB and Cost Explorer state and advises on tiers, sizing and spend.", long_about = None)]
@@ -40,9 +42,12 @@ pub enum Command {
         /// Store file (default: [store] path of headroom.toml).
         #[arg(long)]
         store: Option<PathBuf>,
-        /// Only this region (default: every region of [aws] regions).
+        /// Only this region (default: every region of each account).
         #[arg(long)]
         region: Option<String>,
+        /// Only this account (its id in [[aws.accounts]], or `default`).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Validate the configuration and list every problem at once.
     Config {
@@ -113,6 +118,9 @@ pub struct AdvisoriesArgs {
     /// Exit 1 when a listed advisory is at or above this severity.
     #[arg(long, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
+    /// Only this scope, as ACCOUNT/REGION (e.g. 123456789012/eu-west-1, default/us-east-1).
+    #[arg(long, value_name = "ACCOUNT/REGION")]
+    scope: Option<String>,
     /// Store file (default: [store] path of headroom.toml).
     #[arg(long)]
     store: Option<PathBuf>,
@@ -140,7 +148,24 @@ fn report_config_error(e: &ConfigError) {
     eprintln!("hint: run `headroom config check --config DIR` after fixing; every problem is listed above");
 }
 
-fn open_store(path: &Path) -> Result<Store, ExitCode> {
+/// Opens the store and moves rows written before scopes existed to the configured default
+/// scope (once; nothing to do afterwards).
+fn open_store(path: &Path, cfg: &Config) -> Result<Sqlite, ExitCode> {
+    let mut store = open_store_only(path)?;
+    match store.adopt_unscoped(&cfg.headroom.aws.default_scope()) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(rows = n, scope = %cfg.headroom.aws.default_scope(), "store rows from before scopes moved to the default scope")
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(store)
+}
+
+fn open_store_only(path: &Path) -> Result<Sqlite, ExitCode> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
@@ -151,7 +176,7 @@ fn open_store(path: &Path) -> Result<Store, ExitCode> {
         );
         return Err(ExitCode::from(2));
     }
-    Store::open(path).map_err(|e| {
+    Sqlite::open(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })
@@ -183,7 +208,10 @@ pub fn main() -> ExitCode {
             fail_on,
             store,
             region,
-        } => rt.block_on(check(&cli.config, json, fail_on, store, region)).unwrap_or_else(|c| c),
+            account,
+        } => rt
+            .block_on(check(&cli.config, json, fail_on, store, region, account))
+            .unwrap_or_else(|c| c),
         Command::Demo { json, out, seed } => rt.block_on(demo(json, &out, seed)).unwrap_or_else(|c| c),
         Command::Plan {
             profile,
@@ -266,24 +294,56 @@ fn config_check(dir: &Path, json: bool) -> ExitCode {
     }
 }
 
+/// Every scope of the config with its clients, in order: each account's regions, the first
+/// region of each account reading its spend. `account` and `region` keep only the matching.
+async fn connect_scopes(cfg: &Config, account: Option<&str>, region: Option<&str>) -> Result<Vec<(sdk::SdkAws, ScopeState)>, ExitCode> {
+    let mut out = Vec::new();
+    let accounts = cfg.headroom.aws.effective_accounts();
+    if let Some(a) = account
+        && !accounts.iter().any(|x| x.id == a)
+    {
+        let known: Vec<&str> = accounts.iter().map(|x| x.id.as_str()).collect();
+        eprintln!("error: --account {a}: not in the config (accounts: {})", known.join(", "));
+        return Err(ExitCode::from(2));
+    }
+    for acc in &accounts {
+        if account.is_some_and(|a| a != acc.id) {
+            continue;
+        }
+        for (i, r) in acc.regions.iter().enumerate() {
+            if region.is_some_and(|x| x != r) {
+                continue;
+            }
+            let api = sdk::connect_account(&cfg.headroom.aws, Some(acc), r).await;
+            out.push((api, ScopeState::new(Scope::new(&acc.id, r), i == 0)));
+        }
+    }
+    if out.is_empty() {
+        eprintln!(
+            "error: no scope matches --region {} (the config's scopes: {})",
+            region.unwrap_or("?"),
+            cfg.headroom.aws.scopes().iter().map(|s| s.key()).collect::<Vec<_>>().join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(out)
+}
+
 async fn check(
     dir: &Path,
     json: bool,
     fail_on: Option<Severity>,
     store: Option<PathBuf>,
     region: Option<String>,
+    account: Option<String>,
 ) -> Result<ExitCode, ExitCode> {
-    let cfg = load_config(dir)?;
-    let mut store = open_store(store.as_deref().unwrap_or(&cfg.headroom.store.path))?;
-    let regions: Vec<String> = match region {
-        Some(r) => vec![r],
-        None => cfg.headroom.aws.regions.clone(),
-    };
+    let cfg = Arc::new(load_config(dir)?);
+    let store = runtime::shared(open_store(store.as_deref().unwrap_or(&cfg.headroom.store.path), &cfg)?);
+    let scopes = connect_scopes(&cfg, account.as_deref(), region.as_deref()).await?;
     let now = SystemClock.now();
     let mut reports = Vec::new();
-    for r in &regions {
-        let api = sdk::connect(&cfg.headroom.aws, r).await;
-        let report = runtime::cycle(&api, &cfg, &mut store, r, now).await.map_err(|e| {
+    for (api, mut state) in scopes {
+        let report = runtime::cycle(&api, &cfg, &store, &mut state, now).await.map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(2)
         })?;
@@ -318,7 +378,13 @@ fn advisories(dir: &Path, a: AdvisoriesArgs) -> Result<ExitCode, ExitCode> {
         );
         return Err(ExitCode::from(2));
     }
-    let mut store = open_store(&path)?;
+    let mut store = open_store(&path, &cfg)?;
+    if let Some(sc) = &a.scope
+        && Scope::parse(sc).is_none()
+    {
+        eprintln!("error: --scope {sc}: expected ACCOUNT/REGION, e.g. 123456789012/us-east-1 or default/us-east-1");
+        return Err(ExitCode::from(2));
+    }
     let kind = match a.kind.as_deref() {
         None => None,
         Some(k) => Some(crate::domain::Kind::parse(k).ok_or_else(|| {
@@ -349,7 +415,7 @@ fn advisories(dir: &Path, a: AdvisoriesArgs) -> Result<ExitCode, ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let list = store.advisories(a.all, kind).map_err(|e| {
+    let list = store.advisories(a.all, kind, a.scope.as_deref()).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
@@ -359,7 +425,7 @@ fn advisories(dir: &Path, a: AdvisoriesArgs) -> Result<ExitCode, ExitCode> {
         println!("no {}advisories in {}", if a.all { "" } else { "open " }, path.display());
     } else {
         for s in &list {
-            print::advisory(&s.advisory, Some(s.state), true);
+            print::advisory(&s.advisory, Some((s.state, s.scope.as_str())), true);
         }
     }
     Ok(fail_code(list.iter().map(|s| &s.advisory), a.fail_on))
@@ -417,18 +483,19 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let mut store = open_store(&db)?;
+    let cfg = Arc::new(cfg);
+    let store = runtime::shared(open_store(&db, &cfg)?);
     let now = SystemClock.now();
     let anchor = now.timestamp();
     let sim = SimulatedAccount::new(seed, anchor);
-    let region = "us-east-1";
-    let first = runtime::cycle(&sim, &cfg, &mut store, region, now).await.map_err(|e| {
+    let mut state = ScopeState::new(cfg.headroom.aws.default_scope(), true);
+    let first = runtime::cycle(&sim, &cfg, &store, &mut state, now).await.map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
     // A second cycle five minutes later shows the incremental fetch.
     let later = now + chrono::Duration::minutes(5);
-    let second = runtime::cycle(&sim, &cfg, &mut store, region, later).await.map_err(|e| {
+    let second = runtime::cycle(&sim, &cfg, &store, &mut state, later).await.map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
@@ -448,15 +515,14 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
 }
 
 async fn run(dir: &Path, store: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
-    let cfg = load_config(dir)?;
-    let mut store = open_store(store.as_deref().unwrap_or(&cfg.headroom.store.path))?;
-    let mut apis = Vec::new();
-    for r in &cfg.headroom.aws.regions {
-        apis.push((r.clone(), sdk::connect(&cfg.headroom.aws, r).await));
-    }
-    runtime::run(&apis, &cfg, &mut store, &SystemClock).await.map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
+    let cfg = Arc::new(load_config(dir)?);
+    let store = runtime::shared(open_store(store.as_deref().unwrap_or(&cfg.headroom.store.path), &cfg)?);
+    let scopes = connect_scopes(&cfg, None, None).await?;
+    runtime::run(scopes, cfg, store, &SystemClock, runtime::shutdown_signal())
+        .await
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
     Ok(ExitCode::SUCCESS)
 }

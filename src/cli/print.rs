@@ -101,7 +101,7 @@ pub fn report(r: &CycleReport, cfg: &Config) {
     println!(
         "Cycle at {} in {} ({} ms)",
         s.taken_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        s.region,
+        s.scope,
         r.elapsed_ms
     );
     let srcs: Vec<String> = s
@@ -235,7 +235,7 @@ fn outlooks(r: &CycleReport) {
         },
         hhmm(made)
     );
-    for o in &r.outlooks {
+    for o in r.outlooks.iter() {
         let g = o
             .growth
             .as_ref()
@@ -277,8 +277,9 @@ fn hhmm(t: Ts) -> String {
 }
 
 /// One advisory: severity, kind, fingerprint, summary; with `evidence`, its figures and action.
-pub fn advisory(a: &Advisory, state: Option<AdvisoryState>, evidence: bool) {
-    let st = state.map(|s| format!(" [{}]", s.as_str())).unwrap_or_default();
+/// `state` is the stored state and scope (`account/region`) when listing the store.
+pub fn advisory(a: &Advisory, state: Option<(AdvisoryState, &str)>, evidence: bool) {
+    let st = state.map(|(s, scope)| format!(" [{}, {scope}]", s.as_str())).unwrap_or_default();
     println!(
         "  {:<8} {:<10} {}  {}{st}",
         a.severity.to_string().to_uppercase(),
@@ -376,7 +377,9 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 .collect();
             json!({
                 "taken_at": s.taken_at.to_rfc3339(),
-                "region": s.region,
+                "scope": s.scope.key(),
+                "account": s.scope.account,
+                "region": s.scope.region,
                 "partial": s.partial(),
                 "sources": s.sources,
                 "asgs": s.asgs,

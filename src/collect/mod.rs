@@ -35,7 +35,7 @@ pub struct Wanted {
 #[derive(Clone, Debug)]
 pub struct Collected {
     pub taken_at: DateTime<Utc>,
-    pub region: String,
+    pub scope: Scope,
     pub asgs: Vec<AsgState>,
     pub tables: Vec<TableState>,
     /// Every series wanted this cycle (fetched or not).
@@ -192,10 +192,42 @@ pub fn window_for(cfg: &Headroom, now: DateTime<Utc>, frontier: Option<Ts>) -> W
     }
 }
 
-/// Runs one collection pass. `frontiers` maps a series key to its last cached timestamp.
-pub async fn collect<A: Account>(api: &A, cfg: &Headroom, region: &str, now: DateTime<Utc>, frontiers: &HashMap<String, Ts>) -> Collected {
+/// Runs one collection pass over one scope. `frontiers` maps a series key to its last
+/// cached timestamp. Spend (Cost Explorer is account-wide) is read only when `with_spend`:
+/// in the first region of each account.
+pub async fn collect<A: Account>(
+    api: &A,
+    cfg: &Headroom,
+    scope: &Scope,
+    now: DateTime<Utc>,
+    frontiers: &HashMap<String, Ts>,
+    with_spend: bool,
+) -> Collected {
     let mut calls = ApiCalls::default();
     let mut sources = Vec::new();
+    let region = scope.region.as_str();
+
+    // ---- access: a member account whose role cannot be assumed is not read at all (every
+    // call would fail the same way); the scope is partial with the reason.
+    if let Err(e) = api.check_access().await {
+        calls.add("sts:AssumeRole", 1);
+        let s = status("sts:AssumeRole", &[describe(&e)]);
+        warn!(scope = %scope, source = %s.source, error_type = "access_denied", reason = s.reason.as_deref().unwrap_or(""), "account not readable; scope is partial");
+        return Collected {
+            taken_at: now,
+            scope: scope.clone(),
+            asgs: vec![],
+            tables: vec![],
+            wanted: vec![],
+            fetched: vec![],
+            fetched_through: vec![],
+            spend: vec![],
+            sources: vec![s],
+            api_calls: calls,
+            metric_calls_planned: 0,
+            metric_calls_lower_bound: 0,
+        };
+    }
 
     // ---- inventory: Auto Scaling groups
     let (asgs, asg_targets) = async {
@@ -381,6 +413,9 @@ pub async fn collect<A: Account>(api: &A, cfg: &Headroom, region: &str, now: Dat
 
     // ---- spend
     let spend = async {
+        if !with_spend {
+            return Vec::new();
+        }
         let mut errors = Vec::new();
         let today = now.date_naive();
         let start = (today - Duration::days(i64::from(cfg.collect.spend_days)))
@@ -416,7 +451,7 @@ pub async fn collect<A: Account>(api: &A, cfg: &Headroom, region: &str, now: Dat
     }
     Collected {
         taken_at: now,
-        region: region.to_string(),
+        scope: scope.clone(),
         asgs,
         tables,
         wanted,
@@ -435,49 +470,62 @@ pub async fn collect<A: Account>(api: &A, cfg: &Headroom, region: &str, now: Dat
 type Fetched = (Vec<Vec<(Ts, f64)>>, Vec<bool>, u64, Vec<String>, Vec<String>);
 type CallOutcome<'a> = (&'a PlannedCall, Vec<(usize, Vec<(Ts, f64)>)>, u64, Option<(bool, String)>);
 
-/// Runs the planned calls (a few at a time), following NextToken pages.
-async fn fetch_metrics<A: Account>(api: &A, wanted: &[Wanted], planned: &[PlannedCall]) -> Fetched {
-    let results: Vec<CallOutcome> = futures_util::stream::iter(planned.iter())
-        .map(|c| async move {
-            let req0 = MetricDataRequest {
-                start: c.start,
-                end: c.end,
-                queries: c.queries.iter().map(|&i| (format!("q{i}"), wanted[i].query.clone())).collect(),
-                next_token: None,
-            };
-            let pct = wanted[c.queries[0]].query.stat.is_percentile();
-            let mut got: BTreeMap<usize, Vec<(Ts, f64)>> = BTreeMap::new();
-            let mut n = 0u64;
-            let mut req = req0;
-            loop {
-                n += 1;
-                match api.get_metric_data(&req).await {
-                    Ok(resp) => {
-                        for r in resp.results {
-                            if let Some(i) = r.id.strip_prefix('q').and_then(|s| s.parse::<usize>().ok()) {
-                                got.entry(i)
-                                    .or_default()
-                                    .extend(r.points.into_iter().filter(|(t, v)| *t >= c.start && *t < c.end && v.is_finite()));
+/// One planned GetMetricData call, following NextToken pages.
+async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a PlannedCall) -> CallOutcome<'a> {
+    let mut req = MetricDataRequest {
+        start: c.start,
+        end: c.end,
+        queries: c.queries.iter().map(|&i| (format!("q{i}"), wanted[i].query.clone())).collect(),
+        next_token: None,
+    };
+    let pct = wanted[c.queries[0]].query.stat.is_percentile();
+    let mut got: BTreeMap<usize, Vec<(Ts, f64)>> = BTreeMap::new();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        match api.get_metric_data(&req).await {
+            Ok(resp) => {
+                for r in resp.results {
+                    if let Some(i) = r.id.strip_prefix('q').and_then(|s| s.parse::<usize>().ok()) {
+                        let entry = got.entry(i).or_default();
+                        for (t, v) in r.points {
+                            if t >= c.start && t < c.end && v.is_finite() {
+                                entry.push((t, v));
                             }
                         }
-                        match resp.next_token {
-                            Some(t) if n < 10_000 => req.next_token = Some(t),
-                            _ => break,
-                        }
-                    }
-                    Err(e) => {
-                        // A call that fails loses only its own series' points for this
-                        // cycle: their cache frontier does not move, so the next cycle
-                        // fetches them again.
-                        return (c, vec![], n, Some((pct, describe(&e))));
                     }
                 }
+                match resp.next_token {
+                    Some(t) if n < 10_000 => req.next_token = Some(t),
+                    _ => break,
+                }
             }
-            (c, got.into_iter().collect(), n, None)
-        })
-        .buffer_unordered(CONCURRENT_CALLS)
-        .collect()
-        .await;
+            Err(e) => {
+                // A call that fails loses only its own series' points for this cycle: their
+                // cache frontier does not move, so the next cycle fetches them again.
+                return (c, vec![], n, Some((pct, describe(&e))));
+            }
+        }
+    }
+    (c, got.into_iter().collect(), n, None)
+}
+
+/// Runs the planned calls, `CONCURRENT_CALLS` at a time. (A plain FuturesUnordered of a named
+/// async fn, not a stream of closures: closures there make the cycle's future fail to be
+/// provably `Send`, which the scheduler needs to spawn it.)
+async fn fetch_metrics<A: Account>(api: &A, wanted: &[Wanted], planned: &[PlannedCall]) -> Fetched {
+    let mut results: Vec<CallOutcome> = Vec::with_capacity(planned.len());
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut next = planned.iter();
+    for c in next.by_ref().take(CONCURRENT_CALLS) {
+        pending.push(one_call(api, wanted, c));
+    }
+    while let Some(r) = pending.next().await {
+        results.push(r);
+        if let Some(c) = next.next() {
+            pending.push(one_call(api, wanted, c));
+        }
+    }
     let mut fetched = vec![Vec::new(); wanted.len()];
     let mut failed = vec![false; wanted.len()];
     let mut total = 0;

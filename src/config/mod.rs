@@ -69,9 +69,58 @@ pub struct Headroom {
 #[derive(Clone, Debug)]
 pub struct AwsCfg {
     pub regions: Vec<String>,
+    /// The accounts to collect from (`[[aws.accounts]]`); when none are configured, the one
+    /// account of the credential chain, as `default`, in `regions`.
+    pub accounts: Vec<AccountCfg>,
     pub endpoint_url: Option<String>,
     pub timeout_s: u64,
     pub max_attempts: u32,
+    /// How many scopes (account × region) cycle at once.
+    pub concurrent_scopes: usize,
+}
+
+/// One account: its id, the role headroom assumes in it (none: the credential chain's own
+/// account), and its regions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountCfg {
+    pub id: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub regions: Vec<String>,
+}
+
+/// The account label of the credential chain's own account when no `[[aws.accounts]]` is set.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+impl AwsCfg {
+    /// The accounts to collect from: the configured ones, or the credential chain's.
+    pub fn effective_accounts(&self) -> Vec<AccountCfg> {
+        if !self.accounts.is_empty() {
+            return self.accounts.clone();
+        }
+        vec![AccountCfg {
+            id: DEFAULT_ACCOUNT.to_string(),
+            role_arn: None,
+            external_id: None,
+            session_name: "headroom".to_string(),
+            regions: self.regions.clone(),
+        }]
+    }
+    /// Every scope, account by account, each account's regions in order.
+    pub fn scopes(&self) -> Vec<crate::domain::Scope> {
+        self.effective_accounts()
+            .iter()
+            .flat_map(|a| a.regions.iter().map(|r| crate::domain::Scope::new(&a.id, r)))
+            .collect()
+    }
+    /// The scope rows written before scopes existed are moved to: the first scope.
+    pub fn default_scope(&self) -> crate::domain::Scope {
+        self.scopes()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| crate::domain::Scope::new(DEFAULT_ACCOUNT, "us-east-1"))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -679,6 +728,19 @@ fn read_secret(t: &Tbl, base: &str) -> Option<SecretRef> {
     }
 }
 
+/// Every entry of a `regions` list must name an AWS region.
+fn check_regions(t: &Tbl, regions: &[String]) {
+    for (i, r) in regions.iter().enumerate() {
+        if !is_region(r) {
+            t.problem(
+                &format!("regions[{i}]"),
+                format!("`{r}` is not an AWS region name"),
+                "e.g. us-east-1, eu-west-1",
+            );
+        }
+    }
+}
+
 fn read_headroom(t: &Tbl) -> Option<Headroom> {
     let aws = t.sub("aws").map(|a| {
         let regions = a.str_list("regions");
@@ -689,15 +751,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         if a.has("regions") && regions.is_empty() {
             a.problem("regions", "empty list", "name at least one region, e.g. [\"us-east-1\"]");
         }
-        for (i, r) in regions.iter().enumerate() {
-            if !is_region(r) {
-                a.problem(
-                    &format!("regions[{i}]"),
-                    format!("`{r}` is not an AWS region name"),
-                    "e.g. us-east-1, eu-west-1",
-                );
-            }
-        }
+        check_regions(&a, &regions);
         let endpoint_url = a.str("endpoint_url");
         if let Some(u) = &endpoint_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -710,12 +764,85 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         }
         let timeout_s = a.int("timeout_seconds", 1, 300).unwrap_or(20) as u64;
         let max_attempts = a.int("max_attempts", 1, 10).unwrap_or(3) as u32;
+        let concurrent_scopes = a.int("concurrent_scopes", 1, 64).unwrap_or(4) as usize;
+        let mut accounts: Vec<AccountCfg> = Vec::new();
+        for acc in a.tables("accounts") {
+            let id = acc.str("id").unwrap_or_default();
+            if !acc.has("id") {
+                acc.missing("id", "\"123456789012\"");
+            } else if !(id.len() == 12 && id.chars().all(|c| c.is_ascii_digit())) {
+                acc.problem("id", format!("`{id}` is not an AWS account id"), "12 digits, e.g. \"123456789012\"");
+            } else if accounts.iter().any(|x| x.id == id) {
+                acc.problem(
+                    "id",
+                    format!("account {id} is listed twice"),
+                    "keep one [[aws.accounts]] entry per account",
+                );
+            }
+            let role_arn = acc.str("role_arn");
+            if let Some(arn) = &role_arn {
+                let ok = arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/");
+                if !ok {
+                    acc.problem(
+                        "role_arn",
+                        format!("`{arn}` is not an IAM role ARN"),
+                        "e.g. arn:aws:iam::123456789012:role/headroom-readonly",
+                    );
+                } else if !id.is_empty() && !arn.contains(&format!(":iam::{id}:")) {
+                    acc.problem(
+                        "role_arn",
+                        format!("the role is in another account than id = \"{id}\""),
+                        "the role to assume must be in the account it reads",
+                    );
+                }
+            }
+            let external_id = acc.str("external_id");
+            if external_id.is_some() && role_arn.is_none() {
+                acc.problem(
+                    "external_id",
+                    "set without role_arn",
+                    "external_id goes with the role it is assumed with",
+                );
+            }
+            let session_name = acc.str("session_name").unwrap_or_else(|| "headroom".into());
+            if session_name.len() < 2
+                || session_name.len() > 64
+                || !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+            {
+                acc.problem(
+                    "session_name",
+                    format!("`{session_name}` is not a valid role session name"),
+                    "2 to 64 characters of letters, digits and +=,.@-_",
+                );
+            }
+            let acc_regions = match acc.str_list("regions") {
+                Some(r) if r.is_empty() => {
+                    acc.problem("regions", "empty list", "omit it to use [aws] regions, or name at least one");
+                    r
+                }
+                Some(r) => {
+                    check_regions(&acc, &r);
+                    r
+                }
+                None => regions.clone(),
+            };
+            acc.done();
+            accounts.push(AccountCfg {
+                id,
+                role_arn,
+                external_id,
+                session_name,
+                regions: acc_regions,
+            });
+        }
         a.done();
         AwsCfg {
             regions,
+            accounts,
             endpoint_url,
             timeout_s,
             max_attempts,
+            concurrent_scopes,
         }
     });
     if !t.has("aws") {

@@ -51,9 +51,60 @@ fn unknown_key_suggests_the_nearest() {
             "timeout_seconds = 20\nregion = \"us-east-1\"",
         ),
         &[
-            "headroom.toml: aws.region: unknown key (did you mean `regions`? known keys: endpoint_url, max_attempts, regions, timeout_seconds)",
+            "headroom.toml: aws.region: unknown key (did you mean `regions`? known keys: accounts, concurrent_scopes, endpoint_url, max_attempts, regions, timeout_seconds)",
         ],
     );
+}
+
+#[test]
+fn accounts_are_checked_each_with_its_key() {
+    let accounts = r#"
+[[aws.accounts]]
+id = "12345"
+[[aws.accounts]]
+id = "222222222222"
+role_arn = "arn:aws:iam::333333333333:role/headroom"
+[[aws.accounts]]
+id = "444444444444"
+external_id = "x"
+regions = ["mars-1"]
+[[aws.accounts]]
+id = "555555555555"
+role_arn = "not-an-arn"
+session_name = "a b"
+
+[collect]"#;
+    assert_problems(
+        edited("headroom.toml", "\n[collect]", accounts),
+        &[
+            "headroom.toml: aws.accounts[0].id: `12345` is not an AWS account id (12 digits, e.g. \"123456789012\")",
+            "headroom.toml: aws.accounts[1].role_arn: the role is in another account than id = \"222222222222\" (the role to assume must be in the account it reads)",
+            "headroom.toml: aws.accounts[2].external_id: set without role_arn (external_id goes with the role it is assumed with)",
+            "headroom.toml: aws.accounts[2].regions[0]: `mars-1` is not an AWS region name (e.g. us-east-1, eu-west-1)",
+            "headroom.toml: aws.accounts[3].role_arn: `not-an-arn` is not an IAM role ARN (e.g. arn:aws:iam::123456789012:role/headroom-readonly)",
+            "headroom.toml: aws.accounts[3].session_name: `a b` is not a valid role session name (2 to 64 characters of letters, digits and +=,.@-_)",
+        ],
+    );
+}
+
+#[test]
+fn accounts_make_scopes_in_their_regions() {
+    let accounts = r#"
+[[aws.accounts]]
+id = "111111111111"
+[[aws.accounts]]
+id = "222222222222"
+role_arn = "arn:aws:iam::222222222222:role/headroom"
+regions = ["eu-west-1", "us-west-2"]
+
+[collect]"#;
+    let c = Config::from_sources(&edited("headroom.toml", "\n[collect]", accounts)).unwrap_or_else(|e| panic!("{e}"));
+    let scopes: Vec<String> = c.headroom.aws.scopes().iter().map(|s| s.key()).collect();
+    let mut want: Vec<String> = c.headroom.aws.regions.iter().map(|r| format!("111111111111/{r}")).collect();
+    want.extend(["222222222222/eu-west-1".to_string(), "222222222222/us-west-2".to_string()]);
+    assert_eq!(scopes, want);
+    assert_eq!(c.headroom.aws.default_scope().key(), want[0]);
+    assert_eq!(c.headroom.aws.accounts[1].session_name, "headroom");
 }
 
 #[test]

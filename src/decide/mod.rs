@@ -31,22 +31,37 @@ fn ev(name: &str, value: impl Into<String>) -> Evidence {
     }
 }
 
-/// FNV-1a, 64 bits, as 16 hex digits: stable across builds and platforms (unlike std's
-/// DefaultHasher), so fingerprints in the store stay valid after an upgrade.
+/// The fingerprint of an advisory within its scope: kind + resource + subject (see
+/// `domain::fnv64_hex`). `decide` turns it into the scoped one (`Scope::fingerprint`).
 pub fn fingerprint(kind: Kind, resource: &ResourceId, subject: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in kind
-        .as_str()
-        .bytes()
-        .chain([0])
-        .chain(resource.0.bytes())
-        .chain([0])
-        .chain(subject.bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    crate::domain::fnv64_hex(&[kind.as_str().as_bytes(), resource.0.as_bytes(), subject.as_bytes()])
+}
+
+/// The stage's entry point: one scope's findings → the advisories that hold now, most
+/// severe first, each fingerprinted within the scope (`Scope::fingerprint`), so the same
+/// advice in two regions or accounts is two advisories that never resolve each other.
+pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advisory> {
+    let mut advisories = alerts(f.rules, &f.evaluation.states);
+    advisories.extend(rightsize(&f.sizes, f.asgs));
+    advisories.extend(limits(&f.limits));
+    advisories.extend(dynamodb(&f.tables));
+    advisories.extend(forecasts(f.outlooks, now));
+    advisories.extend(tiers(&f.fits));
+    advisories.extend(spot_mix(&f.mixes));
+    advisories.extend(commitments(&f.commitments));
+    if let Some(s) = &f.spend {
+        advisories.extend(spend(s, f.budget.as_ref().map(|(name, r)| (name.as_str(), *r))));
     }
-    format!("{h:016x}")
+    for a in &mut advisories {
+        a.fingerprint = f.scope.fingerprint(&a.fingerprint);
+    }
+    advisories.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.kind.cmp(&b.kind))
+            .then_with(|| a.resource.cmp(&b.resource))
+    });
+    advisories
 }
 
 /// An advisory per (rule, resource) that is firing now.

@@ -3,12 +3,17 @@
 //! fleet shaped so that an alert fires and right-sizing must hold back.
 
 use crate::support::*;
+use headroom::analyze::{self, History};
 use headroom::config::Config;
+use headroom::decide;
 use headroom::domain::*;
-use headroom::runtime::{KINDS_EVALUATED, advise};
-use headroom::store::Store;
+use headroom::store::Sqlite;
 
 const P: i64 = 300;
+
+fn scope() -> Scope {
+    Scope::new("default", "us-east-1")
+}
 
 fn asg(name: &str) -> AsgState {
     AsgState {
@@ -36,10 +41,10 @@ fn snapshot(from: Ts, rise: Ts, fall: Ts, now: Ts, high: f64) -> Snapshot {
         .collect();
     Snapshot {
         taken_at: chrono::DateTime::from_timestamp(now, 0).unwrap(),
-        region: "us-east-1".into(),
+        scope: scope(),
         asgs: vec![asg("web")],
         tables: vec![],
-        series: vec![Series {
+        series: std::sync::Arc::new(vec![Series {
             resource: r.clone(),
             signal: Signal::CpuPercent,
             query: MetricQuery::new(
@@ -50,7 +55,8 @@ fn snapshot(from: Ts, rise: Ts, fall: Ts, now: Ts, high: f64) -> Snapshot {
                 P as u32,
             ),
             points,
-        }],
+        }]),
+        index: Default::default(),
         spend: vec![],
         sources: vec![],
         api_calls: ApiCalls::default(),
@@ -62,10 +68,16 @@ fn snapshot(from: Ts, rise: Ts, fall: Ts, now: Ts, high: f64) -> Snapshot {
 /// between cycles). Returns the Fired/Resolved transitions of `rule` and the alert advisory's
 /// reconciliation.
 fn cycle(path: &std::path::Path, cfg: &Config, snap: &Snapshot, now: Ts, rule: &str) -> (Vec<(Ts, String)>, headroom::store::Reconciled) {
-    let mut store = Store::open(path).unwrap();
-    let prior = store.rule_states().unwrap();
-    let (eval, advisories) = advise(cfg, snap, &prior, &[], now);
-    let rec = store.save_advice(&eval.states, &advisories, KINDS_EVALUATED, false, now).unwrap();
+    let mut store = Sqlite::open(path).unwrap();
+    let prior = store.rule_states(&scope()).unwrap();
+    let history = History {
+        rule_states: &prior,
+        outlooks: &[],
+    };
+    let findings = analyze::analyze(snap, &history, cfg, now);
+    let advisories = decide::decide(&findings, now);
+    let eval = findings.evaluation;
+    let rec = store.save_advice(&scope(), &eval.states, &advisories, false, now).unwrap();
     let events = eval
         .events
         .iter()
@@ -99,7 +111,7 @@ fn a_restart_neither_resets_a_pending_timer_nor_fires_twice() {
     let (ev, rec) = cycle(&db, &cfg, &snapshot(from, rise, never, now1, 92.0), now1, &rule.name);
     assert!(ev.is_empty(), "{ev:?}");
     assert!(rec.opened.iter().all(|fp| *fp != alert_fp(&rule.name)));
-    let st = Store::open(&db).unwrap().rule_states().unwrap();
+    let st = Sqlite::open(&db).unwrap().rule_states(&scope()).unwrap();
     let s = &st[&(rule.name.clone(), ResourceId::asg("web"))];
     assert_eq!((s.state, s.active_since), (AlertState::Pending, Some(pending_from)));
 
@@ -120,13 +132,14 @@ fn a_restart_neither_resets_a_pending_timer_nor_fires_twice() {
     let (ev, rec) = cycle(&db, &cfg, &snapshot(from, rise, now3, now4, 92.0), now4, &rule.name);
     assert_eq!(ev, vec![(now3 + P, "Resolved".to_string())]);
     assert!(rec.resolved.contains(&alert_fp(&rule.name)));
-    let list = Store::open(&db).unwrap().advisories(true, Some(Kind::Alert)).unwrap();
+    let list = Sqlite::open(&db).unwrap().advisories(true, Some(Kind::Alert), None).unwrap();
     let a = list.iter().find(|a| a.advisory.fingerprint == alert_fp(&rule.name)).unwrap();
     assert_eq!(a.state, AdvisoryState::Resolved);
 }
 
+/// The alert's fingerprint: kind + resource + rule, within the scope.
 fn alert_fp(rule: &str) -> String {
-    headroom::decide::fingerprint(Kind::Alert, &ResourceId::asg("web"), rule)
+    scope().fingerprint(&headroom::decide::fingerprint(Kind::Alert, &ResourceId::asg("web"), rule))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{Duration, Utc};
 use headroom::config::AsgTarget;
 use headroom::domain::*;
-use headroom::store::Store;
+use headroom::runtime::{ScopeState, shared};
+use headroom::store::Sqlite;
 
 pub const P: i64 = 300;
 const ASGS: usize = 10;
@@ -74,7 +75,10 @@ pub async fn create_asg_sized(
         .min_size(min)
         .max_size(max)
         .desired_capacity(desired)
-        .availability_zones("us-east-1a")
+        .availability_zones(format!(
+            "{}a",
+            asg.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+        ))
         .mixed_instances_policy(mip)
         .tags(
             Tag::builder()
@@ -240,10 +244,12 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
         prefix: None,
     }];
     let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
-    let mut store = Store::in_memory().unwrap();
+    let store = shared(Sqlite::in_memory().unwrap());
+    let mut state = ScopeState::new(Scope::new("default", "us-east-1"), true);
+    let mut cfg = std::sync::Arc::new(cfg);
 
     // ---- cycle 1: backfill
-    let r1 = headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", now).await.unwrap();
+    let r1 = headroom::runtime::cycle(&api, &cfg, &store, &mut state, now).await.unwrap();
     let s1 = &r1.snapshot;
     assert!(s1.failed_sources().is_empty(), "failed sources: {:?}", s1.failed_sources());
     assert_eq!(s1.asgs.len(), ASGS);
@@ -305,7 +311,7 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
     for i in 0..ASGS {
         seed_asg_points(&cw, i, start, POINTS..POINTS + 3).await;
     }
-    let r2 = headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", now + Duration::minutes(15))
+    let r2 = headroom::runtime::cycle(&api, &cfg, &store, &mut state, now + Duration::minutes(15))
         .await
         .unwrap();
     let s2 = &r2.snapshot;
@@ -321,8 +327,8 @@ async fn collects_every_value_in_the_fewest_calls_then_only_new_points() {
     }
 
     // ---- cycle 3 with the default overlap of 2 periods: re-fetches the last two, adds none.
-    cfg.headroom.collect.overlap_periods = 2;
-    let r3 = headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", now + Duration::minutes(15))
+    std::sync::Arc::make_mut(&mut cfg).headroom.collect.overlap_periods = 2;
+    let r3 = headroom::runtime::cycle(&api, &cfg, &store, &mut state, now + Duration::minutes(15))
         .await
         .unwrap();
     assert_eq!(r3.snapshot.points_fetched, (ASGS as u64) * 3 * 2);

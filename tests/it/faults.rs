@@ -7,7 +7,8 @@ use crate::support::proxy::{self, Fault};
 use crate::support::*;
 use chrono::Utc;
 use headroom::config::{AsgTarget, TableTarget};
-use headroom::store::Store;
+use headroom::runtime::ScopeState;
+use headroom::store::{Sqlite, Store};
 use std::time::Duration;
 
 const ATTEMPTS: u32 = 3;
@@ -51,18 +52,29 @@ fn faulty_config(endpoint: &str) -> headroom::config::Config {
 }
 
 /// One cycle through the proxy; a failing source must not make the cycle itself fail.
-async fn cycle_through(endpoint: &str) -> (headroom::runtime::CycleReport, Store) {
-    let cfg = faulty_config(endpoint);
+async fn cycle_through(endpoint: &str) -> (headroom::runtime::CycleReport, Sqlite) {
+    let cfg = std::sync::Arc::new(faulty_config(endpoint));
     let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
-    let mut store = Store::in_memory().unwrap();
+    let store = headroom::runtime::shared(Sqlite::in_memory().unwrap());
+    let mut state = ScopeState::new(scope(), true);
     let r = tokio::time::timeout(
         Duration::from_secs(120),
-        headroom::runtime::cycle(&api, &cfg, &mut store, "us-east-1", Utc::now()),
+        headroom::runtime::cycle(&api, &cfg, &store, &mut state, Utc::now()),
     )
     .await
     .expect("the cycle ends")
     .expect("a failing source is not a cycle error");
+    drop(state);
+    let store = std::sync::Arc::try_unwrap(store)
+        .ok()
+        .expect("the store is not shared after the cycle")
+        .into_inner()
+        .unwrap();
     (r, store)
+}
+
+fn scope() -> headroom::domain::Scope {
+    headroom::domain::Scope::new("default", "us-east-1")
 }
 
 fn reason<'a>(snap: &'a headroom::domain::Snapshot, source: &str) -> &'a str {
@@ -116,7 +128,7 @@ async fn every_fault_marks_its_source_and_the_cycle_goes_on() {
         reason(s, "autoscaling:policies")
     );
     // Nothing was fetched, so the cache frontier did not move: the next cycle asks again.
-    assert_eq!(store.frontiers().unwrap().len(), 0);
+    assert_eq!(store.load_window(&scope(), 0).unwrap().frontiers.len(), 0);
     // Retries stay within max_attempts for each failing call.
     let calls = s.api_calls.get("cloudwatch:GetMetricData") as u32;
     for (op, per_call) in [

@@ -199,22 +199,26 @@ fn series_reads_what_the_daemon_collected_and_uses_the_alert_rules_as_lines() {
 async fn forecasts_follow_the_forecast_schedule_and_survive_a_restart() {
     use chrono::{TimeZone, Utc};
     use headroom::aws::simulated::SimulatedAccount;
-    use headroom::store::Store;
+    use headroom::runtime::{ScopeState, shared};
+    use headroom::store::Sqlite;
     let dir = temp_dir("forecast-schedule");
     let db = dir.join("h.db");
-    let cfg = headroom::cli::demo_config().unwrap();
+    let cfg = std::sync::Arc::new(headroom::cli::demo_config().unwrap());
+    let scope = cfg.headroom.aws.default_scope();
     assert_eq!(cfg.headroom.schedule.forecast.expr, "0 * * * *", "the shipped schedule: hourly");
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 10, 20, 0).unwrap();
     let sim = SimulatedAccount::new(7, t0.timestamp());
-    let mut store = Store::open(&db).unwrap();
-    let a = headroom::runtime::cycle(&sim, &cfg, &mut store, "us-east-1", t0).await.unwrap();
+    let store = shared(Sqlite::open(&db).unwrap());
+    let mut state = ScopeState::new(scope.clone(), true);
+    let a = headroom::runtime::cycle(&sim, &cfg, &store, &mut state, t0).await.unwrap();
     assert!(a.forecast_ran && !a.outlooks.is_empty(), "the first cycle forecasts");
     assert!(a.outlooks.iter().all(|o| o.computed_at == t0.timestamp()));
-    drop(store);
+    drop((store, state));
     // Restart, 5 minutes later, same hour: the stored forecasts, as they were.
-    let mut store = Store::open(&db).unwrap();
+    let store = shared(Sqlite::open(&db).unwrap());
+    let mut state = ScopeState::new(scope.clone(), true);
     let t1 = t0 + chrono::Duration::minutes(5);
-    let b = headroom::runtime::cycle(&sim, &cfg, &mut store, "us-east-1", t1).await.unwrap();
+    let b = headroom::runtime::cycle(&sim, &cfg, &store, &mut state, t1).await.unwrap();
     assert!(!b.forecast_ran);
     assert!(b.outlooks == a.outlooks, "the stored outlooks come back as they were made");
     let fa: Vec<_> = a.advisories.iter().filter(|x| x.kind == headroom::domain::Kind::Forecast).collect();
@@ -223,6 +227,6 @@ async fn forecasts_follow_the_forecast_schedule_and_survive_a_restart() {
     assert!(b.reconciled.resolved.iter().all(|f| !fa.iter().any(|x| &x.fingerprint == f)));
     // Past 11:00: new forecasts.
     let t2 = Utc.with_ymd_and_hms(2026, 11, 20, 11, 0, 0).unwrap();
-    let c = headroom::runtime::cycle(&sim, &cfg, &mut store, "us-east-1", t2).await.unwrap();
+    let c = headroom::runtime::cycle(&sim, &cfg, &store, &mut state, t2).await.unwrap();
     assert!(c.forecast_ran && c.outlooks.iter().all(|o| o.computed_at == t2.timestamp()));
 }

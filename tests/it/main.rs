@@ -9,4 +9,6 @@ mod forecast;
 mod kinds;
 mod plan;
 mod scale;
+mod scheduler;
+mod scopes;
 mod support;

@@ -14,8 +14,9 @@ pub const GROUPS: usize = 5_000;
 async fn fifteen_thousand_series_over_fourteen_days_stay_near_the_lower_bound() {
     let h = fleet_config(headroom::config::Config::embedded().unwrap().headroom);
     let api = SyntheticFleet::new(GROUPS);
+    let scope = Scope::new("default", "us-east-1");
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
-    let c = headroom::collect::collect(&api, &h, "us-east-1", now, &HashMap::new()).await;
+    let c = headroom::collect::collect(&api, &h, &scope, now, &HashMap::new(), true).await;
     let series = c.wanted.len() as u64;
     assert_eq!(series, 3 * GROUPS as u64);
     let points_each = 14 * 86_400 / 300;
@@ -44,7 +45,7 @@ async fn fifteen_thousand_series_over_fourteen_days_stay_near_the_lower_bound() 
     drop(c);
     api.reset();
     let later = now + chrono::Duration::minutes(5);
-    let c2 = headroom::collect::collect(&api, &h, "us-east-1", later, &frontiers).await;
+    let c2 = headroom::collect::collect(&api, &h, &scope, later, &frontiers, true).await;
     // Each series needs its new period plus the overlap (default 2 periods).
     let per_series = 1 + u64::from(h.collect.overlap_periods);
     assert!(c2.fetched.iter().all(|f| f.len() as u64 == per_series));

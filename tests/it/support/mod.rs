@@ -55,13 +55,55 @@ fn http_post_with(base: &str, path: &str, content_type: &str, extra_headers: &st
 /// Creates an EC2 launch template through moto's EC2 query API (aws-sdk-ec2 is kept out of the
 /// build: it costs over ten minutes of compile time for this one call).
 pub fn create_launch_template(url: &str, name: &str, instance_type: &str) {
+    create_launch_template_as(url, name, instance_type, "test", "us-east-1")
+}
+
+/// The same in `region`, for the account of `access_key` (moto files a request under the
+/// account of its access key and the region of its credential scope).
+pub fn create_launch_template_as(url: &str, name: &str, instance_type: &str, access_key: &str, region: &str) {
     let body = format!(
         "Action=CreateLaunchTemplate&Version=2016-11-15&LaunchTemplateName={name}&LaunchTemplateData.ImageId=ami-12c6146b&LaunchTemplateData.InstanceType={instance_type}"
     );
-    // moto files a request under the region of its credential scope.
-    let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n";
-    let (status, resp) = http_post_with(url, "/", "application/x-www-form-urlencoded", auth, &body);
+    let auth = format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    );
+    let (status, resp) = http_post_with(url, "/", "application/x-www-form-urlencoded", &auth, &body);
     assert_eq!(status, 200, "CreateLaunchTemplate: {resp}");
+}
+
+/// Assumes a role in moto (raw STS query call) and returns (access key, secret, session
+/// token): moto then files that key's requests under the role's account.
+pub fn assume_role(url: &str, role_arn: &str) -> (String, String, String) {
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=seed&RoleArn={}",
+        role_arn.replace(':', "%3A").replace('/', "%2F")
+    );
+    let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\n";
+    let (status, resp) = http_post_with(url, "/", "application/x-www-form-urlencoded", auth, &body);
+    assert_eq!(status, 200, "AssumeRole: {resp}");
+    let tag = |t: &str| {
+        resp.split(&format!("<{t}>"))
+            .nth(1)
+            .and_then(|r| r.split(&format!("</{t}>")).next())
+            .unwrap_or_else(|| panic!("no {t} in {resp}"))
+            .to_string()
+    };
+    (tag("AccessKeyId"), tag("SecretAccessKey"), tag("SessionToken"))
+}
+
+/// SDK configuration for seeding moto in `region` with the given credentials.
+pub async fn seed_conf_as(url: &str, region: &str, creds: Option<(String, String, String)>) -> aws_config::SdkConfig {
+    let c = match creds {
+        Some((k, s, t)) => Credentials::new(k, s, Some(t), None, "headroom-tests"),
+        None => Credentials::new("test", "test", None, None, "headroom-tests"),
+    };
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(c)
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
 }
 
 /// Queues Cost Explorer results in moto (each distinct request takes the next one).

@@ -16,6 +16,9 @@ pub enum Fault {
     ServerError,
     Delay(Duration),
     Reset,
+    /// HTTP 403 AccessDenied when the request body contains this text (e.g. one role's
+    /// account id in an AssumeRole), else forward.
+    DenyIf(&'static str),
 }
 
 pub struct Proxy {
@@ -157,7 +160,26 @@ async fn serve(
             payload.len()
         )
     };
+    let fault = match fault {
+        Fault::DenyIf(text) if String::from_utf8_lossy(&body).contains(text) => {
+            client
+                .write_all(
+                    canned(
+                        "403 Forbidden",
+                        "AccessDenied",
+                        "not authorized to perform sts:AssumeRole (injected)",
+                    )
+                    .as_bytes(),
+                )
+                .await?;
+            client.shutdown().await.ok();
+            return Ok(());
+        }
+        Fault::DenyIf(_) => Fault::Forward,
+        other => other,
+    };
     match fault {
+        Fault::DenyIf(_) => unreachable!("resolved above"),
         Fault::Throttle => {
             client
                 .write_all(canned("400 Bad Request", "Throttling", "Rate exceeded (injected)").as_bytes())

@@ -1,0 +1,451 @@
+//! One scope's cycle: collect → merge into the scope's window → forecast when due → analyze →
+//! decide → one store transaction. The scope's state lives in `ScopeState` between cycles;
+//! the store is read only when a state is new (start-up, restart) or after a failed commit.
+//!
+//! May use: every stage, the store, config, domain.
+
+use super::app::{Shared, lock};
+use super::blocking;
+use crate::analyze::outlook::{self, Outlook};
+use crate::analyze::rules::Event;
+use crate::analyze::{self, History};
+use crate::aws::Account;
+use crate::collect::{self, Collected};
+use crate::config::Config;
+use crate::decide;
+use crate::domain::*;
+use crate::store::{CycleWrite, Reconciled, SeriesWrite, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tracing::{Instrument, info, info_span, warn};
+
+/// A boxed `Send` future: boxing the stages' futures inside the cycle lets the compiler prove
+/// the cycle's own future `Send` (rustc cannot for nested generic async fns that borrow).
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What one cycle did, for printing and metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CycleReport {
+    pub scope: Scope,
+    pub snapshot: Arc<Snapshot>,
+    /// Points fetched this cycle that the cache did not have.
+    pub new_points: u64,
+    pub metric_calls_planned: u64,
+    pub metric_calls_lower_bound: u64,
+    /// Points in the scope's window after this cycle.
+    pub cached_points: u64,
+    /// The cycle's advisories (everything that holds now), most severe first.
+    pub advisories: Vec<Advisory>,
+    /// Alert rules that started or stopped firing during the steps this cycle evaluated.
+    pub rule_events: Vec<Event>,
+    /// What changed in the store's advisories.
+    pub reconciled: Reconciled,
+    pub elapsed_ms: u64,
+    /// The forecasts this cycle's advice used (made this cycle, or at the last forecast tick).
+    pub outlooks: Arc<Vec<Outlook>>,
+    /// Whether this cycle made them (the forecast schedule ticked since the last run).
+    pub forecast_ran: bool,
+    /// Time spent making them, when it did.
+    pub forecast_ms: u64,
+    /// Time spent reading the scope's state from the store (its first cycle only).
+    pub load_ms: u64,
+    /// Time spent in the store's transaction.
+    pub commit_ms: u64,
+    /// Time spent analyzing and deciding.
+    pub advise_ms: u64,
+}
+
+/// What a scope keeps between cycles. `ScopeState::new` is empty: the first cycle reads the
+/// scope's window, frontiers, rule states, outlooks and spend from the store.
+pub struct ScopeState {
+    pub scope: Scope,
+    /// Whether this scope reads the account's spend (Cost Explorer is account-wide: the first
+    /// region of each account does).
+    pub with_spend: bool,
+    loaded: bool,
+    /// The lookback window, in the order of the last cycle's wanted series.
+    series: Arc<Vec<Series>>,
+    /// Points read from the store at start-up for series no cycle has wanted yet.
+    spare: HashMap<String, Vec<(Ts, f64)>>,
+    frontiers: HashMap<String, Ts>,
+    rule_states: HashMap<(String, ResourceId), RuleState>,
+    outlooks: Arc<Vec<Outlook>>,
+    forecast_at: Option<Ts>,
+    spend: BTreeMap<(String, String), Money>,
+}
+
+impl ScopeState {
+    pub fn new(scope: Scope, with_spend: bool) -> ScopeState {
+        ScopeState {
+            scope,
+            with_spend,
+            loaded: false,
+            series: Arc::default(),
+            spare: HashMap::new(),
+            frontiers: HashMap::new(),
+            rule_states: HashMap::new(),
+            outlooks: Arc::default(),
+            forecast_at: None,
+            spend: BTreeMap::new(),
+        }
+    }
+
+    /// Points held in memory.
+    pub fn points(&self) -> u64 {
+        self.series.iter().map(|s| s.points.len() as u64).sum::<u64>() + self.spare.values().map(|v| v.len() as u64).sum::<u64>()
+    }
+
+    /// Forgets everything: the next cycle reads the store again (after a failed commit, the
+    /// memory may be ahead of the store).
+    fn reset(&mut self) {
+        *self = ScopeState::new(self.scope.clone(), self.with_spend);
+    }
+}
+
+/// Merges fetched points (ascending) into a series' points (ascending): a fetched point
+/// replaces a cached one at the same period (late data corrects earlier values).
+fn merge(points: &mut Vec<(Ts, f64)>, fetched: &[(Ts, f64)]) {
+    let Some(first) = fetched.first() else { return };
+    let at = points.partition_point(|p| p.0 < first.0);
+    if at == points.len() {
+        points.extend_from_slice(fetched);
+        return;
+    }
+    let tail: Vec<(Ts, f64)> = points.split_off(at);
+    let (mut i, mut j) = (0, 0);
+    while i < tail.len() || j < fetched.len() {
+        match (tail.get(i), fetched.get(j)) {
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                points.push(*a);
+                i += 1;
+            }
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                points.push(*b);
+                i += 1;
+                j += 1;
+            }
+            (_, Some(b)) => {
+                points.push(*b);
+                j += 1;
+            }
+            (Some(a), None) => {
+                points.push(*a);
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+/// Whether the forecast schedule has ticked since `last` (or there was no run).
+fn forecast_due(cfg: &Config, last: Option<Ts>, now: DateTime<Utc>) -> bool {
+    let sched = &cfg.headroom.schedule;
+    match last.and_then(|t| DateTime::from_timestamp(t, 0)) {
+        None => true,
+        Some(at) => sched
+            .forecast
+            .schedule
+            .after(&at.with_timezone(&sched.timezone))
+            .next()
+            .is_some_and(|tick| tick.with_timezone(&Utc) <= now),
+    }
+}
+
+/// Reads what a new state needs from the store.
+async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut ScopeState, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let scope = state.scope.clone();
+    let since = now.timestamp() - i64::from(cfg.headroom.collect.lookback_days) * 86_400;
+    let spend_since = (now - Duration::days(i64::from(cfg.headroom.collect.spend_days)))
+        .format("%Y-%m-%d")
+        .to_string();
+    let with_spend = state.with_spend;
+    let store = store.clone();
+    let (window, rule_states, forecast_at, bodies, spend) = blocking(move || -> Result<_, StoreError> {
+        let s = lock(&store);
+        let spend = if with_spend {
+            s.spend_since(&scope.account, &spend_since)?
+        } else {
+            vec![]
+        };
+        Ok((
+            s.load_window(&scope, since)?,
+            s.rule_states(&scope)?,
+            s.forecast_run_at(&scope)?,
+            s.outlook_bodies(&scope)?,
+            spend,
+        ))
+    })
+    .await?;
+    state.spare = window.points;
+    state.frontiers = window.frontiers;
+    state.series = Arc::default();
+    state.rule_states = rule_states;
+    // Documents that no longer decode (an upgrade changed their shape) are dropped, and the
+    // forecasts are made again this cycle.
+    let decoded: Vec<Outlook> = bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
+    state.forecast_at = if decoded.len() == bodies.len() { forecast_at } else { None };
+    state.outlooks = Arc::new(decoded);
+    state.spend = spend.into_iter().map(|d| ((d.day, d.service), d.amount)).collect();
+    state.loaded = true;
+    Ok(())
+}
+
+/// One cycle of one scope at `now`. On a store error nothing of the cycle is kept (the
+/// transaction rolled back) and the state is reset, so the next cycle starts from the store.
+///
+/// The future is boxed with its `Send` bound spelled out, so the scheduler can spawn it (the
+/// compiler cannot prove a generic async fn's future `Send` for every lifetime).
+pub fn cycle<'a, A: Account, S: Store + 'static>(
+    api: &'a A,
+    cfg: &'a Arc<Config>,
+    store: &'a Shared<S>,
+    state: &'a mut ScopeState,
+    now: DateTime<Utc>,
+) -> BoxFuture<'a, Result<CycleReport, StoreError>> {
+    Box::pin(async move {
+        let span = info_span!("cycle", scope = %state.scope, now = %now.format("%Y-%m-%dT%H:%M:%SZ"));
+        let out = run_cycle(api, cfg, store, state, now).instrument(span).await;
+        if out.is_err() {
+            state.reset();
+        }
+        out
+    })
+}
+
+async fn run_cycle<A: Account, S: Store + 'static>(
+    api: &A,
+    cfg: &Arc<Config>,
+    store: &Shared<S>,
+    state: &mut ScopeState,
+    now: DateTime<Utc>,
+) -> Result<CycleReport, StoreError> {
+    let started = std::time::Instant::now();
+    let mut load_ms = 0;
+    if !state.loaded {
+        let t = std::time::Instant::now();
+        let loading: BoxFuture<'_, Result<(), StoreError>> = Box::pin(load(cfg, store, state, now).instrument(info_span!("load")));
+        loading.await?;
+        load_ms = t.elapsed().as_millis() as u64;
+    }
+    let collecting: BoxFuture<'_, Collected> = Box::pin(collect::collect(
+        api,
+        &cfg.headroom,
+        &state.scope,
+        now,
+        &state.frontiers,
+        state.with_spend,
+    ));
+    let c = collecting.await;
+
+    // ---- the window: merge what was fetched, trim to the lookback, follow the wanted order.
+    let since = now.timestamp() - i64::from(cfg.headroom.collect.lookback_days) * 86_400;
+    let previous = std::mem::take(&mut state.series);
+    let previous: Vec<Series> = Arc::try_unwrap(previous).unwrap_or_else(|shared| (*shared).clone());
+    let mut by_key: HashMap<String, Vec<(Ts, f64)>> = previous.into_iter().map(|s| (s.query.key(), s.points)).collect();
+    let mut series = Vec::with_capacity(c.wanted.len());
+    let mut writes = Vec::with_capacity(c.wanted.len());
+    // Room for a day of points beyond the window, so appending each cycle does not double a
+    // series' allocation (the window drops as many old points as it gains new ones).
+    let slack = (86_400 / i64::from(cfg.headroom.collect.period_s.max(1))) as usize;
+    let points_fetched: u64 = c.fetched.iter().map(|p| p.len() as u64).sum();
+    for ((w, fetched), through) in c.wanted.iter().zip(c.fetched).zip(&c.fetched_through) {
+        let key = w.query.key();
+        let mut points = by_key.remove(&key).or_else(|| state.spare.remove(&key)).unwrap_or_default();
+        if points.capacity() - points.len() < fetched.len() {
+            points.reserve_exact(fetched.len() + slack);
+        }
+        merge(&mut points, &fetched);
+        let cut = points.partition_point(|p| p.0 < since);
+        points.drain(..cut);
+        let frontier = [state.frontiers.get(&key).copied(), *through, fetched.last().map(|p| p.0)]
+            .into_iter()
+            .flatten()
+            .max();
+        if let Some(f) = frontier {
+            state.frontiers.insert(key, f);
+        }
+        series.push(Series {
+            resource: w.resource.clone(),
+            signal: w.signal,
+            query: w.query.clone(),
+            points,
+        });
+        writes.push(SeriesWrite {
+            resource: w.resource.clone(),
+            signal: w.signal,
+            query: w.query.clone(),
+            points: fetched,
+            fetched_through: *through,
+        });
+    }
+    let spend_since = (now - Duration::days(i64::from(cfg.headroom.collect.spend_days)))
+        .format("%Y-%m-%d")
+        .to_string();
+    for d in &c.spend {
+        state.spend.insert((d.day.clone(), d.service.clone()), d.amount);
+    }
+    state.spend.retain(|(day, _), _| *day >= spend_since);
+    let spend: Vec<DailySpend> = state
+        .spend
+        .iter()
+        .map(|((day, service), amount)| DailySpend {
+            day: day.clone(),
+            service: service.clone(),
+            amount: *amount,
+        })
+        .collect();
+    let snapshot = Arc::new(Snapshot {
+        taken_at: now,
+        scope: state.scope.clone(),
+        asgs: c.asgs,
+        tables: c.tables,
+        series: Arc::new(series),
+        index: Default::default(),
+        spend,
+        sources: c.sources,
+        api_calls: c.api_calls,
+        points_fetched,
+    });
+
+    // ---- forecast when due, analyze, decide: CPU work, off the reactor.
+    let due = forecast_due(cfg, state.forecast_at, now);
+    let (cfg2, snap2, prior_outlooks) = (cfg.clone(), snapshot.clone(), state.outlooks.clone());
+    let rule_states = std::mem::take(&mut state.rule_states);
+    let span = tracing::Span::current();
+    let (rule_states, outlooks, fresh, forecast_ms, advise_ms, evaluation, advisories) = blocking(move || {
+        let _g = span.enter();
+        let ts = now.timestamp();
+        let (outlooks, fresh, forecast_ms) = if due {
+            let _s = info_span!("forecast").entered();
+            let t = std::time::Instant::now();
+            let made = Arc::new(outlook::compute(&snap2, &cfg2.rules, &cfg2.sizing, ts));
+            let ms = t.elapsed().as_millis() as u64;
+            info!(outlooks = made.len(), elapsed_ms = ms, "forecasts made");
+            (made.clone(), Some(made), ms)
+        } else {
+            (prior_outlooks, None, 0)
+        };
+        let _s = info_span!("advise").entered();
+        let t = std::time::Instant::now();
+        let history = History {
+            rule_states: &rule_states,
+            outlooks: &outlooks,
+        };
+        let findings = analyze::analyze(&snap2, &history, &cfg2, ts);
+        let advisories = decide::decide(&findings, ts);
+        let evaluation = findings.evaluation;
+        let advise_ms = t.elapsed().as_millis() as u64;
+        (rule_states, outlooks, fresh, forecast_ms, advise_ms, evaluation, advisories)
+    })
+    .await;
+    state.rule_states = rule_states;
+
+    // ---- one transaction.
+    let encoded = match &fresh {
+        Some(made) => Some(
+            made.iter()
+                .map(|o| {
+                    serde_json::to_string(o)
+                        .map(|body| (o.resource.clone(), o.signal, body))
+                        .map_err(|source| StoreError::Encode { what: "outlook", source })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let write = CycleWrite {
+        scope: state.scope.clone(),
+        now: now.timestamp(),
+        series: writes,
+        spend: c.spend,
+        snapshot: snapshot.clone(),
+        outlooks: encoded,
+        rule_states: evaluation.states.clone(),
+        advisories: advisories.clone(),
+        hold_resolution: snapshot.partial(),
+        prune_before: Some(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400),
+    };
+    let t = std::time::Instant::now();
+    let handle = store.clone();
+    let committing: BoxFuture<'_, Result<_, StoreError>> = Box::pin(blocking(move || {
+        let _s = info_span!("store").entered();
+        lock(&handle).commit_cycle(&write)
+    }));
+    let committed = committing.await?;
+    let commit_ms = t.elapsed().as_millis() as u64;
+
+    // ---- the state follows the store only once the store has it.
+    for s in &evaluation.states {
+        state.rule_states.insert((s.rule.clone(), s.resource.clone()), s.clone());
+    }
+    if fresh.is_some() {
+        state.forecast_at = Some(now.timestamp());
+    }
+    state.outlooks = outlooks.clone();
+    state.series = snapshot.series.clone();
+    state.spare.clear();
+    let report = CycleReport {
+        scope: state.scope.clone(),
+        outlooks,
+        forecast_ran: fresh.is_some(),
+        forecast_ms,
+        new_points: committed.new_points,
+        metric_calls_planned: c.metric_calls_planned,
+        metric_calls_lower_bound: c.metric_calls_lower_bound,
+        cached_points: state.points(),
+        advisories,
+        rule_events: evaluation.events,
+        reconciled: committed.reconciled,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        load_ms,
+        commit_ms,
+        advise_ms,
+        snapshot,
+    };
+    if report.snapshot.partial() {
+        warn!(scope = %report.scope, failed = ?report.snapshot.failed_sources().iter().map(|s| s.source.as_str()).collect::<Vec<_>>(), "partial cycle: absent advisories are held, not resolved");
+    }
+    info!(
+        partial = report.snapshot.partial(),
+        api_calls = report.snapshot.api_calls.total(),
+        points_fetched,
+        new_points = report.new_points,
+        advisories = report.advisories.len(),
+        opened = report.reconciled.opened.len(),
+        resolved = report.reconciled.resolved.len(),
+        elapsed_ms = report.elapsed_ms,
+        "cycle done"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+
+    #[test]
+    fn merge_appends_replaces_overlap_and_keeps_order() {
+        type Points = &'static [(i64, f64)];
+        let cases: &[(Points, Points, Points)] = &[
+            // Appended after the last cached point.
+            (&[(0, 1.0), (300, 2.0)], &[(600, 3.0)], &[(0, 1.0), (300, 2.0), (600, 3.0)]),
+            // The overlap replaces cached values (late data), the rest is new.
+            (
+                &[(0, 1.0), (300, 2.0)],
+                &[(300, 2.5), (600, 3.0)],
+                &[(0, 1.0), (300, 2.5), (600, 3.0)],
+            ),
+            // A gap filled inside the cached range.
+            (&[(0, 1.0), (600, 3.0)], &[(300, 2.0)], &[(0, 1.0), (300, 2.0), (600, 3.0)]),
+            // Nothing fetched, nothing cached.
+            (&[(0, 1.0)], &[], &[(0, 1.0)]),
+            (&[], &[(0, 1.0)], &[(0, 1.0)]),
+        ];
+        for (cached, fetched, want) in cases {
+            let mut v = cached.to_vec();
+            merge(&mut v, fetched);
+            assert_eq!(&v, want, "{cached:?} + {fetched:?}");
+        }
+    }
+}

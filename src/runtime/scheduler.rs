@@ -1,0 +1,86 @@
+//! The daemon loop: at each tick of `schedule.collect` (in its time zone) every scope cycles,
+//! up to `aws.concurrent_scopes` at once. A scope whose previous cycle is still running skips
+//! the tick (never two cycles of one scope at once); the others go on. On shutdown the loop
+//! takes no more ticks and waits for the running cycles (each commits in one transaction).
+//!
+//! May use: cycle, app, config, the aws traits, the store trait.
+
+use super::app::{Clock, Shared};
+use super::cycle::{ScopeState, cycle};
+use crate::aws::Account;
+use crate::config::Config;
+use crate::store::Store;
+use chrono::Utc;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the collect schedule `{0}` has no future tick: headroom would never cycle (fix [schedule] collect, then restart)")]
+    NoTick(String),
+}
+
+/// Runs every scope at each tick until `shutdown` completes. Returns an error when the
+/// schedule has no next tick (the service manager should restart or alert, not see success).
+pub async fn run<A, S>(
+    scopes: Vec<(A, ScopeState)>,
+    cfg: Arc<Config>,
+    store: Shared<S>,
+    clock: &dyn Clock,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError>
+where
+    A: Account + Send + 'static,
+    S: Store + 'static,
+{
+    let sched = &cfg.headroom.schedule;
+    tokio::pin!(shutdown);
+    let limit = Arc::new(Semaphore::new(cfg.headroom.aws.concurrent_scopes.max(1)));
+    let scopes: Vec<Arc<Mutex<(A, ScopeState)>>> = scopes.into_iter().map(|s| Arc::new(Mutex::new(s))).collect();
+    let mut running: JoinSet<()> = JoinSet::new();
+    info!(cron = %sched.collect.expr, timezone = %sched.timezone, scopes = scopes.len(), "headroom running");
+    loop {
+        let now = clock.now();
+        let next = sched
+            .collect
+            .schedule
+            .after(&now.with_timezone(&sched.timezone))
+            .next()
+            .map(|t| t.with_timezone(&Utc));
+        let Some(next) = next else {
+            error!(cron = %sched.collect.expr, "the collect schedule has no future tick; stopping");
+            while running.join_next().await.is_some() {}
+            return Err(RunError::NoTick(sched.collect.expr.clone()));
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut shutdown => {
+                info!(running = running.len(), "shutdown: no more ticks; waiting for running cycles");
+                while running.join_next().await.is_some() {}
+                info!("stopped");
+                return Ok(());
+            }
+        }
+        // Reap finished cycles so the set does not grow.
+        while running.try_join_next().is_some() {}
+        let now = clock.now();
+        for scope in &scopes {
+            let Ok(mut guard) = scope.clone().try_lock_owned() else {
+                warn!("a scope's previous cycle is still running; it skips this tick");
+                continue;
+            };
+            let (cfg, store, limit) = (cfg.clone(), store.clone(), limit.clone());
+            running.spawn(async move {
+                let Ok(_permit) = limit.acquire_owned().await else { return };
+                let (api, state) = &mut *guard;
+                if let Err(e) = cycle(api, &cfg, &store, state, now).await {
+                    error!(scope = %state.scope, error_type = "store", error = %e, "cycle failed; the next one starts from the store");
+                }
+            });
+        }
+    }
+}

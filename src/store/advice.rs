@@ -1,0 +1,243 @@
+//! Rule states and advisories, by scope: reading them, reconciling a cycle's advisories with
+//! the stored ones (inside the cycle's transaction), and moving one along its lifecycle.
+//!
+//! May use: domain, rusqlite.
+
+use super::{EXPIRE_AFTER_S, Reconciled, Sqlite, StoreError, StoredAdvisory};
+use crate::domain::*;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+
+impl Sqlite {
+    /// A scope's persisted rule states, by (rule, resource).
+    pub fn rule_states(&self, scope: &Scope) -> Result<HashMap<(String, ResourceId), RuleState>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT rule, resource, state, active_since, fired_at, cleared_since, last_eval, value FROM rule_state WHERE scope = ?1",
+        )?;
+        let rows = stmt.query_map(params![scope.key()], |r| {
+            let state: String = r.get(2)?;
+            let last_eval: i64 = r.get(6)?;
+            Ok(RuleState {
+                rule: r.get(0)?,
+                resource: ResourceId(r.get(1)?),
+                state: AlertState::parse(&state).unwrap_or(AlertState::Inactive),
+                active_since: r.get(3)?,
+                fired_at: r.get(4)?,
+                cleared_since: r.get(5)?,
+                last_eval: (last_eval != i64::MIN).then_some(last_eval),
+                value: r.get(7)?,
+            })
+        })?;
+        let mut out = HashMap::new();
+        for s in rows {
+            let s = s?;
+            out.insert((s.rule.clone(), s.resource.clone()), s);
+        }
+        Ok(out)
+    }
+
+    /// Persists rule states and reconciles advisories of one scope, in a transaction of its
+    /// own (tests and tools; the runtime does this inside `commit_cycle`).
+    pub fn save_advice(
+        &mut self,
+        scope: &Scope,
+        states: &[RuleState],
+        current: &[Advisory],
+        hold_resolution: bool,
+        now: Ts,
+    ) -> Result<Reconciled, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = reconcile(&tx, scope, current, hold_resolution, now)?;
+        write_rule_states(&tx, scope, states)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stored advisories, most severe and newest first: only open and acknowledged ones
+    /// unless `all`; of one kind and one scope (`account/region`) when given.
+    pub fn advisories(&self, all: bool, kind: Option<Kind>, scope: Option<&str>) -> Result<Vec<StoredAdvisory>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope
+             FROM advisories WHERE (?1 OR state IN ('open', 'acknowledged')) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR scope = ?3)
+             ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, last_seen DESC, scope, fingerprint",
+        )?;
+        let rows = stmt.query_map(params![all, kind.map(|k| k.as_str()), scope], |r| {
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ),
+                (
+                    r.get::<_, String>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, i64>(11)?,
+                    r.get::<_, String>(12)?,
+                ),
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let ((fp, kind, resource, severity, summary, evidence, action, cost), (state, first_seen, last_seen, updated_at, scope)) = row?;
+            let decode = |what: &'static str, source| StoreError::Encode { what, source };
+            out.push(StoredAdvisory {
+                advisory: Advisory {
+                    fingerprint: fp,
+                    kind: Kind::parse(&kind).unwrap_or(Kind::Alert),
+                    resource: ResourceId(resource),
+                    severity: severity.parse().unwrap_or(Severity::Info),
+                    summary,
+                    evidence: serde_json::from_str(&evidence).map_err(|e| decode("evidence", e))?,
+                    action: action
+                        .map(|a| serde_json::from_str(&a))
+                        .transpose()
+                        .map_err(|e| decode("action", e))?,
+                    monthly_cost_delta: cost.map(Money),
+                },
+                scope,
+                state: AdvisoryState::parse(&state).unwrap_or(AdvisoryState::Open),
+                first_seen,
+                last_seen,
+                updated_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Moves an advisory (by fingerprint or a unique prefix of it) to `state`. Returns the
+    /// full fingerprint, or None when nothing (or more than one) matches.
+    pub fn set_advisory_state(&mut self, fingerprint: &str, state: AdvisoryState, now: Ts) -> Result<Option<String>, StoreError> {
+        let pattern = format!("{}%", fingerprint.replace(['%', '_'], ""));
+        let mut stmt = self.conn.prepare("SELECT fingerprint FROM advisories WHERE fingerprint LIKE ?1")?;
+        let found: Vec<String> = stmt.query_map(params![pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if found.len() != 1 {
+            return Ok(None);
+        }
+        self.conn.execute(
+            "UPDATE advisories SET state = ?2, updated_at = ?3 WHERE fingerprint = ?1",
+            params![found[0], state.as_str(), now],
+        )?;
+        Ok(Some(found[0].clone()))
+    }
+}
+
+pub(super) fn write_rule_states(tx: &Transaction, scope: &Scope, states: &[RuleState]) -> Result<(), StoreError> {
+    let key = scope.key();
+    let mut put = tx.prepare_cached(
+        "INSERT OR REPLACE INTO rule_state (scope, rule, resource, state, active_since, fired_at, cleared_since, last_eval, value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for s in states {
+        put.execute(params![
+            key,
+            s.rule,
+            s.resource.0,
+            s.state.as_str(),
+            s.active_since,
+            s.fired_at,
+            s.cleared_since,
+            s.last_eval.unwrap_or(i64::MIN),
+            s.value
+        ])?;
+    }
+    Ok(())
+}
+
+/// Reconciles a scope's advisories with the stored ones of **that scope only**.
+///
+/// Present advisories are opened (new, or reopened after resolution) or updated in place (an
+/// acknowledged one stays acknowledged). Open or acknowledged advisories of the scope that
+/// are absent are resolved — unless `hold_resolution` (a partial snapshot: absence may only
+/// mean missing data), in which case they expire after `EXPIRE_AFTER_S` without being seen.
+/// Every kind is evaluated every cycle, so absence of any kind counts.
+pub(super) fn reconcile(
+    tx: &Transaction,
+    scope: &Scope,
+    current: &[Advisory],
+    hold_resolution: bool,
+    now: Ts,
+) -> Result<Reconciled, StoreError> {
+    let key = scope.key();
+    let mut out = Reconciled::default();
+    let mut get = tx.prepare_cached("SELECT state FROM advisories WHERE fingerprint = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO advisories (fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9, ?9, ?10)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE advisories SET severity = ?2, summary = ?3, evidence = ?4, action = ?5, cost_delta_micros = ?6, last_seen = ?7,
+         state = CASE WHEN state IN ('open', 'acknowledged') THEN state ELSE 'open' END,
+         updated_at = CASE WHEN state IN ('open', 'acknowledged') THEN updated_at ELSE ?7 END
+         WHERE fingerprint = ?1",
+    )?;
+    for a in current {
+        let evidence = serde_json::to_string(&a.evidence).map_err(|source| StoreError::Encode { what: "evidence", source })?;
+        let action = a
+            .action
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|source| StoreError::Encode { what: "action", source })?;
+        let cost = a.monthly_cost_delta.map(|m| m.0);
+        let prior: Option<String> = get.query_row(params![a.fingerprint], |r| r.get(0)).optional()?;
+        match prior.as_deref() {
+            None => {
+                insert.execute(params![
+                    a.fingerprint,
+                    a.kind.as_str(),
+                    a.resource.0,
+                    a.severity.to_string(),
+                    a.summary,
+                    evidence,
+                    action,
+                    cost,
+                    now,
+                    key
+                ])?;
+                out.opened.push(a.fingerprint.clone());
+            }
+            Some(st) => {
+                update.execute(params![
+                    a.fingerprint,
+                    a.severity.to_string(),
+                    a.summary,
+                    evidence,
+                    action,
+                    cost,
+                    now
+                ])?;
+                if st == "open" || st == "acknowledged" {
+                    out.updated.push(a.fingerprint.clone());
+                } else {
+                    out.opened.push(a.fingerprint.clone());
+                }
+            }
+        }
+    }
+    let present: std::collections::HashSet<&str> = current.iter().map(|a| a.fingerprint.as_str()).collect();
+    let mut live =
+        tx.prepare_cached("SELECT fingerprint, last_seen FROM advisories WHERE scope = ?1 AND state IN ('open', 'acknowledged')")?;
+    let rows: Vec<(String, i64)> = live
+        .query_map(params![key], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut close = tx.prepare_cached("UPDATE advisories SET state = ?2, updated_at = ?3 WHERE fingerprint = ?1")?;
+    for (fp, last_seen) in rows {
+        if present.contains(fp.as_str()) {
+            continue;
+        }
+        if !hold_resolution {
+            close.execute(params![fp, "resolved", now])?;
+            out.resolved.push(fp);
+        } else if now - last_seen >= EXPIRE_AFTER_S {
+            close.execute(params![fp, "expired", now])?;
+            out.expired.push(fp);
+        }
+    }
+    Ok(out)
+}
