@@ -335,11 +335,7 @@ fn families(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, ctx: &Context, 
             f.notes.push(format!("{r} left out: {why}"));
             continue;
         }
-        let Some(desired) = snap
-            .series
-            .iter()
-            .find(|s| s.resource == r && s.signal == Signal::DesiredCapacity && !s.points.is_empty())
-        else {
+        let Some(desired) = snap.nonempty_series_for(&r, Signal::DesiredCapacity) else {
             continue;
         };
         let (base, pct, proposed) = match ctx.proposed_split.get(&g.name) {
@@ -517,11 +513,7 @@ fn tables(snap: &Snapshot, pricing: &Pricing, now: Ts) -> Vec<Commitment> {
                 pricing.dynamodb_reserved_wcu100,
             ),
         ] {
-            let Some(s) = snap
-                .series
-                .iter()
-                .find(|s| s.resource == r && s.signal == sig && !s.points.is_empty())
-            else {
+            let Some(s) = snap.nonempty_series_for(&r, sig) else {
                 continue;
             };
             let hrs = hourly(&s.points, now - LOOKBACKS[0] * DAY, now);

@@ -113,7 +113,7 @@ pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> 
 
 fn one(t: &TableState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: Ts, now: Ts) -> Option<TableFinding> {
     let r = ResourceId::table(&t.name);
-    let series = snap.series.iter().find(|s| s.resource == r && s.signal == Signal::ConsumedRcu)?;
+    let series = snap.series_for(&r, Signal::ConsumedRcu)?;
     let period = f64::from(series.query.period_s.max(1));
     let pts: Vec<Ts> = series.points.iter().map(|p| p.0).filter(|x| *x >= from && *x <= now).collect();
     let history_hours = match (pts.first(), pts.last()) {

@@ -55,21 +55,19 @@ fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: 
         return None;
     }
     let r = ResourceId::asg(&g.name);
-    let find = |sig| snap.series.iter().find(|s| s.resource == r && s.signal == sig);
+    let find = |sig| snap.series_for(&r, sig);
     let desired = find(Signal::DesiredCapacity)?;
-    let cpu: std::collections::HashMap<Ts, f64> = find(Signal::CpuPercent)?
-        .points
-        .iter()
-        .copied()
-        .filter(|(t, v)| *t >= from && *t <= now && v.is_finite())
-        .collect();
-    // Periods with both desired capacity and CPU.
-    let joined: Vec<(f64, f64)> = desired
-        .points
-        .iter()
-        .filter(|(t, d)| *t >= from && *t <= now && d.is_finite())
-        .filter_map(|(t, d)| cpu.get(t).map(|c| (*d, *c)))
-        .collect();
+    let cpu = find(Signal::CpuPercent)?;
+    // Periods with both desired capacity and CPU: a merge join of the two ascending series.
+    let in_window = |(t, v): &&(Ts, f64)| *t >= from && *t <= now && v.is_finite();
+    let mut cpu_it = cpu.points.iter().filter(in_window).peekable();
+    let mut joined: Vec<(f64, f64)> = Vec::with_capacity(desired.points.len());
+    for (t, d) in desired.points.iter().filter(in_window) {
+        while cpu_it.next_if(|(tc, _)| tc < t).is_some() {}
+        if let Some((_, c)) = cpu_it.next_if(|(tc, _)| tc == t) {
+            joined.push((*d, *c));
+        }
+    }
     let period = f64::from(desired.query.period_s.max(1));
     let hours = joined.len() as f64 * period / 3600.0;
     if hours < cfg.min_history_hours {

@@ -141,11 +141,7 @@ pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
 
 fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec<Job<'a>> {
     let mut jobs = vec![];
-    let series = |r: &ResourceId, sig: Signal| {
-        snap.series
-            .iter()
-            .find(|s| &s.resource == r && s.signal == sig && !s.points.is_empty())
-    };
+    let series = |r: &ResourceId, sig: Signal| snap.nonempty_series_for(r, sig);
     for g in &snap.asgs {
         let r = ResourceId::asg(&g.name);
         for (sig, rule_signal, what) in [

@@ -128,16 +128,10 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
     let r = ResourceId::asg(&g.name);
     let cpu_v = idx.window(&r, Signal::CpuPercent, from, now + 1);
     let mem_v = idx.window(&r, Signal::MemoryPercent, from, now + 1);
-    let period = snap
-        .series
-        .iter()
-        .find(|s| s.resource == r && s.signal == Signal::CpuPercent)
-        .map(|s| i64::from(s.query.period_s))
-        .unwrap_or(300);
-    let cpu_pts: Vec<Ts> = snap
-        .series
-        .iter()
-        .filter(|s| s.resource == r && s.signal == Signal::CpuPercent)
+    let cpu = snap.series_for(&r, Signal::CpuPercent);
+    let period = cpu.map(|s| i64::from(s.query.period_s)).unwrap_or(300);
+    let cpu_pts: Vec<Ts> = cpu
+        .into_iter()
         .flat_map(|s| s.points.iter().map(|p| p.0).filter(|t| *t >= from && *t <= now))
         .collect();
     let history_hours = match (cpu_pts.first(), cpu_pts.last()) {

@@ -81,10 +81,7 @@ fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: 
         return None;
     }
     let r = ResourceId::asg(&g.name);
-    let s = snap
-        .series
-        .iter()
-        .find(|s| s.resource == r && s.signal == Signal::DesiredCapacity)?;
+    let s = snap.series_for(&r, Signal::DesiredCapacity)?;
     let d: Vec<f64> = s
         .points
         .iter()
