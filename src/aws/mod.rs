@@ -31,6 +31,11 @@ pub enum ErrorKind {
     AccessDenied,
     NotFound,
     InvalidRequest,
+    /// No credentials could be found or loaded (nothing was sent).
+    Credentials,
+    /// The endpoint answered, but not in the service's format (e.g. an HTTP 200 that is not
+    /// an AWS response: a proxy page, the wrong service).
+    Unreadable,
     Other,
 }
 
@@ -44,6 +49,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::AccessDenied => "access denied",
             ErrorKind::NotFound => "not found",
             ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Credentials => "no AWS credentials",
+            ErrorKind::Unreadable => "unreadable response",
             ErrorKind::Other => "error",
         })
     }
@@ -80,6 +87,12 @@ impl AwsError {
             }
             ErrorKind::Timeout | ErrorKind::Connection => "check network access to the AWS endpoint (or aws.endpoint_url)",
             ErrorKind::ServerError => "AWS answered 5xx; headroom retries next cycle",
+            ErrorKind::Credentials => {
+                "give headroom credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), web identity, or an instance/task role"
+            }
+            ErrorKind::Unreadable => {
+                "the endpoint is not answering as this AWS service does: check aws.endpoint_url and any proxy in between"
+            }
             _ => "",
         }
     }

@@ -178,18 +178,23 @@ where
     let (kind, message) = match &err {
         SdkError::TimeoutError(_) => (ErrorKind::Timeout, "no answer within the timeout".to_string()),
         SdkError::DispatchFailure(d) => {
+            let text = format!("{}", DisplayErrorContext(&err));
+            // Credentials are resolved just before sending: their failure arrives as a dispatch
+            // failure, but nothing reached the network.
             let kind = if d.is_timeout() {
                 ErrorKind::Timeout
+            } else if text.to_ascii_lowercase().contains("credential") {
+                ErrorKind::Credentials
             } else {
                 ErrorKind::Connection
             };
-            (kind, format!("{}", DisplayErrorContext(&err)))
+            (kind, text)
         }
         SdkError::ResponseError(_) => {
             let kind = match status {
                 Some(s) if s >= 500 => ErrorKind::ServerError,
                 Some(429) => ErrorKind::Throttled,
-                _ => ErrorKind::Other,
+                _ => ErrorKind::Unreadable,
             };
             (
                 kind,
@@ -203,7 +208,10 @@ where
             let e = se.err();
             let code = e.code().unwrap_or("");
             let msg = e.message().unwrap_or("");
-            let kind = if THROTTLE_CODES.contains(&code) || status == Some(429) {
+            let kind = if code.is_empty() && status.is_some_and(|s| (200..300).contains(&s)) {
+                // A success status whose body is not the service's answer is no invalid request.
+                ErrorKind::Unreadable
+            } else if THROTTLE_CODES.contains(&code) || status == Some(429) {
                 ErrorKind::Throttled
             } else if DENIED_CODES.contains(&code) || status == Some(403) {
                 ErrorKind::AccessDenied
@@ -217,6 +225,10 @@ where
             let shown = match (code.is_empty(), msg.is_empty()) {
                 (false, false) => format!("{code}: {msg}"),
                 (false, true) => code.to_string(),
+                _ if kind == ErrorKind::Unreadable => format!(
+                    "HTTP {} with a body that is not an answer from {service}",
+                    status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                ),
                 _ => format!("HTTP {}", status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())),
             };
             (kind, shown)

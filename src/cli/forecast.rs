@@ -99,6 +99,11 @@ pub fn run(a: Args) -> ExitCode {
     {
         return fail(format!("--horizon-days {d}: expected a number of days in (0, 366]"));
     }
+    if let Some(t) = a.thresholds.iter().find(|t| !t.is_finite()) {
+        return fail(format!(
+            "--threshold {t}: expected a finite number in the series' unit, e.g. --threshold 75"
+        ));
+    }
     if let Some(spec) = &a.series {
         return stored(spec, &a, &p).unwrap_or_else(|c| c);
     }
@@ -130,7 +135,7 @@ fn stored(spec: &str, a: &Args, p: &Params) -> Result<ExitCode, ExitCode> {
             path.display()
         )));
     }
-    let store = crate::store::Sqlite::open(&path).map_err(fail)?;
+    let store = crate::store::Sqlite::open_read_only(&path).map_err(fail)?;
     let since = chrono::Utc::now().timestamp() - i64::from(cfg.headroom.collect.lookback_days.max(28)) * 86_400;
     let (key, pts) = match store.series_of(None, resource, signal, since).map_err(fail)? {
         Ok(v) => v,
@@ -171,8 +176,15 @@ fn parse_ts(s: &str) -> Option<i64> {
 
 /// Read (time, value) rows of a CSV with a header. Empty or "NaN" values are kept as NaN
 /// (missing); anything else unparsable is an error naming the line.
+///
+/// Timestamps: numbers are epoch seconds, or epoch milliseconds when their median is beyond
+/// the year 5000 in seconds (said on stderr). Rows far from the rest in time — a stray `0`, one
+/// row in milliseconds among seconds — are left out with a warning naming their lines: a
+/// cluster of rows separated from the largest one by more than 1,000 median steps (and at least
+/// 30 days) is dropped. A byte-order mark is skipped.
 pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f64)>, String> {
     let body = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let body = body.strip_prefix('\u{feff}').unwrap_or(&body);
     let mut lines = body.lines().enumerate();
     let Some((_, header)) = lines.next() else {
         return Err(format!(
@@ -192,12 +204,16 @@ pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f6
     };
     let (ti, vi) = (find(ts_col, "--timestamp-col")?, find(val_col, "--value-col")?);
     let mut out = Vec::new();
+    let mut line_of = Vec::new();
+    let mut numeric = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
         }
         let f: Vec<&str> = line.split(',').collect();
         let cell = |k: usize| f.get(k).map(|s| s.trim().trim_matches('"')).unwrap_or("");
+        numeric.push(cell(ti).parse::<f64>().is_ok());
+        line_of.push(i + 1);
         let t = parse_ts(cell(ti)).ok_or_else(|| {
             format!(
                 "{}:{}: timestamp {:?} is not a date-time (expected e.g. 2026-11-01 14:05:00, RFC 3339 or epoch seconds)",
@@ -218,8 +234,73 @@ pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f6
     if out.is_empty() {
         return Err(format!("{}: no data rows after the header", path.display()));
     }
+    // Epoch milliseconds: numeric timestamps whose median lies past the year 5000 in seconds.
+    let mut nums: Vec<i64> = out.iter().zip(&numeric).filter(|(_, n)| **n).map(|(o, _)| o.0).collect();
+    if nums.len() * 2 > out.len() {
+        nums.sort_unstable();
+        if nums[nums.len() / 2] > 95_617_584_000 {
+            eprintln!(
+                "warning: {}: numeric timestamps read as epoch milliseconds (their median is past the year 5000 in seconds)",
+                path.display()
+            );
+            for (o, n) in out.iter_mut().zip(&numeric) {
+                if *n {
+                    o.0 = o.0.div_euclid(1000);
+                }
+            }
+        }
+    }
+    let keep = main_cluster(&out.iter().map(|o| o.0).collect::<Vec<_>>());
+    let dropped: Vec<usize> = (0..out.len()).filter(|i| !keep[*i]).collect();
+    if !dropped.is_empty() {
+        let shown: Vec<String> = dropped
+            .iter()
+            .take(5)
+            .map(|&i| format!("line {} ({})", line_of[i], day_str(out[i].0)))
+            .collect();
+        eprintln!(
+            "warning: {}: {} row(s) far from the rest of the series in time left out: {}{}",
+            path.display(),
+            dropped.len(),
+            shown.join(", "),
+            if dropped.len() > 5 { ", …" } else { "" }
+        );
+        out = out.into_iter().zip(keep).filter(|(_, k)| *k).map(|(o, _)| o).collect();
+    }
     Ok(out)
 }
+
+/// Which timestamps belong to the series: sorted, split wherever two neighbours are more than
+/// max(1,000 median steps, 30 days) apart; the largest part stays.
+fn main_cluster(ts: &[i64]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..ts.len()).collect();
+    order.sort_by_key(|&i| ts[i]);
+    let mut diffs: Vec<i64> = order.windows(2).map(|w| ts[w[1]] - ts[w[0]]).filter(|d| *d > 0).collect();
+    if diffs.is_empty() {
+        return vec![true; ts.len()];
+    }
+    diffs.sort_unstable();
+    let step = diffs[diffs.len() / 2];
+    let gap = step.saturating_mul(1000).max(30 * 86_400);
+    let mut parts: Vec<(usize, usize)> = vec![(0, 0)];
+    for k in 1..order.len() {
+        if ts[order[k]] - ts[order[k - 1]] > gap {
+            parts.push((k, k));
+        } else if let Some(p) = parts.last_mut() {
+            p.1 = k;
+        }
+    }
+    let best = parts.iter().max_by_key(|(a, b)| b - a).copied().unwrap_or((0, order.len() - 1));
+    let mut keep = vec![false; ts.len()];
+    for &i in &order[best.0..=best.1] {
+        keep[i] = true;
+    }
+    keep
+}
+
+/// The most points a regularised series may have: beyond it, the timestamps or the step are
+/// wrong (a million 5-minute steps is 9.5 years).
+pub const MAX_GRID_POINTS: i64 = 1_000_000;
 
 fn day_str(t: i64) -> String {
     Utc.timestamp_opt(t, 0)
@@ -246,6 +327,16 @@ fn one(
             ))
         })?,
     };
+    if let (Some(first), Some(last)) = (obs.iter().map(|o| o.0).min(), obs.iter().map(|o| o.0).max()) {
+        let points = (last - first) / step + 1;
+        if points > MAX_GRID_POINTS {
+            return Err(fail(format!(
+                "{source}: from {} to {} at one point every {step} s is {points} points, more than the {MAX_GRID_POINTS} a series may have: check the timestamps (a stray row, or the wrong unit) or give a larger --step",
+                day_str(first),
+                day_str(last)
+            )));
+        }
+    }
     if !(horizon_days.is_finite() && horizon_days > 0.0 && horizon_days <= 366.0) {
         return Err(fail(format!(
             "--horizon-days {horizon_days}: expected a number of days in (0, 366]"

@@ -1,7 +1,8 @@
 //! The command line: `check`, `config check`, `demo`, `plan`, `advisories`, `run`. Parses flags (clap), loads the
 //! config, opens the store, builds the AWS clients or the simulated account, runs the
 //! runtime, and prints for people or as `--json`. Exit codes: 0 ok, 1 advisories at or above
-//! `--fail-on`, 2 error (bad config, unusable store).
+//! `--fail-on`, 2 error (bad config, unusable store), 3 a cycle was partial (`check`: a source
+//! failed; it wins over 1, since the advice it saw is incomplete).
 //!
 //! May use: runtime, stages, config, store, aws. `anyhow` is allowed here and in main only.
 
@@ -356,8 +357,38 @@ async fn check(
             print::report(r, &cfg);
         }
     }
-    Ok(fail_code(reports.iter().flat_map(|r| &r.advisories), fail_on))
+    let partial: Vec<String> = reports
+        .iter()
+        .filter(|r| r.snapshot.partial())
+        .map(|r| {
+            let failed: Vec<&str> = r.snapshot.failed_sources().iter().map(|s| s.source.as_str()).collect();
+            format!("{} ({})", r.scope, failed.join(", "))
+        })
+        .collect();
+    if !partial.is_empty() {
+        eprintln!(
+            "error: partial cycle in {}: the advice above is incomplete (the reasons are listed per source); exit {PARTIAL}",
+            partial.join("; ")
+        );
+        return Ok(ExitCode::from(PARTIAL));
+    }
+    // --fail-on weighs every open advisory of the checked scopes, as `advisories --fail-on`
+    // does, not only the ones this cycle produced (an acknowledged warning is still open).
+    let mut open = Vec::new();
+    {
+        let s = crate::runtime::lock_store(&store);
+        for r in &reports {
+            open.extend(s.advisories(false, None, Some(&r.scope.key())).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })?);
+        }
+    }
+    Ok(fail_code(open.iter().map(|s| &s.advisory), fail_on))
 }
+
+/// The exit code of a cycle that was partial (a source failed).
+pub const PARTIAL: u8 = 3;
 
 /// Exit 1 when an advisory is at or above `--fail-on`.
 fn fail_code<'a>(advisories: impl IntoIterator<Item = &'a crate::domain::Advisory>, fail_on: Option<Severity>) -> ExitCode {
@@ -378,7 +409,17 @@ fn advisories(dir: &Path, a: AdvisoriesArgs) -> Result<ExitCode, ExitCode> {
         );
         return Err(ExitCode::from(2));
     }
-    let mut store = open_store(&path, &cfg)?;
+    // Listing only reads: a read-only connection, so it works beside a running daemon and on a
+    // store the user cannot write. Moving an advisory along its lifecycle writes.
+    let writes = a.ack.is_some() || a.applied.is_some();
+    let mut store = if writes {
+        open_store(&path, &cfg)?
+    } else {
+        Sqlite::open_read_only(&path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?
+    };
     if let Some(sc) = &a.scope
         && Scope::parse(sc).is_none()
     {
@@ -514,9 +555,57 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An exclusive lock on `STORE.lock` held while the daemon runs: two daemons on one store
+/// would each cycle every scope and resolve each other's view of it. The lock file holds the
+/// holder's pid for the message; the kernel releases the lock when the process ends, however.
+struct StoreLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_store_file(store: &Path) -> Result<StoreLock, ExitCode> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::io::AsRawFd;
+    let path = PathBuf::from(format!("{}.lock", store.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            eprintln!(
+                "error: cannot open the lock file {}: {e} (its folder must be writable)",
+                path.display()
+            );
+            ExitCode::from(2)
+        })?;
+    // SAFETY: flock on a file descriptor this function owns; non-blocking.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let mut holder = String::new();
+        let _ = f.read_to_string(&mut holder);
+        let holder = match holder.trim() {
+            "" => "unknown",
+            pid => pid,
+        };
+        eprintln!(
+            "error: store {} is in use by another headroom daemon (pid {holder}, lock {}): run one daemon per store, or give this one its own [store] path",
+            store.display(),
+            path.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = write!(f, "{}", std::process::id());
+    let _ = f.flush();
+    Ok(StoreLock(f))
+}
+
 async fn run(dir: &Path, store: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
     let cfg = Arc::new(load_config(dir)?);
-    let store = runtime::shared(open_store(store.as_deref().unwrap_or(&cfg.headroom.store.path), &cfg)?);
+    let path = store.unwrap_or_else(|| cfg.headroom.store.path.clone());
+    let opened = open_store(&path, &cfg)?;
+    let _lock = lock_store_file(&path)?;
+    let store = runtime::shared(opened);
     let scopes = connect_scopes(&cfg, None, None).await?;
     runtime::run(scopes, cfg, store, &SystemClock, runtime::shutdown_signal())
         .await

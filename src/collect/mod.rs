@@ -213,24 +213,13 @@ pub async fn collect<A: Account>(
         calls.add("sts:AssumeRole", 1);
         let s = status("sts:AssumeRole", &[describe(&e)]);
         warn!(scope = %scope, source = %s.source, error_type = "access_denied", reason = s.reason.as_deref().unwrap_or(""), "account not readable; scope is partial");
-        return Collected {
-            taken_at: now,
-            scope: scope.clone(),
-            asgs: vec![],
-            tables: vec![],
-            wanted: vec![],
-            fetched: vec![],
-            fetched_through: vec![],
-            spend: vec![],
-            sources: vec![s],
-            api_calls: calls,
-            metric_calls_planned: 0,
-            metric_calls_lower_bound: 0,
-        };
+        return nothing(scope, now, s, calls);
     }
 
     // ---- inventory: Auto Scaling groups
-    let (asgs, asg_targets) = async {
+    let asg_inventory = async {
+        let mut calls = ApiCalls::default();
+        let mut sources = Vec::new();
         let mut errors = Vec::new();
         let by_tag = cfg.targets.asgs.iter().any(|t| t.name.is_none() || !t.tags.is_empty());
         let names: Vec<String> = if by_tag {
@@ -304,13 +293,14 @@ pub async fn collect<A: Account>(
         }
         selected.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         let (a, t): (Vec<_>, Vec<_>) = selected.into_iter().unzip();
-        (a, t)
+        (a, t, calls, sources)
     }
-    .instrument(info_span!("inventory", source = "autoscaling"))
-    .await;
+    .instrument(info_span!("inventory", source = "autoscaling"));
 
     // ---- inventory: DynamoDB tables
-    let tables = async {
+    let table_inventory = async {
+        let mut calls = ApiCalls::default();
+        let mut sources = Vec::new();
         let mut errors = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let needs_list = cfg.targets.tables.iter().any(|t| t.name.is_none());
@@ -357,10 +347,54 @@ pub async fn collect<A: Account>(
         if !cfg.targets.tables.is_empty() {
             sources.push(status("dynamodb", &errors));
         }
-        tables
+        (tables, calls, sources)
     }
-    .instrument(info_span!("inventory", source = "dynamodb"))
-    .await;
+    .instrument(info_span!("inventory", source = "dynamodb"));
+
+    // ---- spend
+    let spend_read = async {
+        let mut calls = ApiCalls::default();
+        let mut sources = Vec::new();
+        if !with_spend {
+            return (Vec::new(), calls, sources);
+        }
+        let mut errors = Vec::new();
+        let today = now.date_naive();
+        let start = (today - Duration::days(i64::from(cfg.collect.spend_days)))
+            .format("%Y-%m-%d")
+            .to_string();
+        let end = today.format("%Y-%m-%d").to_string();
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            calls.add("costexplorer:GetCostAndUsage", 1);
+            match api.daily_spend_by_service(&start, &end, token.take()).await {
+                Ok(page) => {
+                    out.extend(page.days);
+                    match page.next_token {
+                        Some(t) => token = Some(t),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    errors.push(describe(&e));
+                    break;
+                }
+            }
+        }
+        sources.push(status("costexplorer", &errors));
+        (out, calls, sources)
+    }
+    .instrument(info_span!("spend", source = "costexplorer"));
+    // The three are independent: read at once (each within its own API's limits).
+    let ((asgs, asg_targets, c1, s1), (tables, c2, s2), (spend, c3, s3)) =
+        futures_util::future::join3(asg_inventory, table_inventory, spend_read).await;
+    for c in [c1, c2, c3] {
+        for (op, n) in c.by_operation {
+            calls.add(&op, n);
+        }
+    }
+    sources.extend(s1.into_iter().chain(s2).chain(s3));
 
     // ---- which series, over which windows
     let mut wanted = Vec::new();
@@ -411,41 +445,6 @@ pub async fn collect<A: Account>(
         }
     }
 
-    // ---- spend
-    let spend = async {
-        if !with_spend {
-            return Vec::new();
-        }
-        let mut errors = Vec::new();
-        let today = now.date_naive();
-        let start = (today - Duration::days(i64::from(cfg.collect.spend_days)))
-            .format("%Y-%m-%d")
-            .to_string();
-        let end = today.format("%Y-%m-%d").to_string();
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            calls.add("costexplorer:GetCostAndUsage", 1);
-            match api.daily_spend_by_service(&start, &end, token.take()).await {
-                Ok(page) => {
-                    out.extend(page.days);
-                    match page.next_token {
-                        Some(t) => token = Some(t),
-                        None => break,
-                    }
-                }
-                Err(e) => {
-                    errors.push(describe(&e));
-                    break;
-                }
-            }
-        }
-        sources.push(status("costexplorer", &errors));
-        out
-    }
-    .instrument(info_span!("spend", source = "costexplorer"))
-    .await;
-
     for s in sources.iter().filter(|s| !s.ok) {
         warn!(source = %s.source, error_type = "source_failed", reason = s.reason.as_deref().unwrap_or(""), "source failed; snapshot is partial");
     }
@@ -469,6 +468,33 @@ pub async fn collect<A: Account>(
 /// plain and percentile calls.
 type Fetched = (Vec<Vec<(Ts, f64)>>, Vec<bool>, u64, Vec<String>, Vec<String>);
 type CallOutcome<'a> = (&'a PlannedCall, Vec<(usize, Vec<(Ts, f64)>)>, u64, Option<(bool, String)>);
+
+/// A collection that got nothing: one failed source says why (the frontiers do not move, so
+/// the next cycle asks again).
+fn nothing(scope: &Scope, now: DateTime<Utc>, failed: SourceStatus, api_calls: ApiCalls) -> Collected {
+    Collected {
+        taken_at: now,
+        scope: scope.clone(),
+        asgs: vec![],
+        tables: vec![],
+        wanted: vec![],
+        fetched: vec![],
+        fetched_through: vec![],
+        spend: vec![],
+        sources: vec![failed],
+        api_calls,
+        metric_calls_planned: 0,
+        metric_calls_lower_bound: 0,
+    }
+}
+
+/// What a collection that missed its deadline leaves.
+pub fn missed_deadline(scope: &Scope, now: DateTime<Utc>, deadline_s: u64) -> Collected {
+    let why = format!(
+        "collection did not finish within {deadline_s} s: an endpoint accepted requests but did not answer in time ([collect] deadline_seconds; per call [aws] timeout_seconds × max_attempts)"
+    );
+    nothing(scope, now, status("deadline", &[why]), ApiCalls::default())
+}
 
 /// One planned GetMetricData call, following NextToken pages.
 async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a PlannedCall) -> CallOutcome<'a> {

@@ -133,6 +133,9 @@ pub struct CollectCfg {
     /// Collect AWS/AutoScaling GroupDesiredCapacity per ASG (needs group metrics enabled).
     pub group_metrics: bool,
     pub latency_percentile: bool,
+    /// How long one cycle's collection may take before the cycle goes on without what has not
+    /// answered (partial), seconds. Well under the collect interval.
+    pub deadline_s: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -482,6 +485,39 @@ pub struct Sources {
     pub alerts: Vec<(String, String)>,
 }
 
+/// A cycle's collection deadline unless `[collect] deadline_seconds` says otherwise: two
+/// minutes, well inside the default 5-minute interval.
+pub const DEFAULT_DEADLINE_S: u64 = 120;
+
+/// The largest configuration file headroom reads: the shipped ones are a few KiB; a file
+/// beyond this is a mistake (a log, a device), not a config.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads one configuration file: a regular file of at most `MAX_CONFIG_BYTES`, as UTF-8 text
+/// (a leading byte-order mark is dropped). The error says which rule it broke.
+pub fn read_config_file(p: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(p).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file (a directory, device or pipe)".into());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {} a configuration file may have",
+            meta.len(),
+            MAX_CONFIG_BYTES
+        ));
+    }
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(p)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!("more than the {MAX_CONFIG_BYTES} bytes a configuration file may have"));
+    }
+    Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
+}
+
 impl Sources {
     pub fn embedded() -> Sources {
         Sources {
@@ -499,13 +535,13 @@ impl Sources {
         let mut read = |name: &str| -> (String, String) {
             let p = dir.join(name);
             let shown = p.display().to_string();
-            match std::fs::read_to_string(&p) {
+            match read_config_file(&p) {
                 Ok(s) => (shown, s),
                 Err(e) => {
                     problems.push(Problem {
                         file: shown.clone(),
                         key: String::new(),
-                        problem: format!("cannot read: {e}"),
+                        problem: e,
                         hint: format!("pass --config DIR pointing at a folder with {name}, or copy it from the repository's config/"),
                     });
                     (shown, String::new())
@@ -528,13 +564,13 @@ impl Sources {
                     files.sort();
                     for f in files {
                         let shown = f.display().to_string();
-                        match std::fs::read_to_string(&f) {
+                        match read_config_file(&f) {
                             Ok(s) => alerts.push((shown, s)),
                             Err(e) => problems.push(Problem {
                                 file: shown,
                                 key: String::new(),
-                                problem: format!("cannot read: {e}"),
-                                hint: "check permissions".into(),
+                                problem: e,
+                                hint: "rule packs are small TOML files; check the path and permissions".into(),
                             }),
                         }
                     }
@@ -681,7 +717,21 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
 fn read_cron(t: &Tbl, key: &str, default: &str) -> Option<Cron> {
     let expr = t.str(key).unwrap_or_else(|| default.to_string());
     match parse_cron(&expr) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            // A schedule that parses but never fires (30 February) would leave the daemon
+            // idle forever: it must tick within the next year.
+            let now = chrono::Utc::now();
+            let next = c.schedule.after(&now).next();
+            if next.is_none_or(|t| t - now > chrono::Duration::days(366)) {
+                t.problem(
+                    key,
+                    format!("`{expr}` never fires in the next year"),
+                    "check the day and month fields (e.g. 30 February does not exist)",
+                );
+                return None;
+            }
+            Some(c)
+        }
         Err(e) => {
             t.problem(
                 key,
@@ -689,6 +739,32 @@ fn read_cron(t: &Tbl, key: &str, default: &str) -> Option<Cron> {
                 "e.g. \"*/5 * * * *\" for every 5 minutes",
             );
             None
+        }
+    }
+}
+
+/// An enabled notifier's secret must be there when the config is checked: the variable set
+/// (and not empty), or the file readable. Its value is never read into a message.
+fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
+    match secret {
+        SecretRef::Env(var) => {
+            if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+                t.problem(
+                    &format!("{base}_env"),
+                    format!("the environment variable {var} is not set (or empty)"),
+                    format!("set {var} in headroom's environment, or use {base}_file, or set enabled = false"),
+                );
+            }
+        }
+        SecretRef::File(path) => {
+            let ok = std::fs::metadata(path).is_ok_and(|m| m.is_file()) && std::fs::File::open(path).is_ok();
+            if !ok {
+                t.problem(
+                    &format!("{base}_file"),
+                    format!("{} is not a readable file", path.display()),
+                    "check the path (under systemd, a LoadCredential= file), or use an environment variable",
+                );
+            }
         }
     }
 }
@@ -867,6 +943,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 memory_metric: c.bool("memory_metric").unwrap_or(true),
                 group_metrics: c.bool("group_metrics").unwrap_or(true),
                 latency_percentile: c.bool("latency_percentile").unwrap_or(true),
+                deadline_s: c.int("deadline_seconds", 5, 3600).unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
             };
             c.done();
             v
@@ -879,6 +956,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             memory_metric: true,
             group_metrics: true,
             latency_percentile: true,
+            deadline_s: DEFAULT_DEADLINE_S,
         },
     };
 
@@ -1042,6 +1120,12 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         }
         if let Some(g) = n.str("repeat_interval") {
             match parse_duration(&g) {
+                // Zero would resend every open advisory every cycle.
+                Some(0) => n.problem(
+                    "repeat_interval",
+                    format!("`{g}` would repeat every advisory every cycle"),
+                    "give at least a minute, e.g. \"4h\" (Alertmanager's default)",
+                ),
                 Some(v) => notify.repeat_interval_s = v,
                 None => n.problem("repeat_interval", format!("bad duration `{g}`"), "e.g. \"4h\""),
             }
@@ -1062,6 +1146,9 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             let username = e.str("username");
             let password = read_secret(&e, "password");
             if enabled {
+                if let Some(p) = &password {
+                    check_secret_present(&e, "password", p);
+                }
                 if smtp_host.is_none() {
                     e.missing("smtp_host", "\"smtp.example.com\"");
                 }
@@ -1100,6 +1187,9 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             let channel = s.str("channel");
             if enabled && webhook.is_none() && !s.has("webhook_url") {
                 s.missing("webhook_url_env", "\"HEADROOM_SLACK_WEBHOOK\"");
+            }
+            if enabled && let Some(w) = &webhook {
+                check_secret_present(&s, "webhook_url", w);
             }
             s.done();
             if enabled && let Some(webhook_url) = webhook {
@@ -1202,6 +1292,23 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
     if let Some(al) = t.sub("alerts") {
         al.str_list("dirs");
         al.done();
+    }
+    // The deadline must leave the cycle room before the next tick.
+    if let Some(sc) = &schedule {
+        let mut ticks = sc.collect.schedule.after(&chrono::Utc::now());
+        if let (Some(a), Some(b)) = (ticks.next(), ticks.next()) {
+            let gap = (b - a).num_seconds().max(0) as u64;
+            if collect.deadline_s * 2 > gap {
+                t.problem(
+                    "collect.deadline_seconds",
+                    format!(
+                        "{} s is more than half the collect interval ({gap} s between ticks of `{}`)",
+                        collect.deadline_s, sc.collect.expr
+                    ),
+                    format!("give at most {} s, or collect less often", gap / 2),
+                );
+            }
+        }
     }
     t.done();
     Some(Headroom {

@@ -362,3 +362,74 @@ fn users_metric_without_a_name() {
         &["headroom.toml: targets.asg[0].users_metric.name: missing required key (add name = \"ConcurrentUsers\")"],
     );
 }
+
+/// Issue 21, item 3: a schedule that parses but never fires is rejected.
+#[test]
+fn a_schedule_that_never_fires_is_rejected() {
+    assert_problems(
+        edited("headroom.toml", "collect = \"*/5 * * * *\"", "collect = \"0 0 30 2 *\""),
+        &[
+            "headroom.toml: schedule.collect: `0 0 30 2 *` never fires in the next year (check the day and month fields (e.g. 30 February does not exist))",
+        ],
+    );
+}
+
+/// Issue 21, item 5: an enabled notifier whose secret is not there, and a zero repeat.
+#[test]
+fn enabled_notifiers_need_their_secrets_and_a_real_repeat_interval() {
+    let var = "HEADROOM_TEST_SURELY_UNSET_VARIABLE_21";
+    assert!(std::env::var_os(var).is_none());
+    let mut s = edited("headroom.toml", "repeat_interval = \"4h\"", "repeat_interval = \"0s\"");
+    s.headroom.1 = s
+        .headroom
+        .1
+        .replacen("# Off until you fill it in.\nenabled = false", "enabled = true", 1)
+        .replacen(
+            "# password_env = \"HEADROOM_SMTP_PASSWORD\"",
+            &format!("password_env = \"{var}\"\n#"),
+            1,
+        )
+        .replacen(
+            "[notify.slack]\nenabled = false\n# The incoming-webhook URL is a secret: name the variable or file that holds it.\nwebhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"",
+            "[notify.slack]\nenabled = true\nwebhook_url_file = \"/nonexistent/headroom/slack-webhook\"",
+            1,
+        );
+    assert_problems(
+        s,
+        &[
+            "headroom.toml: notify.repeat_interval: `0s` would repeat every advisory every cycle (give at least a minute, e.g. \"4h\" (Alertmanager's default))",
+            &format!(
+                "headroom.toml: notify.email.password_env: the environment variable {var} is not set (or empty) (set {var} in headroom's environment, or use password_file, or set enabled = false)"
+            ),
+            "headroom.toml: notify.slack.webhook_url_file: /nonexistent/headroom/slack-webhook is not a readable file (check the path (under systemd, a LoadCredential= file), or use an environment variable)",
+        ],
+    );
+}
+
+/// Issue 21, item 5: a device, a huge file and a byte-order mark.
+#[test]
+fn config_files_are_regular_small_and_may_start_with_a_bom() {
+    let err = super::read_config_file(Path::new("/dev/zero")).unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+    let dir = std::env::temp_dir().join(format!("headroom-cfg-size-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.toml");
+    std::fs::write(&big, vec![b'#'; super::MAX_CONFIG_BYTES as usize + 1]).unwrap();
+    let err = super::read_config_file(&big).unwrap_err();
+    assert!(err.contains(&format!("{} bytes", super::MAX_CONFIG_BYTES + 1)), "{err}");
+    let bom = dir.join("bom.toml");
+    std::fs::write(&bom, "\u{feff}a = 1\n").unwrap();
+    assert_eq!(super::read_config_file(&bom).unwrap(), "a = 1\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 21, item 2: the collection deadline leaves the cycle room before the next tick.
+#[test]
+fn a_deadline_longer_than_half_the_interval_is_rejected() {
+    assert_problems(
+        edited("headroom.toml", "deadline_seconds = 120", "deadline_seconds = 200"),
+        &[
+            "headroom.toml: collect.deadline_seconds: 200 s is more than half the collect interval (300 s between ticks of `*/5 * * * *`) (give at most 150 s, or collect less often)",
+        ],
+    );
+}

@@ -21,6 +21,13 @@ use std::collections::BTreeMap;
 pub enum PlanError {
     #[error("{source_name}: {key}: {problem}")]
     Input { source_name: String, key: String, problem: String },
+    #[error("{source_name}: figure {figure} ({formula}) does not fit in a number: the inputs are too large to plan with; check {inputs}")]
+    Overflow {
+        source_name: String,
+        figure: String,
+        formula: String,
+        inputs: String,
+    },
 }
 
 fn input_err(src: &str, key: &str, problem: impl Into<String>) -> PlanError {
@@ -276,10 +283,11 @@ impl Inputs {
         };
         let v = parse(&text, spec.kind, spec.unit).map_err(|e| input_err(src, key, e))?;
         if spec.kind == Kind::Share && !(0.0..=1.0).contains(&v) {
+            let side = if v < 0.0 { "below 0 %" } else { "above 100 %" };
             return Err(input_err(
                 src,
                 key,
-                format!("`{text}` is a share above 100 % (a share is between 0 and 100 %)"),
+                format!("`{text}` is a share {side} (a share is between 0 and 100 %)"),
             ));
         }
         if v < 0.0 || (spec.positive && v == 0.0) {
@@ -619,6 +627,21 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
     fargate(&mut c, &profile.fargate);
     items(&mut c, &profile.items)?;
     out.figures.extend(c.figs);
+    // A figure that is not a finite number came from inputs too large for the arithmetic
+    // (1e308 users): say so, rather than print or drop it.
+    if let Some(f) = out.figures.iter().find(|f| !f.value.is_finite()) {
+        let inputs = if f.inputs.is_empty() {
+            "the profile's inputs".to_string()
+        } else {
+            f.inputs.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+        };
+        return Err(PlanError::Overflow {
+            source_name: profile.source.clone(),
+            figure: f.name.clone(),
+            formula: f.formula.clone(),
+            inputs,
+        });
+    }
     if out.figures.is_empty() {
         out.notes.push(
             "no figure could be derived: give at least concurrent_users with a request rate, or see `headroom plan --help` for the inputs"
@@ -1376,19 +1399,17 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
     );
     // The tier's request-rate range by the per-user rate (what the tier's bound implies).
     if let Some(rpm) = c.v("requests_per_user_per_minute") {
-        c.add(
-            "tier_rps_at_upper_bound",
-            if t.concurrent_users.1.is_finite() {
-                t.concurrent_users.1 * rpm / 60.0
-            } else {
-                f64::NAN
-            },
-            Kind::ReqRate,
-            "req/s",
-            "tier upper bound × requests_per_user_per_minute ÷ 60",
-            &[("upper bound", format!("{}", Num(t.concurrent_users.1)))],
-        );
-        c.figs.retain(|f| f.value.is_finite());
+        // The top tier has no upper bound, so no rate at it.
+        if t.concurrent_users.1.is_finite() {
+            c.add(
+                "tier_rps_at_upper_bound",
+                t.concurrent_users.1 * rpm / 60.0,
+                Kind::ReqRate,
+                "req/s",
+                "tier upper bound × requests_per_user_per_minute ÷ 60",
+                &[("upper bound", format!("{}", Num(t.concurrent_users.1)))],
+            );
+        }
     }
     let next = tiers::next_tier(tiers_cfg, t);
     let months = match (next, c.v("growth_monthly")) {

@@ -27,6 +27,6 @@ pub fn shared<S>(store: S) -> Shared<S> {
 
 /// Locks the store; a panic in another holder does not make the store unusable (SQLite rolled
 /// its transaction back).
-pub(crate) fn lock<S>(s: &Shared<S>) -> std::sync::MutexGuard<'_, S> {
+pub fn lock<S>(s: &Shared<S>) -> std::sync::MutexGuard<'_, S> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }

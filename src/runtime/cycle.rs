@@ -236,7 +236,16 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         &state.frontiers,
         state.with_spend,
     ));
-    let c = collecting.await;
+    // The collection's deadline: an endpoint that accepts and never answers cannot hold the
+    // cycle (or a shutdown) for the SDK's full retries; what did not come is fetched next cycle.
+    let deadline = std::time::Duration::from_secs(cfg.headroom.collect.deadline_s);
+    let c = match tokio::time::timeout(deadline, collecting).await {
+        Ok(c) => c,
+        Err(_) => {
+            warn!(scope = %state.scope, deadline_s = deadline.as_secs(), error_type = "deadline", "collection missed its deadline; the cycle goes on partial");
+            collect::missed_deadline(&state.scope, now, deadline.as_secs())
+        }
+    };
 
     // ---- the window: merge what was fetched, trim to the lookback, follow the wanted order.
     let since = now.timestamp() - i64::from(cfg.headroom.collect.lookback_days) * 86_400;

@@ -19,7 +19,7 @@ mod cycle;
 mod scheduler;
 mod shutdown;
 
-pub use app::{Clock, Shared, SystemClock, shared};
+pub use app::{Clock, Shared, SystemClock, lock as lock_store, shared};
 pub use cycle::{CycleReport, ScopeState, cycle};
 pub use scheduler::{RunError, run};
 pub use shutdown::signal as shutdown_signal;

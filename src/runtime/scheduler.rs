@@ -1,7 +1,8 @@
 //! The daemon loop: at each tick of `schedule.collect` (in its time zone) every scope cycles,
 //! up to `aws.concurrent_scopes` at once. A scope whose previous cycle is still running skips
 //! the tick (never two cycles of one scope at once); the others go on. On shutdown the loop
-//! takes no more ticks and waits for the running cycles (each commits in one transaction).
+//! takes no more ticks and cancels the running cycles: in-flight AWS calls stop at once, and
+//! each cycle's writes are one transaction, committed whole or not at all.
 //!
 //! May use: cycle, app, config, the aws traits, the store trait.
 
@@ -59,7 +60,11 @@ where
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = &mut shutdown => {
-                info!(running = running.len(), "shutdown: no more ticks; waiting for running cycles");
+                // Running cycles are cancelled where they are: in-flight AWS calls are dropped at
+                // once; a commit already handed to its blocking thread finishes (a transaction
+                // is all or nothing either way), and the next start reads the store.
+                info!(running = running.len(), "shutdown: no more ticks; cancelling running cycles");
+                running.abort_all();
                 while running.join_next().await.is_some() {}
                 info!("stopped");
                 return Ok(());

@@ -38,6 +38,10 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("store {path} has schema version {found}, newer than this headroom ({known}): upgrade headroom")]
     TooNew { path: String, found: i64, known: i64 },
+    #[error(
+        "store {path} has schema version {found}, older than this headroom's ({known}): run `headroom check` or the daemon once to upgrade it, then read it"
+    )]
+    TooOld { path: String, found: i64, known: i64 },
     #[error("store: cannot encode {what}: {source}")]
     Encode { what: &'static str, source: serde_json::Error },
 }
@@ -107,6 +111,44 @@ impl Sqlite {
             source,
         })?;
         Sqlite::init(conn, &shown)
+    }
+
+    /// Opens an existing store for reading only (`headroom advisories`, `forecast --series`):
+    /// no migration, no write, no lock that a running daemon's writes would wait for. A store
+    /// whose schema is older than this headroom's must be opened for writing once first.
+    pub fn open_read_only(path: &Path) -> Result<Sqlite, StoreError> {
+        use rusqlite::OpenFlags;
+        let shown = path.display().to_string();
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|source| {
+                StoreError::Open {
+                    path: shown.clone(),
+                    source,
+                }
+            })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        let store = Sqlite { conn };
+        let version = store.schema_version()?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: shown,
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            return Err(StoreError::TooOld {
+                path: shown,
+                found: version,
+                known,
+            });
+        }
+        Ok(store)
     }
 
     /// A store in memory (tests, `--dry-run`).

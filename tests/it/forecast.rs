@@ -105,14 +105,19 @@ fn bad_input_exits_2_with_a_message_and_no_panic() {
     std::fs::write(dir.join("nan.csv"), "timestamp,value\n1790000000,NaN\n1790000300,nan\n").unwrap();
     std::fs::write(dir.join("cols.csv"), "time,v\n1790000000,5\n").unwrap();
     std::fs::write(dir.join("empty.csv"), "").unwrap();
-    std::fs::write(dir.join("far.csv"), "timestamp,value\n0,1\n1790000000,2\n1790000300,3\n").unwrap();
+    // Evenly spread over four years: no stray row, but a 1 s grid would be 126 million points.
+    std::fs::write(dir.join("wide.csv"), "timestamp,value\n1700000000,1\n1763000000,2\n1826000000,3\n").unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["forecast", "--csv", "one.csv"], "not enough history"),
         (&["forecast", "--csv", "nan.csv"], "no finite"),
         (&["forecast", "--csv", "cols.csv"], "timestamp"),
         (&["forecast", "--csv", "empty.csv"], "empty.csv"),
         (&["forecast", "--csv", "missing.csv"], "missing.csv"),
-        (&["forecast", "--csv", "far.csv", "--step", "1"], "far.csv"),
+        (
+            &["forecast", "--csv", "wide.csv", "--step", "1"],
+            "more than the 1000000 a series may have",
+        ),
+        (&["forecast", "--csv", "one.csv", "--threshold", "NaN"], "--threshold NaN"),
         (&["forecast", "--csv", "one.csv", "--horizon-days=-1"], "--horizon-days"),
         (&["forecast", "--csv", "one.csv", "--param", "nope=1"], "nope"),
         (&["forecast", "--series", "no-colon"], "RESOURCE:SIGNAL"),
@@ -229,4 +234,44 @@ async fn forecasts_follow_the_forecast_schedule_and_survive_a_restart() {
     let t2 = Utc.with_ymd_and_hms(2026, 11, 20, 11, 0, 0).unwrap();
     let c = headroom::runtime::cycle(&sim, &cfg, &store, &mut state, t2).await.unwrap();
     assert!(c.forecast_ran && c.outlooks.iter().all(|o| o.computed_at == t2.timestamp()));
+}
+
+/// Issue 21, item 4: one stray row (timestamp 0, or milliseconds among seconds) is left out with
+/// a warning naming its line, instead of filling decades of made-up points; a file in epoch
+/// milliseconds is read as such; a byte-order mark is skipped.
+#[test]
+fn stray_rows_units_and_a_bom_are_handled_with_a_warning() {
+    let dir = temp_dir("forecast-stray");
+    let rows = |f: &dyn Fn(i64) -> String| -> String {
+        (0..600)
+            .map(|k| format!("{},{}\n", f(1_790_000_000 + k * 300), 50.0 + (k % 12) as f64))
+            .collect()
+    };
+    let secs = rows(&|t| t.to_string());
+    std::fs::write(dir.join("zero.csv"), format!("timestamp,value\n{secs}0,7\n")).unwrap();
+    std::fs::write(dir.join("ms-row.csv"), format!("timestamp,value\n{secs}1790090000000,7\n")).unwrap();
+    std::fs::write(
+        dir.join("ms.csv"),
+        format!("timestamp,value\n{}", rows(&|t| (t * 1000).to_string())),
+    )
+    .unwrap();
+    std::fs::write(dir.join("bom.csv"), format!("\u{feff}timestamp,value\n{secs}")).unwrap();
+    for (file, warning) in [
+        (
+            "zero.csv",
+            "1 row(s) far from the rest of the series in time left out: line 602 (1970-01-01 00:00)",
+        ),
+        ("ms-row.csv", "1 row(s) far from the rest of the series in time left out: line 602"),
+        ("ms.csv", "read as epoch milliseconds"),
+        ("bom.csv", ""),
+    ] {
+        let out = headroom(&["forecast", "--csv", file, "--json"], &dir);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{file}: {err}");
+        assert!(err.contains(warning), "{file}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+        // The history is the 600 five-minute rows, nothing made up around a stray one.
+        let n = v["grid_points"].as_u64().unwrap_or_else(|| panic!("{file}: {v}"));
+        assert_eq!(n, 600, "{file}");
+    }
 }

@@ -492,6 +492,16 @@ fn bad_plan_input_is_a_clear_error_with_exit_2() {
             &["plan", "--set", "peak_share=150 %"],
             "--set: peak_share: `150 %` is a share above 100 %",
         ),
+        // Issue 21, item 8: a negative share is below 0 %, not above 100 %.
+        (
+            &["plan", "--set", "peak_share=-10 %"],
+            "--set: peak_share: `-10 %` is a share below 0 % (a share is between 0 and 100 %)",
+        ),
+        // Issue 21, item 8: figures that overflow are an error naming one, not dropped.
+        (
+            &["plan", "--set", "concurrent_users=1e308", "--set", "requests_per_user_per_minute=3"],
+            "does not fit in a number: the inputs are too large to plan with",
+        ),
         (
             &["plan", "--set", "concurent_users=5"],
             "--set: concurent_users: unknown input (known inputs: ",

@@ -16,6 +16,8 @@ pub enum Fault {
     ServerError,
     Delay(Duration),
     Reset,
+    /// HTTP 200 with a body that is no AWS answer (a captive portal, the wrong service).
+    Garbage200,
     /// HTTP 403 AccessDenied when the request body contains this text (e.g. one role's
     /// account id in an AssumeRole), else forward.
     DenyIf(&'static str),
@@ -180,6 +182,18 @@ async fn serve(
     };
     match fault {
         Fault::DenyIf(_) => unreachable!("resolved above"),
+        Fault::Garbage200 => {
+            let body = "<html><body>Welcome to the proxy</body></html>";
+            client
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await?
+        }
         Fault::Throttle => {
             client
                 .write_all(canned("400 Bad Request", "Throttling", "Rate exceeded (injected)").as_bytes())
