@@ -387,6 +387,9 @@ pub struct Snapshot {
     #[serde(skip)]
     pub index: SeriesIndex,
     pub spend: Vec<DailySpend>,
+    /// When the spend above was read from Cost Explorer (it is read on its own schedule).
+    #[serde(default)]
+    pub spend_fetched_at: Option<Ts>,
     pub sources: Vec<SourceStatus>,
     pub api_calls: ApiCalls,
     /// Points fetched from CloudWatch this cycle (new or overlapping), for the cycle summary.
@@ -404,6 +407,7 @@ impl Snapshot {
             series: std::sync::Arc::new(series),
             index: SeriesIndex::default(),
             spend: vec![],
+            spend_fetched_at: None,
             sources: vec![],
             api_calls: ApiCalls::default(),
             points_fetched: 0,

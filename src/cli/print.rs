@@ -300,13 +300,18 @@ fn spend(s: &Snapshot) {
     let mut days: Vec<&str> = s.spend.iter().map(|d| d.day.as_str()).collect();
     days.sort();
     days.dedup();
+    let fetched = s
+        .spend_fetched_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| format!(" (read from Cost Explorer at {})", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
     if days.is_empty() {
-        println!("Spend: no Cost Explorer data");
+        println!("Spend: no Cost Explorer data{fetched}");
         return;
     }
     let total: Money = s.spend.iter().map(|d| d.amount).sum();
     println!(
-        "Spend: {} over {} days ({} to {})",
+        "Spend: {} over {} days ({} to {}){fetched}",
         total,
         days.len(),
         days[0],
@@ -386,6 +391,7 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 "tables": s.tables,
                 "series": series,
                 "spend": s.spend.iter().map(|d| json!({"day": d.day, "service": d.service, "usd": d.amount.as_usd_f64()})).collect::<Vec<_>>(),
+                "spend_fetched_at": s.spend_fetched_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.to_rfc3339()),
                 "api_calls": s.api_calls.by_operation,
                 "metric_calls_lower_bound": r.metric_calls_lower_bound,
                 "points_fetched": s.points_fetched,

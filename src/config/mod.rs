@@ -196,6 +196,9 @@ pub struct ScheduleCfg {
     pub collect: Cron,
     pub forecast: Cron,
     pub weekly_report: Cron,
+    /// When Cost Explorer is read (in UTC, the time zone of its days): each GetCostAndUsage
+    /// request is billed, and the data changes daily.
+    pub spend: Cron,
 }
 
 #[derive(Clone, Debug)]
@@ -484,6 +487,11 @@ pub struct Sources {
     pub pricing: (String, String),
     pub alerts: Vec<(String, String)>,
 }
+
+/// When spend is read unless `[schedule] spend` says otherwise: ten past midnight UTC (once
+/// Cost Explorer has closed the day) and every six hours after, four billed requests a day
+/// per account instead of 288.
+pub const DEFAULT_SPEND_CRON: &str = "10 */6 * * *";
 
 /// A cycle's collection deadline unless `[collect] deadline_seconds` says otherwise: two
 /// minutes, well inside the default 5-minute interval.
@@ -1070,13 +1078,15 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             let collect = read_cron(&s, "collect", "*/5 * * * *");
             let forecast = read_cron(&s, "forecast", "0 * * * *");
             let weekly = read_cron(&s, "weekly_report", "0 9 * * Mon");
+            let spend = read_cron(&s, "spend", DEFAULT_SPEND_CRON);
             s.done();
-            match (timezone, collect, forecast, weekly) {
-                (Some(timezone), Some(collect), Some(forecast), Some(weekly_report)) => Some(ScheduleCfg {
+            match (timezone, collect, forecast, weekly, spend) {
+                (Some(timezone), Some(collect), Some(forecast), Some(weekly_report), Some(spend)) => Some(ScheduleCfg {
                     timezone,
                     collect,
                     forecast,
                     weekly_report,
+                    spend,
                 }),
                 _ => None,
             }
@@ -1086,6 +1096,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             collect: parse_cron("*/5 * * * *").ok()?,
             forecast: parse_cron("0 * * * *").ok()?,
             weekly_report: parse_cron("0 9 * * Mon").ok()?,
+            spend: parse_cron(DEFAULT_SPEND_CRON).ok()?,
         }),
     };
 

@@ -73,6 +73,8 @@ pub struct ScopeState {
     outlooks: Arc<Vec<Outlook>>,
     forecast_at: Option<Ts>,
     spend: BTreeMap<(String, String), Money>,
+    /// When the account's spend was last read from Cost Explorer.
+    spend_fetched_at: Option<Ts>,
 }
 
 impl ScopeState {
@@ -88,6 +90,7 @@ impl ScopeState {
             outlooks: Arc::default(),
             forecast_at: None,
             spend: BTreeMap::new(),
+            spend_fetched_at: None,
         }
     }
 
@@ -152,6 +155,25 @@ fn forecast_due(cfg: &Config, last: Option<Ts>, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// Whether the account's spend is read this cycle: in its spend scope, when it never was, or
+/// when the spend schedule (UTC: Cost Explorer's days are UTC days) has ticked since.
+fn spend_due(cfg: &Config, state: &ScopeState, now: DateTime<Utc>) -> bool {
+    if !state.with_spend {
+        return false;
+    }
+    match state.spend_fetched_at.and_then(|t| DateTime::from_timestamp(t, 0)) {
+        None => true,
+        Some(at) => cfg
+            .headroom
+            .schedule
+            .spend
+            .schedule
+            .after(&at)
+            .next()
+            .is_some_and(|tick| tick <= now),
+    }
+}
+
 /// Reads what a new state needs from the store.
 async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut ScopeState, now: DateTime<Utc>) -> Result<(), StoreError> {
     let scope = state.scope.clone();
@@ -161,12 +183,12 @@ async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut S
         .to_string();
     let with_spend = state.with_spend;
     let store = store.clone();
-    let (window, rule_states, forecast_at, bodies, spend) = blocking(move || -> Result<_, StoreError> {
+    let (window, rule_states, forecast_at, bodies, (spend, spend_at)) = blocking(move || -> Result<_, StoreError> {
         let s = lock(&store);
         let spend = if with_spend {
-            s.spend_since(&scope.account, &spend_since)?
+            (s.spend_since(&scope.account, &spend_since)?, s.spend_fetched_at(&scope.account)?)
         } else {
-            vec![]
+            (vec![], None)
         };
         Ok((
             s.load_window(&scope, since)?,
@@ -187,6 +209,7 @@ async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut S
     state.forecast_at = if decoded.len() == bodies.len() { forecast_at } else { None };
     state.outlooks = Arc::new(decoded);
     state.spend = spend.into_iter().map(|d| ((d.day, d.service), d.amount)).collect();
+    state.spend_fetched_at = spend_at;
     state.loaded = true;
     Ok(())
 }
@@ -228,13 +251,14 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         loading.await?;
         load_ms = t.elapsed().as_millis() as u64;
     }
+    let read_spend = spend_due(cfg, state, now);
     let collecting: BoxFuture<'_, Collected> = Box::pin(collect::collect(
         api,
         &cfg.headroom,
         &state.scope,
         now,
         &state.frontiers,
-        state.with_spend,
+        read_spend,
     ));
     // The collection's deadline: an endpoint that accepts and never answers cannot hold the
     // cycle (or a shutdown) for the SDK's full retries; what did not come is fetched next cycle.
@@ -291,6 +315,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let spend_since = (now - Duration::days(i64::from(cfg.headroom.collect.spend_days)))
         .format("%Y-%m-%d")
         .to_string();
+    // Read, and read whole: Cost Explorer answered (a failed read is retried next cycle).
+    let spend_read = read_spend && c.sources.iter().any(|s| s.source == "costexplorer" && s.ok);
     for d in &c.spend {
         state.spend.insert((d.day.clone(), d.service.clone()), d.amount);
     }
@@ -312,6 +338,11 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         series: Arc::new(series),
         index: Default::default(),
         spend,
+        spend_fetched_at: if spend_read {
+            Some(now.timestamp())
+        } else {
+            state.spend_fetched_at
+        },
         sources: c.sources,
         api_calls: c.api_calls,
         points_fetched,
@@ -368,6 +399,7 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         now: now.timestamp(),
         series: writes,
         spend: c.spend,
+        spend_fetched: spend_read,
         snapshot: snapshot.clone(),
         outlooks: encoded,
         rule_states: evaluation.states.clone(),
@@ -390,6 +422,9 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     }
     if fresh.is_some() {
         state.forecast_at = Some(now.timestamp());
+    }
+    if spend_read {
+        state.spend_fetched_at = Some(now.timestamp());
     }
     state.outlooks = outlooks.clone();
     state.series = snapshot.series.clone();

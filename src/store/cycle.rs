@@ -18,6 +18,8 @@ pub struct CycleWrite {
     pub series: Vec<SeriesWrite>,
     /// The account's spend as Cost Explorer reported it this cycle (empty when not read).
     pub spend: Vec<DailySpend>,
+    /// Whether this cycle read the account's spend successfully (its time is recorded).
+    pub spend_fetched: bool,
     /// The snapshot whose inventory, source status and API calls are recorded (its series
     /// are not: they are the points above).
     pub snapshot: std::sync::Arc<Snapshot>,
@@ -48,6 +50,12 @@ impl Sqlite {
         let tx = self.conn.transaction()?;
         let new_points = series::write_points(&tx, &key, &w.series)?;
         series::write_spend(&tx, &w.scope.account, &w.spend)?;
+        if w.spend_fetched {
+            tx.execute(
+                "INSERT OR REPLACE INTO spend_fetches (account, at) VALUES (?1, ?2)",
+                params![w.scope.account, w.now],
+            )?;
+        }
         let s = &w.snapshot;
         let enc = |what: &'static str, v: serde_json::Result<String>| v.map_err(|source| StoreError::Encode { what, source });
         tx.execute(

@@ -195,4 +195,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN scope TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN scope TEXT NOT NULL DEFAULT '';
     "#,
+    // 6: when each account's spend was last read from Cost Explorer (it is read on its own
+    // schedule, not every cycle: each request is billed).
+    r#"
+    CREATE TABLE spend_fetches (
+        account TEXT PRIMARY KEY,
+        at      INTEGER NOT NULL
+    );
+    "#,
 ];

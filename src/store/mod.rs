@@ -60,6 +60,8 @@ pub trait Store: Send {
     fn outlook_bodies(&self, scope: &Scope) -> Result<Vec<String>, StoreError>;
     /// An account's daily spend on or after `since_day` (`YYYY-MM-DD`), by day then service.
     fn spend_since(&self, account: &str, since_day: &str) -> Result<Vec<DailySpend>, StoreError>;
+    /// When an account's spend was last read from Cost Explorer, if ever.
+    fn spend_fetched_at(&self, account: &str) -> Result<Option<Ts>, StoreError>;
     /// One cycle's writes, in one transaction.
     fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Committed, StoreError>;
 }
@@ -278,6 +280,12 @@ impl Store for Sqlite {
     }
     fn spend_since(&self, account: &str, since_day: &str) -> Result<Vec<DailySpend>, StoreError> {
         Sqlite::spend_since(self, account, since_day)
+    }
+    fn spend_fetched_at(&self, account: &str) -> Result<Option<Ts>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT at FROM spend_fetches WHERE account = ?1", params![account], |r| r.get(0))
+            .optional()?)
     }
     fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Committed, StoreError> {
         Sqlite::commit_cycle(self, w)

@@ -43,6 +43,7 @@ fn write(scope: &Scope, now: Ts, series: Vec<SeriesWrite>, advisories: Vec<Advis
         now,
         series,
         spend: vec![],
+        spend_fetched: false,
         snapshot: Arc::new(snap),
         outlooks: None,
         rule_states: states,

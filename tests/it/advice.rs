@@ -58,6 +58,7 @@ fn snapshot(from: Ts, rise: Ts, fall: Ts, now: Ts, high: f64) -> Snapshot {
         }]),
         index: Default::default(),
         spend: vec![],
+        spend_fetched_at: None,
         sources: vec![],
         api_calls: ApiCalls::default(),
         points_fetched: 0,

@@ -78,3 +78,46 @@ async fn a_schedule_with_no_future_tick_is_an_error() {
         other => panic!("expected NoTick, got {other:?}"),
     }
 }
+
+/// Issue 20, item 1: Cost Explorer is read on its own schedule, not every cycle (each request
+/// is billed). Over 24 hours of 5-minute cycles: the first cycle, then once per tick of the
+/// spend schedule; a restart in between reads the last fetch time from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_is_read_on_its_schedule_not_every_cycle() {
+    use chrono::TimeZone;
+    let cfg = Arc::new(headroom::cli::demo_config().unwrap());
+    let sched = cfg.headroom.schedule.spend.schedule.clone();
+    let dir = crate::support::temp_dir("spend-schedule");
+    let db = dir.join("h.db");
+    let t0 = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 10, 20, 0).unwrap();
+    let sim = SimulatedAccount::new(7, t0.timestamp());
+    let scope = cfg.headroom.aws.default_scope();
+    let mut store = shared(Sqlite::open(&db).unwrap());
+    let mut state = ScopeState::new(scope.clone(), true);
+    let (mut calls, mut cycles, mut last_read) = (0u64, 0, None);
+    for k in 0..=288 {
+        let now = t0 + chrono::Duration::minutes(5 * k);
+        if k == 150 {
+            // A restart: the state comes back from the store.
+            drop(state);
+            store = shared(Sqlite::open(&db).unwrap());
+            state = ScopeState::new(scope.clone(), true);
+        }
+        let r = runtime::cycle(&sim, &cfg, &store, &mut state, now).await.unwrap();
+        let n = r.snapshot.api_calls.get("costexplorer:GetCostAndUsage");
+        if n > 0 {
+            last_read = Some(now);
+        }
+        assert_eq!(r.snapshot.spend_fetched_at, last_read.map(|t| t.timestamp()), "cycle {k}");
+        assert!(!r.snapshot.spend.is_empty(), "cycle {k}: the spend read earlier is still there");
+        calls += n;
+        cycles += 1;
+    }
+    // Expected: the first cycle, then one per schedule tick in (t0, t0 + 24 h], each read by
+    // the first cycle at or after it.
+    let end = t0 + chrono::Duration::hours(24);
+    let ticks = sched.after(&t0).take_while(|t| *t <= end).count() as u64;
+    assert_eq!(cycles, 289);
+    assert_eq!(calls, 1 + ticks, "GetCostAndUsage calls over 24 h of cycles");
+    assert_eq!(ticks, 4, "the default: every six hours");
+}
