@@ -16,7 +16,7 @@
 use super::rules::Index;
 use super::stats;
 use crate::config::{AdviceCfg, Pricing};
-use crate::domain::{Money, ResourceId, Signal, Snapshot, TableState, Ts};
+use crate::domain::{Kind, Money, ResourceId, Signal, Snapshot, TableState, Ts};
 use serde::Serialize;
 
 /// Target utilization of provisioned capacity, as DynamoDB auto scaling defaults it.
@@ -103,15 +103,30 @@ fn capacity(
 }
 
 pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> Vec<TableFinding> {
+    analyze_held(snap, cfg, pricing, now, &mut Vec::new())
+}
+
+/// The same, adding to `held` the tables held back for short or missing history.
+pub fn analyze_held(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts, held: &mut Vec<super::HeldBack>) -> Vec<TableFinding> {
     let idx = Index::new(snap);
     let from = now - i64::from(cfg.lookback_days) * 86_400;
     snap.tables
         .iter()
-        .filter_map(|t| one(t, &idx, snap, cfg, pricing, from, now))
+        .filter_map(|t| one(t, &idx, snap, cfg, pricing, from, now, held))
         .collect()
 }
 
-fn one(t: &TableState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: Ts, now: Ts) -> Option<TableFinding> {
+#[allow(clippy::too_many_arguments)]
+fn one(
+    t: &TableState,
+    idx: &Index,
+    snap: &Snapshot,
+    cfg: &AdviceCfg,
+    pricing: &Pricing,
+    from: Ts,
+    now: Ts,
+    held: &mut Vec<super::HeldBack>,
+) -> Option<TableFinding> {
     let r = ResourceId::table(&t.name);
     let series = snap.series_for(&r, Signal::ConsumedRcu)?;
     let period = f64::from(series.query.period_s.max(1));
@@ -121,6 +136,13 @@ fn one(t: &TableState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &
         _ => 0.0,
     };
     if history_hours < cfg.min_history_hours {
+        held.push(super::HeldBack::new(
+            Kind::Dynamodb,
+            r.clone(),
+            snap,
+            history_hours,
+            cfg.min_history_hours,
+        ));
         return None;
     }
     let w = |sig| idx.window(&r, sig, from, now + 1);

@@ -14,7 +14,7 @@
 
 use super::stats;
 use crate::config::{AdviceCfg, Pricing};
-use crate::domain::{AsgState, Money, ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{AsgState, Kind, Money, ResourceId, Signal, Snapshot, Ts};
 use serde::Serialize;
 
 /// Share of the lookback at max above which max is in the way (issue: 10 %).
@@ -46,11 +46,27 @@ fn ceil_i(x: f64) -> i32 {
 }
 
 pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> Vec<Limits> {
-    let from = now - i64::from(cfg.lookback_days) * 86_400;
-    snap.asgs.iter().filter_map(|g| one(g, snap, cfg, pricing, from, now)).collect()
+    analyze_held(snap, cfg, pricing, now, &mut Vec::new())
 }
 
-fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: Ts, now: Ts) -> Option<Limits> {
+/// The same, adding to `held` the groups held back for short or missing history.
+pub fn analyze_held(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts, held: &mut Vec<super::HeldBack>) -> Vec<Limits> {
+    let from = now - i64::from(cfg.lookback_days) * 86_400;
+    snap.asgs
+        .iter()
+        .filter_map(|g| one(g, snap, cfg, pricing, from, now, held))
+        .collect()
+}
+
+fn one(
+    g: &AsgState,
+    snap: &Snapshot,
+    cfg: &AdviceCfg,
+    pricing: &Pricing,
+    from: Ts,
+    now: Ts,
+    held: &mut Vec<super::HeldBack>,
+) -> Option<Limits> {
     if g.min_size >= g.max_size {
         return None;
     }
@@ -71,6 +87,7 @@ fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: 
     let period = f64::from(desired.query.period_s.max(1));
     let hours = joined.len() as f64 * period / 3600.0;
     if hours < cfg.min_history_hours {
+        held.push(super::HeldBack::new(Kind::AsgLimits, r.clone(), snap, hours, cfg.min_history_hours));
         return None;
     }
     let n = joined.len() as f64;

@@ -29,6 +29,39 @@ use crate::config::{Config, Rule};
 use crate::domain::{AsgState, ResourceId, RuleState, Scope, Signal, Snapshot, Ts};
 use std::collections::HashMap;
 
+/// Advice a kind held back for a resource, and why: too little history, or data that could
+/// not be fetched this cycle (then the source and its error are named: missing data is not
+/// the same as short history).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldBack {
+    pub kind: crate::domain::Kind,
+    pub resource: ResourceId,
+    pub history_hours: f64,
+    pub needed_hours: f64,
+    /// `source: reason` of a metrics source that failed this cycle, if one did.
+    pub unfetched: Option<String>,
+}
+
+impl HeldBack {
+    pub fn new(kind: crate::domain::Kind, resource: ResourceId, snap: &Snapshot, history_hours: f64, needed_hours: f64) -> HeldBack {
+        HeldBack {
+            kind,
+            resource,
+            history_hours,
+            needed_hours,
+            unfetched: unfetched(snap),
+        }
+    }
+}
+
+/// The first metrics source that failed this cycle, as `source: reason`.
+pub fn unfetched(snap: &Snapshot) -> Option<String> {
+    snap.sources
+        .iter()
+        .find(|s| !s.ok && ["cloudwatch", "cloudwatch:percentiles", "deadline", "sts:AssumeRole"].contains(&s.source.as_str()))
+        .map(|s| format!("{}: {}", s.source, s.reason.as_deref().unwrap_or("failed")))
+}
+
 /// What analysis needs besides the snapshot: what earlier cycles left.
 #[derive(Clone, Copy, Debug)]
 pub struct History<'a> {
@@ -56,6 +89,8 @@ pub struct Findings<'a> {
     pub spend: Option<spend::SpendFinding>,
     /// The account's budget: the monthly cost range of the largest tier a service runs as.
     pub budget: Option<(String, (f64, f64))>,
+    /// Advice held back, per kind and resource, with why.
+    pub held: Vec<HeldBack>,
 }
 
 /// Analyzes one scope's snapshot against the config and what earlier cycles left. Pure: the
@@ -67,7 +102,8 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
     let evaluation = rules::evaluate(&cfg.rules, history.rule_states, snap, period, now);
     let outlooks = history.outlooks;
     let fits = tiers::analyze(snap, &h.targets.asgs, &cfg.sizing, &cfg.pricing, outlooks, now);
-    let mixes = spot::analyze(snap, &h.advice, &cfg.pricing, now);
+    let mut held = Vec::new();
+    let mixes = spot::analyze_held(snap, &h.advice, &cfg.pricing, now, &mut held);
     // Commitments compose with the other advice: capacity a migration is about to move is
     // left out, and a group's on-demand part is the one its spot-mix advice proposes.
     let ctx = commitments::Context {
@@ -103,13 +139,14 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
         asgs: &snap.asgs,
         evaluation,
         sizes: rightsize::analyze(snap, &h.advice, &cfg.pricing, now),
-        limits: limits::analyze(snap, &h.advice, &cfg.pricing, now),
-        tables: dynamodb::analyze(snap, &h.advice, &cfg.pricing, now),
+        limits: limits::analyze_held(snap, &h.advice, &cfg.pricing, now, &mut held),
+        tables: dynamodb::analyze_held(snap, &h.advice, &cfg.pricing, now, &mut held),
         outlooks,
         commitments: commitments::analyze(snap, &h.advice, &cfg.pricing, &ctx, now),
         fits,
         mixes,
         spend: spend::analyze(snap, now),
         budget,
+        held,
     }
 }

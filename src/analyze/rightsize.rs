@@ -44,6 +44,9 @@ pub struct Rightsize {
     pub sizing: Sizing,
     pub history_hours: f64,
     pub min_history_hours: f64,
+    /// With too little history: the metrics source that failed this cycle, `source: reason`
+    /// (missing data, not a new group).
+    pub unfetched: Option<String>,
     pub lookback_days: u32,
     pub in_service: i32,
     pub instance_type: Option<String>,
@@ -149,6 +152,7 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
         sizing: Sizing::NotEnoughHistory,
         history_hours,
         min_history_hours: cfg.min_history_hours,
+        unfetched: (history_hours < cfg.min_history_hours).then(|| super::unfetched(snap)).flatten(),
         lookback_days: cfg.lookback_days,
         in_service: g.in_service,
         instance_type: ty.clone(),

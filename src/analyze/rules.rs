@@ -198,12 +198,28 @@ pub fn evaluate(rules: &[Rule], prior: &HashMap<(String, ResourceId), RuleState>
                 Some(t) => (t.div_euclid(period_s) * period_s + period_s).max(earliest),
                 None => earliest,
             };
+            // A rule never evaluated before starts its replay a few periods back; a condition
+            // already true there has been true since the start of its run in the data.
+            let mut fresh = st.last_eval.is_none();
             while at <= now_step {
                 if let Some(v) = value_at(rule, &idx, snap, &r, at, window_s, now_step) {
                     let holds = compare(rule.op, v, rule.threshold);
+                    let starts = holds && matches!(st.state, AlertState::Inactive | AlertState::Resolved);
                     st.value = Some(v);
                     st.last_eval = Some(at);
-                    if let Some(t) = step(rule, &mut st, at, holds) {
+                    let mut t = step(rule, &mut st, at, holds);
+                    if starts && fresh {
+                        let since = run_start(rule, &idx, snap, &r, at, window_s, period_s, now_step);
+                        if since < at {
+                            st.active_since = Some(since);
+                            // Already true for its `for`: it fires at this step.
+                            if t.is_none() && st.state == AlertState::Pending {
+                                t = step(rule, &mut st, at, true);
+                            }
+                        }
+                    }
+                    fresh = false;
+                    if let Some(t) = t {
                         out.events.push(Event {
                             rule: rule.name.clone(),
                             resource: r.clone(),
@@ -219,6 +235,27 @@ pub fn evaluate(rules: &[Rule], prior: &HashMap<(String, ResourceId), RuleState>
         }
     }
     out
+}
+
+/// The first step of the run of steps, ending at `at`, at which the rule's condition holds in
+/// the data (at most the snapshot's history back).
+#[allow(clippy::too_many_arguments)]
+fn run_start(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: Ts, window_s: i64, period_s: i64, now_step: Ts) -> Ts {
+    let oldest = snap
+        .series
+        .iter()
+        .filter(|s| &s.resource == r)
+        .filter_map(|s| s.points.first().map(|p| p.0))
+        .min()
+        .unwrap_or(at);
+    let mut start = at;
+    while start - period_s >= oldest {
+        match value_at(rule, idx, snap, r, start - period_s, window_s, now_step) {
+            Some(v) if compare(rule.op, v, rule.threshold) => start -= period_s,
+            _ => break,
+        }
+    }
+    start
 }
 
 /// A rule's summary template with `{{value}}`, `{{threshold}}`, `{{resource}}` and `{{rule}}`
@@ -357,8 +394,8 @@ mod tests {
         assert_eq!(ev.states[0].active_since, Some(pending_from));
         assert_eq!(ev.states[0].value, Some(90.0));
 
-        // A condition that has held for hours before the first evaluation fires within it,
-        // at the end of `for` from the replay's first step (now − 1,200 s).
+        // A condition that has held for hours before the first evaluation fires at the replay's
+        // first step (now − 1,200 s): the data shows it true for far longer than `for`.
         let now = rise + 4 * 3600;
         let cpu = grid(T0, now, |t| if t >= rise { 90.0 } else { 30.0 });
         let snap = snapshot(
@@ -368,7 +405,8 @@ mod tests {
         );
         let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
         let first = now - (600 + 2 * P);
-        assert_eq!(ev.events.iter().map(|e| e.at).collect::<Vec<_>>(), vec![first + 600]);
+        assert_eq!(ev.events.iter().map(|e| e.at).collect::<Vec<_>>(), vec![first]);
+        assert_eq!(ev.states[0].active_since, Some(rise + P));
     }
 
     /// The shipped db-connection-pool rule (> 90 % for 2 min, 1-minute window) reads the
@@ -389,6 +427,35 @@ mod tests {
         let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
         assert_eq!(ev.states[0].state, AlertState::Inactive);
         assert!(ev.events.is_empty());
+    }
+
+    /// Regression (issue 20, item 5): a condition already true for hours when a rule is first
+    /// evaluated is "true since" the start of its run in the data, not the first step the replay
+    /// looked at, and it fires at once.
+    #[test]
+    fn a_condition_true_before_the_first_evaluation_counts_from_its_start_in_the_data() {
+        let a = ResourceId::asg("web");
+        let rise = T0 + 3600;
+        let r = rule("cpu", "cpu_percent", "avg", Cmp::Gt, 75.0, 600, 0);
+        let now = rise + 3 * 3600;
+        let cpu = grid(T0, now, |t| if t >= rise { 90.0 } else { 30.0 });
+        let snap = snapshot(
+            now,
+            vec![asg("web", 1, 2, 4, "t3.medium")],
+            vec![series(&a, Signal::CpuPercent, cpu)],
+        );
+        let e = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
+        // The first step whose 5-minute window holds only high points is rise + P.
+        assert_eq!(e.states[0].active_since, Some(rise + P));
+        assert_eq!(e.states[0].state, AlertState::Firing);
+        let fired: Vec<Ts> = e
+            .events
+            .iter()
+            .filter(|e| e.transition == Transition::Fired)
+            .map(|e| e.at)
+            .collect();
+        let first_step = now - (r.for_s as i64 + 2 * P);
+        assert_eq!(fired, vec![first_step], "fires at the first step it evaluates");
     }
 
     /// Stop while pending, restart: the timer keeps its start. Stop while firing, restart: no

@@ -17,7 +17,7 @@
 use super::commitments::{on_demand_count, split};
 use super::stats;
 use crate::config::{AdviceCfg, Pricing};
-use crate::domain::{AsgState, InstanceOverride, Money, ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{AsgState, InstanceOverride, Kind, Money, ResourceId, Signal, Snapshot, Ts};
 use serde::Serialize;
 
 /// Below this saving (share of today's cost) a spot mix is not worth an advisory.
@@ -44,8 +44,16 @@ pub struct SpotMix {
 }
 
 pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> Vec<SpotMix> {
+    analyze_held(snap, cfg, pricing, now, &mut Vec::new())
+}
+
+/// The same, adding to `held` the spot-tolerant groups held back for short or missing history.
+pub fn analyze_held(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts, held: &mut Vec<super::HeldBack>) -> Vec<SpotMix> {
     let from = now - i64::from(cfg.lookback_days) * 86_400;
-    snap.asgs.iter().filter_map(|g| one(g, snap, cfg, pricing, from, now)).collect()
+    snap.asgs
+        .iter()
+        .filter_map(|g| one(g, snap, cfg, pricing, from, now, held))
+        .collect()
 }
 
 /// Types with the same vCPU:memory ratio as `ty` (within 1 %), `ty` first, then by distance in
@@ -75,7 +83,15 @@ pub fn diversify(pricing: &Pricing, ty: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: Ts, now: Ts) -> Option<SpotMix> {
+fn one(
+    g: &AsgState,
+    snap: &Snapshot,
+    cfg: &AdviceCfg,
+    pricing: &Pricing,
+    from: Ts,
+    now: Ts,
+    held: &mut Vec<super::HeldBack>,
+) -> Option<SpotMix> {
     let class = g.tags.iter().find(|(k, _)| *k == cfg.service_class_tag).map(|(_, v)| v.clone())?;
     if !cfg.spot_classes.contains(&class) {
         return None;
@@ -90,6 +106,7 @@ fn one(g: &AsgState, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: 
         .collect();
     let hours = d.len() as f64 * f64::from(s.query.period_s.max(1)) / 3600.0;
     if hours < cfg.min_history_hours {
+        held.push(super::HeldBack::new(Kind::SpotMix, r.clone(), snap, hours, cfg.min_history_hours));
         return None;
     }
     let ty = g.instance_types.iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.clone())?;

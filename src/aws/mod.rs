@@ -85,7 +85,10 @@ impl AwsError {
             ErrorKind::Throttled => {
                 "headroom will retry next cycle; lower the number of watched series or raise the collect interval if it persists"
             }
-            ErrorKind::Timeout | ErrorKind::Connection => "check network access to the AWS endpoint (or aws.endpoint_url)",
+            ErrorKind::Timeout => {
+                "the endpoint did not answer within [aws] timeout_seconds (slow or overloaded, not unreachable); headroom retries next cycle, raise timeout_seconds if it persists"
+            }
+            ErrorKind::Connection => "check network access to the AWS endpoint (or aws.endpoint_url)",
             ErrorKind::ServerError => "AWS answered 5xx; headroom retries next cycle",
             ErrorKind::Credentials => {
                 "give headroom credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), web identity, or an instance/task role"

@@ -49,6 +49,7 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
     advisories.extend(tiers(&f.fits));
     advisories.extend(spot_mix(&f.mixes));
     advisories.extend(commitments(&f.commitments));
+    advisories.extend(held_back(&f.held));
     if let Some(s) = &f.spend {
         advisories.extend(spend(s, f.budget.as_ref().map(|(name, r)| (name.as_str(), *r))));
     }
@@ -62,6 +63,67 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
             .then_with(|| a.resource.cmp(&b.resource))
     });
     advisories
+}
+
+/// Why `what` holds back for a resource: its metrics could not be fetched (the source and its
+/// error, added to the evidence), or not enough history (`have` h of the `need` h needed).
+fn held_summary(
+    resource: &ResourceId,
+    what: &str,
+    (have, need): (f64, f64),
+    unfetched: Option<&str>,
+    evidence: &mut Vec<Evidence>,
+) -> String {
+    match unfetched {
+        Some(why) => {
+            evidence.push(ev("not fetched", why));
+            format!(
+                "{}: {what} held back: its metrics could not be fetched this cycle ({why}); {have:.1} h of the {need:.0} h needed are held",
+                resource.0
+            )
+        }
+        None => format!(
+            "{}: {what} held back: not enough history ({have:.1} h of the {need:.0} h needed); nothing proposed",
+            resource.0
+        ),
+    }
+}
+
+/// Advice held back, one info advisory per kind and resource, saying why: "not enough history
+/// (X h of the Y h needed)" as right-sizing says it, or that the data could not be fetched
+/// (the source and its error). Nothing is proposed.
+pub fn held_back(held: &[crate::analyze::HeldBack]) -> Vec<Advisory> {
+    held.iter()
+        .map(|h| {
+            let what = match h.kind {
+                Kind::AsgLimits => "ASG-limits advice",
+                Kind::SpotMix => "spot-mix advice",
+                Kind::Dynamodb => "DynamoDB capacity advice",
+                _ => "advice",
+            };
+            let mut evidence = vec![ev(
+                "history",
+                format!("{:.1} h of the {:.0} h needed", h.history_hours, h.needed_hours),
+            )];
+            let summary = held_summary(
+                &h.resource,
+                what,
+                (h.history_hours, h.needed_hours),
+                h.unfetched.as_deref(),
+                &mut evidence,
+            );
+            Advisory {
+                fingerprint: fingerprint(h.kind, &h.resource, "held-back"),
+                kind: h.kind,
+                resource: h.resource.clone(),
+                severity: Severity::Info,
+                summary,
+                evidence,
+                action: None,
+                monthly_cost_delta: None,
+            }
+        })
+        .collect()
 }
 
 /// An advisory per (rule, resource) that is firing now.
@@ -157,9 +219,12 @@ pub fn rightsize(findings: &[Rightsize], asgs: &[crate::domain::AsgState]) -> Ve
             ),
         ];
         if f.sizing == Sizing::NotEnoughHistory {
-            let summary = format!(
-                "{}: not enough history to right-size ({:.1} h of the {:.0} h needed); nothing proposed",
-                f.resource.0, f.history_hours, f.min_history_hours
+            let summary = held_summary(
+                &f.resource,
+                "right-sizing",
+                (f.history_hours, f.min_history_hours),
+                f.unfetched.as_deref(),
+                &mut evidence,
             );
             out.push(sized(f, fp, Severity::Info, summary, evidence, None, None));
             continue;

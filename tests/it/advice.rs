@@ -247,3 +247,88 @@ async fn check_against_moto_fires_the_alert_and_holds_back_on_ten_hours_of_histo
         "an acknowledged advisory stays acknowledged while it holds"
     );
 }
+
+/// Issue 20, items 2 and 3: every kind that holds back on short history says so with the same
+/// "X h of the Y h needed" note right-sizing gives; and when a metrics source failed this cycle,
+/// every one of them says the data could not be fetched (source and error), not that the
+/// history is short.
+#[test]
+fn every_kind_that_holds_back_says_why() {
+    let cfg = Config::embedded().unwrap();
+    let adv = &cfg.headroom.advice;
+    assert!(adv.spot_classes.contains(&"batch".to_string()), "the shipped spot classes");
+    let now: Ts = 1_800_000_000 / P * P;
+    let hours = 10;
+    let from = now - hours * 3600;
+    let pts = |v: f64| -> Vec<(Ts, f64)> { (0..).map(|i| from + i * P).take_while(|t| *t < now).map(|t| (t, v)).collect() };
+    let have = pts(1.0).len() as f64 * P as f64 / 3600.0;
+    let mut g = asg("batch");
+    g.tags = vec![(adv.service_class_tag.clone(), "batch".into())];
+    let (ra, rt) = (ResourceId::asg("batch"), ResourceId::table("orders"));
+    let s = |r: &ResourceId, sig, v| Series {
+        resource: r.clone(),
+        signal: sig,
+        query: MetricQuery::new("T", &format!("{sig:?}"), &[("R", r.0.as_str())], Stat::Average, P as u32),
+        points: pts(v),
+    };
+    let mut snap = Snapshot::bare(
+        now,
+        vec![g],
+        vec![
+            s(&ra, Signal::CpuPercent, 40.0),
+            s(&ra, Signal::DesiredCapacity, 2.0),
+            s(&rt, Signal::ConsumedRcu, 300.0),
+            s(&rt, Signal::ConsumedWcu, 30.0),
+        ],
+    );
+    snap.tables = vec![TableState {
+        name: "orders".into(),
+        billing_mode: "PROVISIONED".into(),
+        read_capacity: Some(10),
+        write_capacity: Some(5),
+        item_count: None,
+        size_bytes: None,
+        gsis: vec![],
+    }];
+    let advise = |snap: &Snapshot| {
+        let prior = Default::default();
+        let history = History {
+            rule_states: &prior,
+            outlooks: &[],
+        };
+        decide::decide(&analyze::analyze(snap, &history, &cfg, now), now)
+    };
+    let need = adv.min_history_hours;
+    let short = format!("({have:.1} h of the {need:.0} h needed)");
+    let got = advise(&snap);
+    for (kind, resource) in [
+        (Kind::Rightsize, &ra),
+        (Kind::AsgLimits, &ra),
+        (Kind::SpotMix, &ra),
+        (Kind::Dynamodb, &rt),
+    ] {
+        let a = got
+            .iter()
+            .find(|a| a.kind == kind && &a.resource == resource)
+            .unwrap_or_else(|| panic!("{kind:?} on {resource:?} says nothing: {got:#?}"));
+        assert!(a.summary.contains(&short), "{kind:?}: {}", a.summary);
+        assert!(a.action.is_none() && a.severity == Severity::Info, "{kind:?}");
+    }
+    // CloudWatch failed this cycle: the same kinds say the data could not be fetched.
+    snap.sources = vec![SourceStatus {
+        source: "cloudwatch".into(),
+        ok: false,
+        reason: Some("cloudwatch GetMetricData: timeout: no answer within the timeout".into()),
+    }];
+    let got = advise(&snap);
+    for kind in [Kind::Rightsize, Kind::AsgLimits, Kind::SpotMix, Kind::Dynamodb] {
+        let a = got.iter().find(|a| a.kind == kind).unwrap_or_else(|| panic!("{kind:?}"));
+        assert!(
+            a.summary
+                .contains("could not be fetched this cycle (cloudwatch: cloudwatch GetMetricData: timeout"),
+            "{kind:?}: {}",
+            a.summary
+        );
+        assert!(!a.summary.contains("not enough history"), "{kind:?}: {}", a.summary);
+    }
+}

@@ -118,7 +118,9 @@ async fn every_fault_marks_its_source_and_the_cycle_goes_on() {
         reason(s, "dynamodb")
     );
     assert!(
-        reason(s, "costexplorer").contains("GetCostAndUsage: timeout"),
+        reason(s, "costexplorer").contains("GetCostAndUsage: timeout")
+            && reason(s, "costexplorer").contains("slow or overloaded, not unreachable")
+            && !reason(s, "costexplorer").contains("check network access"),
         "{}",
         reason(s, "costexplorer")
     );
