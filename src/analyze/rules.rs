@@ -8,8 +8,9 @@
 //! so a `for` duration is measured on the data, not on how often cycles happen to run, and a
 //! restart resumes from the persisted state: the timer of a pending rule keeps its start and a
 //! firing rule does not fire again. A step without data leaves the state as it was and is
-//! evaluated again when late data arrives. `desired_at_max` has no CloudWatch series; it is
-//! the ASG's current state, evaluated at the cycle's own step only.
+//! evaluated again when late data arrives. `desired_at_max` reads the collected
+//! GroupDesiredCapacity against the group's max (replayed like the others); without that
+//! series, it is the group's current state, evaluated at the cycle's own step only.
 //!
 //! Pure and synchronous: `now` comes in. May use: domain, config, analyze::stats.
 
@@ -167,11 +168,20 @@ pub fn value_at(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: T
             apply_stat(&rule.stat, &v, window_s)
         }
         "desired_at_max" => {
+            let name = r.0.strip_prefix("asg/")?;
+            let g = snap.asgs.iter().find(|a| a.name == name)?;
+            // From the collected GroupDesiredCapacity (1 where a period sat at the group's max,
+            // today's max), so a replay knows how long it has been pinned; without that series,
+            // the group's current state at the cycle's own step only.
+            let history = idx.window(r, Signal::DesiredCapacity, from, at);
+            if !history.is_empty() {
+                let max = f64::from(g.max_size);
+                let at_max: Vec<f64> = history.iter().map(|d| if *d >= max { 1.0 } else { 0.0 }).collect();
+                return apply_stat(&rule.stat, &at_max, window_s);
+            }
             if at != now_step {
                 return None;
             }
-            let name = r.0.strip_prefix("asg/")?;
-            let g = snap.asgs.iter().find(|a| a.name == name)?;
             Some(if g.desired_capacity >= g.max_size { 1.0 } else { 0.0 })
         }
         _ => None,
@@ -523,6 +533,31 @@ mod tests {
         let ev = evaluate(&[cpu], &HashMap::new(), &snap, P, now);
         assert_eq!(ev.states[0].state, AlertState::Inactive);
         assert_eq!(ev.states[0].last_eval, None);
+    }
+
+    /// Regression (issue 20, item 4): a group pinned at its max for the whole collected window
+    /// is known at the first cycle, from its GroupDesiredCapacity history, not 15 minutes of
+    /// wall-clock time later.
+    #[test]
+    fn pinned_at_max_is_known_from_history_at_the_first_cycle() {
+        let cfg = crate::config::Config::embedded().unwrap();
+        let r = cfg.rules.iter().find(|r| r.name == "asg-at-max").unwrap().clone();
+        assert!(r.for_s >= 600, "the shipped rule waits {} s", r.for_s);
+        let a = ResourceId::asg("web");
+        let now = T0 + 6 * 3600;
+        let pinned_from = T0 + 2 * 3600;
+        let desired = grid(T0, now, |t| if t >= pinned_from { 4.0 } else { 2.0 });
+        let snap = snapshot(
+            now,
+            vec![asg("web", 1, 4, 4, "t3.medium")],
+            vec![series(&a, Signal::DesiredCapacity, desired)],
+        );
+        let ev = evaluate(std::slice::from_ref(&r), &HashMap::new(), &snap, P, now);
+        assert_eq!(ev.states[0].state, AlertState::Firing, "{:?}", ev.states[0]);
+        assert_eq!(ev.events.iter().filter(|e| e.transition == Transition::Fired).count(), 1);
+        // True since the first step whose window holds only pinned periods.
+        let window = (r.window_s as i64).max(P);
+        assert_eq!(ev.states[0].active_since, Some(pinned_from + window));
     }
 
     #[test]
