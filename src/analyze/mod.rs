@@ -87,7 +87,8 @@ pub struct Findings<'a> {
     pub mixes: Vec<spot::SpotMix>,
     pub commitments: Vec<commitments::Commitment>,
     pub spend: Option<spend::SpendFinding>,
-    /// The account's budget: the monthly cost range of the largest tier a service runs as.
+    /// The account's budget: the sum of the monthly cost ranges of the tiers its services run
+    /// as, with their names.
     pub budget: Option<(String, (f64, f64))>,
     /// Advice held back, per kind and resource, with why.
     pub held: Vec<HeldBack>,
@@ -128,11 +129,29 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
             .filter_map(|o| Some((o.resource.0.trim_start_matches("asg/").to_string(), o.growth.clone()?)))
             .collect(),
     };
-    let budget = fits
-        .iter()
-        .filter_map(|f| cfg.sizing.tiers.iter().find(|t| t.name == f.current))
-        .max_by(|a, b| a.concurrent_users.0.total_cmp(&b.concurrent_users.0))
-        .and_then(|t| t.monthly_cost_usd.map(|r| (t.name.clone(), r)));
+    // The account's budget is the sum of the monthly ranges of the tiers its services run as
+    // (one service per tier fit), named as "medium × 2 + small".
+    let mut counts: Vec<(&str, usize, (f64, f64))> = Vec::new();
+    for f in &fits {
+        let Some(t) = cfg.sizing.tiers.iter().find(|t| t.name == f.current) else {
+            continue;
+        };
+        let Some(range) = t.monthly_cost_usd else { continue };
+        match counts.iter_mut().find(|c| c.0 == t.name) {
+            Some(c) => c.1 += 1,
+            None => counts.push((t.name.as_str(), 1, range)),
+        }
+    }
+    let budget = (!counts.is_empty()).then(|| {
+        let name = counts
+            .iter()
+            .map(|(n, k, _)| if *k > 1 { format!("{n} × {k}") } else { n.to_string() })
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let lo = counts.iter().map(|(_, k, r)| *k as f64 * r.0).sum();
+        let hi = counts.iter().map(|(_, k, r)| *k as f64 * r.1).sum();
+        (name, (lo, hi))
+    });
     Findings {
         scope: snap.scope.clone(),
         rules: &cfg.rules,

@@ -428,7 +428,16 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
     let account = ResourceId("account".into());
     let req = f
         .requests_change
-        .map_or("no request metric to compare".into(), |c| format!("{c:+.0} %"));
+        .map_or("no traffic signal (no request metric was collected)".into(), |c| {
+            format!("{c:+.0} %")
+        });
+    let against = |c: &crate::analyze::spend::ServiceChange| match f.requests_change {
+        Some(r) => format!("{} spend {:+.0} % week over week while requests {r:+.0} %", c.service, c.change),
+        None => format!(
+            "{} spend {:+.0} % week over week; no traffic signal was available to compare it with",
+            c.service, c.change
+        ),
+    };
     let mut out: Vec<Advisory> = f
         .rising
         .iter()
@@ -438,10 +447,7 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
             kind: Kind::Spend,
             resource,
             severity: Severity::Warning,
-            summary: format!(
-                "{} spend {:+.0} % week over week while requests {req}: +{}/month at this rate",
-                c.service, c.change, c.monthly_increase
-            ),
+            summary: format!("{}: +{}/month at this rate", against(c), c.monthly_increase),
             evidence: vec![
                 ev("days", format!("{} – {}", f.window.0, f.window.1)),
                 ev("last 7 days", c.last_7d.to_string()),
@@ -471,7 +477,7 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
             resource: account.clone(),
             severity: Severity::Warning,
             summary: format!(
-                "run rate {}/month is above the {tier} tier's {} – {}/month by {}",
+                "run rate {}/month is above the budget of the tiers the services run as ({tier}): {} – {}/month, by {}",
                 m(run_rate_monthly),
                 m(lo),
                 m(hi),
@@ -484,7 +490,11 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
                 ),
                 ev(
                     "tier budget",
-                    format!("{tier}: {} – {}/month (sizing.toml monthly_cost_usd)", m(lo), m(hi)),
+                    format!(
+                        "{tier}: {} – {}/month (Σ of each tier's sizing.toml monthly_cost_usd, once per service)",
+                        m(lo),
+                        m(hi)
+                    ),
                 ),
                 ev("days", format!("the 7 complete days to {}", f.window.1)),
             ],
@@ -823,4 +833,68 @@ pub fn spot_mix(findings: &[SpotMix]) -> Vec<Advisory> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::spend::{ServiceChange, SpendFinding};
+
+    fn finding(requests_change: Option<f64>) -> SpendFinding {
+        SpendFinding {
+            window: ("2026-11-20".into(), "2026-12-03".into()),
+            requests_change,
+            rising: vec![ServiceChange {
+                service: "Amazon EC2".into(),
+                last_7d: Money(700_000_000),
+                prior_7d: Money(500_000_000),
+                change: 40.0,
+                monthly_increase: Money(857_142_857),
+            }],
+            month: "2026-12".into(),
+            month_to_date: Money(300_000_000),
+            daily_run_rate: Money(100_000_000),
+            month_end_projection: Money(3_100_000_000),
+        }
+    }
+
+    /// Regression (issue 20, item 7): without a request metric the text says so plainly
+    /// ("while requests no request metric to compare" was broken English).
+    #[test]
+    fn spend_without_a_traffic_signal_says_so_plainly() {
+        let a = spend(&finding(None), None);
+        let s = &a[0].summary;
+        assert!(
+            s.contains("Amazon EC2 spend +40 % week over week; no traffic signal was available to compare it with"),
+            "{s}"
+        );
+        assert!(!s.contains("while requests"), "{s}");
+        let a = spend(&finding(Some(2.0)), None);
+        assert!(a[0].summary.contains("while requests +2 %"), "{}", a[0].summary);
+    }
+
+    /// Issue 20, item 7: the account's run rate is held against the sum of the budgets of the
+    /// tiers its services run as, named.
+    #[test]
+    fn the_run_rate_is_held_against_the_sum_of_the_tiers_run() {
+        let f = finding(Some(2.0));
+        let run_rate = f.daily_run_rate.as_usd_f64() * crate::model::units::HOURS_PER_MONTH / 24.0;
+        // Two services: medium twice and small once, budgets summed below the run rate.
+        let (lo, hi) = (run_rate * 0.3, run_rate * 0.8);
+        let a = spend(&f, Some(("medium × 2 + small", (lo, hi))));
+        let b = a.iter().find(|a| a.summary.contains("budget")).expect("the budget advisory");
+        let m = |x: f64| Money::from_usd_f64(x).unwrap();
+        assert!(b.summary.contains("(medium × 2 + small)"), "{}", b.summary);
+        assert!(
+            b.summary.contains(&format!("{} – {}/month, by {}", m(lo), m(hi), m(run_rate - hi))),
+            "{}",
+            b.summary
+        );
+        // Within the budget: nothing said.
+        assert!(
+            spend(&f, Some(("medium", (lo, run_rate * 1.1))))
+                .iter()
+                .all(|a| !a.summary.contains("budget"))
+        );
+    }
 }

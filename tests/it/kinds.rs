@@ -228,11 +228,12 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
         s["monthly_cost_delta"].as_i64(),
         Some(-(usd(7.0 * EC2_LAST) - usd(7.0 * EC2_PRIOR)) * 30 / 7)
     );
-    // spend against the tier's budget: run rate × 730 ÷ 24 above medium's upper bound.
+    // spend against the budget of the tiers the services run as (one service, medium): run
+    // rate × 730 ÷ 24 above medium's upper bound.
     let run_rate = (EC2_LAST + DDB_DAILY) * 730.0 / 24.0;
     let (_, hi) = medium.monthly_cost_usd.unwrap();
     assert!(run_rate > hi);
-    let b = find("spend", "account", "above the medium tier");
+    let b = find("spend", "account", "above the budget of the tiers the services run as (medium)");
     assert_eq!(b["monthly_cost_delta"].as_i64(), Some(usd(hi - run_rate)), "{b}");
     find("spend", "account", "projected");
 }
