@@ -111,12 +111,25 @@ pub fn asg_queries(cfg: &Headroom, asg: &AsgState, target: &AsgTarget) -> Vec<Wa
             query: MetricQuery::new("CWAgent", "mem_used_percent", &by, Stat::Average, p),
         });
     }
-    let tg = target.target_group.clone().or_else(|| {
-        asg.target_group_arns
-            .first()
-            .and_then(|arn| arn.find("targetgroup/").map(|i| arn[i..].to_string()))
-    });
-    if let (Some(lb), Some(tg)) = (&target.load_balancer, tg) {
+    // The target's own mapping first, then the group's tags, then (target group only) the
+    // group's first attached target group. ARNs become their dimension values.
+    let tag = |key: &str| asg.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let dim = |v: String, marker: &str| match v.find(marker) {
+        Some(i) => v[i..].to_string(),
+        None => v,
+    };
+    let lb = target
+        .load_balancer
+        .clone()
+        .or_else(|| tag(&cfg.collect.load_balancer_tag))
+        .map(|v| dim(v, "app/"));
+    let tg = target
+        .target_group
+        .clone()
+        .or_else(|| tag(&cfg.collect.target_group_tag))
+        .or_else(|| asg.target_group_arns.first().cloned())
+        .map(|v| dim(v, "targetgroup/"));
+    if let (Some(lb), Some(tg)) = (&lb, tg) {
         let dims = [("LoadBalancer", lb.as_str()), ("TargetGroup", tg.as_str())];
         let alb = |signal, metric: &str, stat| Wanted {
             resource: r.clone(),
@@ -581,6 +594,55 @@ mod tests {
 
     fn cfg() -> Headroom {
         crate::config::Config::embedded().expect("shipped config is valid").headroom
+    }
+
+    /// Issue 20, item 8: a group tagged with its ALB and target group (dimension values or
+    /// ARNs) gets the ALB series without any per-group config; the target's own mapping wins.
+    #[test]
+    fn the_alb_can_come_from_the_groups_tags() {
+        let c = cfg();
+        let mut g = AsgState {
+            name: "web".into(),
+            min_size: 1,
+            max_size: 4,
+            desired_capacity: 2,
+            in_service: 2,
+            instance_types: vec![],
+            overrides: vec![],
+            distribution: None,
+            target_group_arns: vec![],
+            tags: vec![
+                (
+                    c.collect.load_balancer_tag.clone(),
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188".into(),
+                ),
+                (c.collect.target_group_tag.clone(), "targetgroup/web/73e2d6bc24d8a067".into()),
+            ],
+            policies: vec![],
+        };
+        let t = AsgTarget {
+            name: Some("web".into()),
+            tags: vec![],
+            load_balancer: None,
+            target_group: None,
+            tier: None,
+            users_metric: None,
+            db_pool_metric: None,
+        };
+        let requests = |w: &[Wanted]| w.iter().find(|w| w.signal == Signal::Requests).map(|w| w.query.dimensions.clone());
+        let want = vec![
+            ("LoadBalancer".to_string(), "app/web/50dc6c495c0c9188".to_string()),
+            ("TargetGroup".to_string(), "targetgroup/web/73e2d6bc24d8a067".to_string()),
+        ];
+        assert_eq!(requests(&asg_queries(&c, &g, &t)), Some(want));
+        // The target's mapping wins over the tags.
+        let mut t2 = t.clone();
+        t2.load_balancer = Some("app/other/1".into());
+        let dims = requests(&asg_queries(&c, &g, &t2)).unwrap();
+        assert_eq!(dims[0].1, "app/other/1");
+        // Without tags or mapping: no ALB series.
+        g.tags.clear();
+        assert_eq!(requests(&asg_queries(&c, &g, &t)), None);
     }
 
     #[test]

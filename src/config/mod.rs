@@ -133,6 +133,11 @@ pub struct CollectCfg {
     /// Collect AWS/AutoScaling GroupDesiredCapacity per ASG (needs group metrics enabled).
     pub group_metrics: bool,
     pub latency_percentile: bool,
+    /// Tags on a group that name its ALB and target group (their CloudWatch dimension values,
+    /// or ARNs), for groups whose target gives none: fleets that tag their groups need no
+    /// per-group config.
+    pub load_balancer_tag: String,
+    pub target_group_tag: String,
     /// How long one cycle's collection may take before the cycle goes on without what has not
     /// answered (partial), seconds. Well under the collect interval.
     pub deadline_s: u64,
@@ -487,6 +492,10 @@ pub struct Sources {
     pub pricing: (String, String),
     pub alerts: Vec<(String, String)>,
 }
+
+/// The group tags that name its ALB and target group unless `[collect]` says otherwise.
+pub const DEFAULT_LB_TAG: &str = "headroom:load-balancer";
+pub const DEFAULT_TG_TAG: &str = "headroom:target-group";
 
 /// When spend is read unless `[schedule] spend` says otherwise: ten past midnight UTC (once
 /// Cost Explorer has closed the day) and every six hours after, four billed requests a day
@@ -951,6 +960,8 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 memory_metric: c.bool("memory_metric").unwrap_or(true),
                 group_metrics: c.bool("group_metrics").unwrap_or(true),
                 latency_percentile: c.bool("latency_percentile").unwrap_or(true),
+                load_balancer_tag: c.str("load_balancer_tag").unwrap_or_else(|| DEFAULT_LB_TAG.into()),
+                target_group_tag: c.str("target_group_tag").unwrap_or_else(|| DEFAULT_TG_TAG.into()),
                 deadline_s: c.int("deadline_seconds", 5, 3600).unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
             };
             c.done();
@@ -964,6 +975,8 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
             memory_metric: true,
             group_metrics: true,
             latency_percentile: true,
+            load_balancer_tag: DEFAULT_LB_TAG.into(),
+            target_group_tag: DEFAULT_TG_TAG.into(),
             deadline_s: DEFAULT_DEADLINE_S,
         },
     };
