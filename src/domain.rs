@@ -446,6 +446,18 @@ impl Snapshot {
     }
 }
 
+/// Serde for an optional amount as a number of US dollars (micro-dollar precision).
+mod usd_opt {
+    use super::Money;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Money>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|m| m.as_usd_f64()).serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.and_then(Money::from_usd_f64))
+    }
+}
+
 /// A lazily built lookup of a snapshot's series; equal to any other (it is derived data).
 #[derive(Clone, Debug, Default)]
 pub struct SeriesIndex(std::sync::OnceLock<(usize, SeriesPositions)>);
@@ -721,6 +733,9 @@ pub struct Advisory {
     pub summary: String,
     pub evidence: Vec<Evidence>,
     pub action: Option<Action>,
+    /// Dollars per month this advice changes the bill by: positive costs more, negative saves.
+    /// In JSON `monthly_cost_delta_usd`, a number of dollars (as every amount in headroom's JSON).
+    #[serde(rename = "monthly_cost_delta_usd", with = "usd_opt")]
     pub monthly_cost_delta: Option<Money>,
 }
 

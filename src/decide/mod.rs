@@ -463,7 +463,8 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
                 ),
             ],
             action: None,
-            monthly_cost_delta: Some(Money(-c.monthly_increase.0)),
+            // Positive: it costs more (the text's +$/month).
+            monthly_cost_delta: Some(c.monthly_increase),
         })
         .collect();
     let run_rate_monthly = f.daily_run_rate.as_usd_f64() * crate::model::units::HOURS_PER_MONTH / 24.0;
@@ -499,7 +500,8 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
                 ev("days", format!("the 7 complete days to {}", f.window.1)),
             ],
             action: None,
-            monthly_cost_delta: Money::from_usd_f64(hi - run_rate_monthly),
+            // Positive: the run rate costs this much more than the budget's top.
+            monthly_cost_delta: Money::from_usd_f64(run_rate_monthly - hi),
         });
     }
     out.push(Advisory {

@@ -209,7 +209,7 @@ async fn check_against_moto_fires_the_alert_and_holds_back_on_ten_hours_of_histo
             .contains(&format!("{:.1} h", 120.0 * P as f64 / 3600.0)),
         "{r}"
     );
-    assert!(r["action"].is_null() && r["monthly_cost_delta"].is_null());
+    assert!(r["action"].is_null() && r["monthly_cost_delta_usd"].is_null());
     assert_eq!(r["severity"], "info");
 
     // The store lists the same advisories; a second run opens nothing new.

@@ -152,7 +152,7 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
         monthly(bundle_hourly_usd(t, &cfg.pricing, Option_::AsDesigned, At::Desired).unwrap()).0
     };
     assert_eq!(
-        tier["monthly_cost_delta"].as_i64(),
+        usd_micros(&tier["monthly_cost_delta_usd"]),
         Some(bundle("large") - bundle("medium")),
         "{tier}"
     );
@@ -184,7 +184,7 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
     let desired = w["action"]["desired"].as_i64().unwrap();
     assert!(desired < in_service, "{w}");
     let od = cfg.pricing.instances["m5.large"].on_demand_hourly.0;
-    assert_eq!(w["monthly_cost_delta"].as_i64(), Some((desired - in_service) * od * 730));
+    assert_eq!(usd_micros(&w["monthly_cost_delta_usd"]), Some((desired - in_service) * od * 730));
     // The worker follows its queue (batch class): a spot mix above its floor, 70 % spot.
     let m = advs.iter().find(|a| a["kind"] == "spot-mix").unwrap();
     assert_eq!(m["resource"], "asg/chat-worker");
@@ -194,14 +194,14 @@ fn demo_runs_the_pipeline_on_the_simulated_account() {
         Some(((1.0 - a.spot_share) * 100.0).round() as i64)
     );
     assert!(m["action"]["overrides"].as_array().unwrap().len() >= 3, "{m}");
-    assert!(m["monthly_cost_delta"].as_i64().unwrap() < 0);
+    assert!(usd_micros(&m["monthly_cost_delta_usd"]).unwrap() < 0);
     // Commitments: the m5 family (the worker's on-demand part); chat-web's c5 capacity is left
     // out because a migration is advised for it; the provisioned table's reserved capacity.
     let c = advs
         .iter()
         .find(|a| a["kind"] == "commitment" && a["resource"] == "family/m5")
         .unwrap();
-    assert!(c["monthly_cost_delta"].as_i64().unwrap() < 0, "{c}");
+    assert!(usd_micros(&c["monthly_cost_delta_usd"]).unwrap() < 0, "{c}");
     assert!(!advs.iter().any(|a| a["kind"] == "commitment" && a["resource"] == "family/c5"));
     assert!(advs.iter().any(|a| a["kind"] == "commitment" && a["resource"] == "table/chats"));
     // chats is throttled in the incident: a warning.

@@ -175,7 +175,10 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
     let want = (f64::from(BATCH.1) * BATCH_CPU * (1.0 + headroom) / target).ceil() as i64;
     let r = find("rightsize", "asg/kind-batch", "over-provisioned");
     assert_eq!(r["action"]["desired"].as_i64(), Some(want), "{r}");
-    assert_eq!(r["monthly_cost_delta"].as_i64(), Some((want - i64::from(BATCH.1)) * m5 * 730));
+    assert_eq!(
+        usd_micros(&r["monthly_cost_delta_usd"]),
+        Some((want - i64::from(BATCH.1)) * m5 * 730)
+    );
     // rightsize, autoscaled group: the policy's target moves to the configured target.
     let r = find("rightsize", "asg/kind-web", "autoscaled");
     assert_eq!(r["action"]["type"], "set-target-value");
@@ -187,7 +190,10 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
     let l = find("asg-limits", "asg/kind-web", "raise max");
     assert_eq!(l["action"]["max"].as_i64(), Some(want_max), "{l}");
     assert_eq!(l["action"]["min"].as_i64(), Some(i64::from(min)));
-    assert_eq!(l["monthly_cost_delta"].as_i64(), Some((want_max - i64::from(max)) * m5 * 730));
+    assert_eq!(
+        usd_micros(&l["monthly_cost_delta_usd"]),
+        Some((want_max - i64::from(max)) * m5 * 730)
+    );
     assert_eq!(l["severity"], "warning");
     // The batch group's trough (CPU 20 % < 30 %) needs more than its min of 1: no limits advice.
     assert!(!advs.iter().any(|a| a["kind"] == "asg-limits" && a["resource"] == "asg/kind-batch"));
@@ -204,7 +210,7 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
         let tier = cfg.sizing.tiers.iter().find(|t| t.name == name).unwrap();
         monthly(bundle_hourly_usd(tier, &cfg.pricing, Option_::AsDesigned, At::Desired).unwrap()).0
     };
-    assert_eq!(t["monthly_cost_delta"].as_i64(), Some(bundle("large") - bundle("medium")));
+    assert_eq!(usd_micros(&t["monthly_cost_delta_usd"]), Some(bundle("large") - bundle("medium")));
     assert_eq!(evidence(t, "step 1"), medium.migration_steps[0]);
 
     // dynamodb: throttled (warning); recommended ⌈p95 ÷ 70 %⌉ for flat traffic.
@@ -224,9 +230,10 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
     // spend: EC2 +50 % week over week, + (last − prior) × 30 / 7 a month at the new rate.
     let s = find("spend", "service/Amazon Elastic Compute Cloud - Compute", "+50 %");
     let usd = |x: f64| (x * 1e6).round() as i64;
+    // Positive: it costs more, as the text's "+$…/month" says (issue 20, item 6).
     assert_eq!(
-        s["monthly_cost_delta"].as_i64(),
-        Some(-(usd(7.0 * EC2_LAST) - usd(7.0 * EC2_PRIOR)) * 30 / 7)
+        usd_micros(&s["monthly_cost_delta_usd"]),
+        Some((usd(7.0 * EC2_LAST) - usd(7.0 * EC2_PRIOR)) * 30 / 7)
     );
     // spend against the budget of the tiers the services run as (one service, medium): run
     // rate × 730 ÷ 24 above medium's upper bound.
@@ -234,6 +241,14 @@ async fn check_against_moto_fires_every_kind_with_its_figures() {
     let (_, hi) = medium.monthly_cost_usd.unwrap();
     assert!(run_rate > hi);
     let b = find("spend", "account", "above the budget of the tiers the services run as (medium)");
-    assert_eq!(b["monthly_cost_delta"].as_i64(), Some(usd(hi - run_rate)), "{b}");
+    assert_eq!(usd_micros(&b["monthly_cost_delta_usd"]), Some(usd(run_rate - hi)), "{b}");
+    // One representation and one sign everywhere: dollars, positive costs more. A saving
+    // (right-sizing the idle batch fleet down) is negative; no amount is in micro-dollars.
+    assert!(
+        advs.iter().all(|a| a.get("monthly_cost_delta").is_none()),
+        "no micro-dollar field left"
+    );
+    let saving = find("rightsize", "asg/kind-batch", "over-provisioned");
+    assert!(usd_micros(&saving["monthly_cost_delta_usd"]).unwrap() < 0, "{saving}");
     find("spend", "account", "projected");
 }

@@ -226,3 +226,8 @@ pub fn headroom(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
+
+/// An amount in headroom's JSON (a number of dollars) in micro-dollars, for exact comparison.
+pub fn usd_micros(v: &serde_json::Value) -> Option<i64> {
+    v.as_f64().map(|d| (d * 1e6).round() as i64)
+}
