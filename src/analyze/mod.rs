@@ -40,6 +40,8 @@ pub struct HeldBack {
     pub needed_hours: f64,
     /// `source: reason` of a metrics source that failed this cycle, if one did.
     pub unfetched: Option<String>,
+    /// What was held back when a kind has several per resource (a forecast's signal).
+    pub subject: Option<String>,
 }
 
 impl HeldBack {
@@ -50,6 +52,7 @@ impl HeldBack {
             history_hours,
             needed_hours,
             unfetched: unfetched(snap),
+            subject: None,
         }
     }
 }
@@ -103,7 +106,7 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
     let evaluation = rules::evaluate(&cfg.rules, history.rule_states, snap, period, now);
     let outlooks = history.outlooks;
     let fits = tiers::analyze(snap, &h.targets.asgs, &cfg.sizing, &cfg.pricing, outlooks, now);
-    let mut held = Vec::new();
+    let mut held = outlook::held_back(snap, outlooks);
     let mixes = spot::analyze_held(snap, &h.advice, &cfg.pricing, now, &mut held);
     // Commitments compose with the other advice: capacity a migration is about to move is
     // left out, and a group's on-demand part is the one its spot-mix advice proposes.

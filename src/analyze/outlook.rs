@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use super::forecast::{self, Crossing, Growth, Input, Params};
 use super::{dynamodb, rules, tiers};
 use crate::config::{Cmp, Rule, Sizing};
-use crate::domain::{ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{Kind, ResourceId, Signal, Snapshot, Ts};
 use crate::model::tiers::tier_for;
 
 /// Hours forecast ahead: 14 days.
@@ -137,6 +137,49 @@ pub fn compute(snap: &Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
         }
     });
     results.into_iter().flatten().flatten().collect()
+}
+
+/// The series that would be forecast but have no outlook because their history is shorter
+/// than `MIN_HOURS` hours (or could not be fetched): each says so, instead of staying silent.
+/// A series with enough history but no outlook yet gets one at the next forecast run.
+pub fn held_back(snap: &Snapshot, outlooks: &[Outlook]) -> Vec<super::HeldBack> {
+    let have: std::collections::HashSet<(&ResourceId, Signal)> = outlooks.iter().map(|o| (&o.resource, o.signal)).collect();
+    let mut out = vec![];
+    let mut check = |r: &ResourceId, sig: Signal, name: &str, series: Option<&crate::domain::Series>| {
+        let Some(s) = series else { return };
+        if have.contains(&(r, sig)) {
+            return;
+        }
+        let mut hours: Vec<Ts> = s.points.iter().filter(|p| p.1.is_finite()).map(|p| p.0.div_euclid(3600)).collect();
+        hours.dedup();
+        if hours.len() >= MIN_HOURS {
+            return;
+        }
+        let mut h = super::HeldBack::new(Kind::Forecast, r.clone(), snap, hours.len() as f64, MIN_HOURS as f64);
+        h.subject = Some(name.to_string());
+        out.push(h);
+    };
+    for g in &snap.asgs {
+        let r = ResourceId::asg(&g.name);
+        for (sig, name) in [
+            (Signal::CpuPercent, "CPU"),
+            (Signal::MemoryPercent, "memory"),
+            (Signal::DesiredCapacity, "desired capacity"),
+        ] {
+            check(&r, sig, name, snap.series_for(&r, sig));
+        }
+        let users = snap
+            .series_for(&r, Signal::ConcurrentUsers)
+            .or_else(|| snap.series_for(&r, Signal::Requests));
+        check(&r, Signal::ConcurrentUsers, "concurrent users", users);
+    }
+    for t in snap.tables.iter().filter(|t| t.billing_mode == "PROVISIONED") {
+        let r = ResourceId::table(&t.name);
+        for (sig, name) in [(Signal::ConsumedRcu, "consumed reads"), (Signal::ConsumedWcu, "consumed writes")] {
+            check(&r, sig, name, snap.series_for(&r, sig));
+        }
+    }
+    out
 }
 
 fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec<Job<'a>> {

@@ -95,10 +95,12 @@ fn held_summary(
 pub fn held_back(held: &[crate::analyze::HeldBack]) -> Vec<Advisory> {
     held.iter()
         .map(|h| {
+            let forecast_of = format!("the forecast of {}", h.subject.as_deref().unwrap_or("this series"));
             let what = match h.kind {
                 Kind::AsgLimits => "ASG-limits advice",
                 Kind::SpotMix => "spot-mix advice",
                 Kind::Dynamodb => "DynamoDB capacity advice",
+                Kind::Forecast => forecast_of.as_str(),
                 _ => "advice",
             };
             let mut evidence = vec![ev(
@@ -113,7 +115,11 @@ pub fn held_back(held: &[crate::analyze::HeldBack]) -> Vec<Advisory> {
                 &mut evidence,
             );
             Advisory {
-                fingerprint: fingerprint(h.kind, &h.resource, "held-back"),
+                fingerprint: fingerprint(
+                    h.kind,
+                    &h.resource,
+                    &format!("held-back:{}", h.subject.as_deref().unwrap_or_default()),
+                ),
                 kind: h.kind,
                 resource: h.resource.clone(),
                 severity: Severity::Info,

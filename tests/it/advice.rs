@@ -314,6 +314,24 @@ fn every_kind_that_holds_back_says_why() {
         assert!(a.summary.contains(&short), "{kind:?}: {}", a.summary);
         assert!(a.action.is_none() && a.severity == Severity::Info, "{kind:?}");
     }
+    // Forecasts say why a series has none: its distinct hours of history against MIN_HOURS.
+    let min_hours = headroom::analyze::outlook::MIN_HOURS;
+    let f = got
+        .iter()
+        .find(|a| a.kind == Kind::Forecast && a.resource == ra && a.summary.contains("the forecast of CPU"))
+        .unwrap_or_else(|| panic!("no forecast note: {got:#?}"));
+    assert!(
+        f.summary.contains(&format!(
+            "held back: not enough history ({:.1} h of the {min_hours} h needed)",
+            hours as f64
+        )),
+        "{}",
+        f.summary
+    );
+    assert!(
+        got.iter()
+            .any(|a| a.kind == Kind::Forecast && a.resource == rt && a.summary.contains("consumed reads"))
+    );
     // CloudWatch failed this cycle: the same kinds say the data could not be fetched.
     snap.sources = vec![SourceStatus {
         source: "cloudwatch".into(),
@@ -321,7 +339,7 @@ fn every_kind_that_holds_back_says_why() {
         reason: Some("cloudwatch GetMetricData: timeout: no answer within the timeout".into()),
     }];
     let got = advise(&snap);
-    for kind in [Kind::Rightsize, Kind::AsgLimits, Kind::SpotMix, Kind::Dynamodb] {
+    for kind in [Kind::Rightsize, Kind::AsgLimits, Kind::SpotMix, Kind::Dynamodb, Kind::Forecast] {
         let a = got.iter().find(|a| a.kind == kind).unwrap_or_else(|| panic!("{kind:?}"));
         assert!(
             a.summary
