@@ -95,6 +95,9 @@ pub struct Findings<'a> {
     pub budget: Option<(String, (f64, f64))>,
     /// Advice held back, per kind and resource, with why.
     pub held: Vec<HeldBack>,
+    /// Each service (group with a tier fit) whose instances cost more per month on demand than
+    /// its own tier's budget: (resource, tier, monthly cost, budget range).
+    pub over_tier_budget: Vec<(ResourceId, String, crate::domain::Money, (f64, f64))>,
 }
 
 /// Analyzes one scope's snapshot against the config and what earlier cycles left. Pure: the
@@ -155,6 +158,28 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
         let hi = counts.iter().map(|(_, k, r)| *k as f64 * r.1).sum();
         (name, (lo, hi))
     });
+    // Each service against its own tier's budget: in-service instances of its main type at the
+    // on-demand rate × 730 h.
+    let mut over_tier_budget = Vec::new();
+    for f in &fits {
+        let Some(t) = cfg.sizing.tiers.iter().find(|t| t.name == f.current) else {
+            continue;
+        };
+        let Some((lo, hi)) = t.monthly_cost_usd else { continue };
+        let Some(g) = snap.asgs.iter().find(|g| ResourceId::asg(&g.name) == f.resource) else {
+            continue;
+        };
+        let Some((ty, _)) = g.instance_types.iter().max_by_key(|(_, n)| *n) else {
+            continue;
+        };
+        let Some(p) = cfg.pricing.instances.get(ty) else { continue };
+        let monthly = crate::domain::Money(
+            (f64::from(g.in_service.max(0)) * p.on_demand_hourly.0 as f64 * crate::model::units::HOURS_PER_MONTH).round() as i64,
+        );
+        if monthly.as_usd_f64() > hi {
+            over_tier_budget.push((f.resource.clone(), t.name.clone(), monthly, (lo, hi)));
+        }
+    }
     Findings {
         scope: snap.scope.clone(),
         rules: &cfg.rules,
@@ -170,5 +195,6 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
         spend: spend::analyze(snap, now),
         budget,
         held,
+        over_tier_budget,
     }
 }

@@ -50,6 +50,11 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
     advisories.extend(spot_mix(&f.mixes));
     advisories.extend(commitments(&f.commitments));
     advisories.extend(held_back(&f.held));
+    advisories.extend(
+        f.over_tier_budget
+            .iter()
+            .map(|(r, tier, monthly, range)| service_over_budget(r, tier, *monthly, *range)),
+    );
     if let Some(s) = &f.spend {
         advisories.extend(spend(s, f.budget.as_ref().map(|(name, r)| (name.as_str(), *r))));
     }
@@ -63,6 +68,34 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
             .then_with(|| a.resource.cmp(&b.resource))
     });
     advisories
+}
+
+/// A service whose instances alone cost more per month than its own tier's whole budget.
+pub fn service_over_budget(resource: &ResourceId, tier: &str, monthly: Money, (lo, hi): (f64, f64)) -> Advisory {
+    let m = |x: f64| Money::from_usd_f64(x).unwrap_or_default();
+    let over = monthly.as_usd_f64() - hi;
+    Advisory {
+        fingerprint: fingerprint(Kind::Spend, resource, "tier-budget"),
+        kind: Kind::Spend,
+        resource: resource.clone(),
+        severity: Severity::Warning,
+        summary: format!(
+            "{}: its instances cost {monthly}/month on demand, above the {tier} tier's {} – {}/month budget by {}",
+            resource.0,
+            m(lo),
+            m(hi),
+            m(over)
+        ),
+        evidence: vec![
+            ev("cost", format!("in-service instances × on-demand hourly × 730 h = {monthly}/month")),
+            ev(
+                "tier budget",
+                format!("{tier}: {} – {}/month (sizing.toml monthly_cost_usd)", m(lo), m(hi)),
+            ),
+        ],
+        action: None,
+        monthly_cost_delta: Money::from_usd_f64(over),
+    }
 }
 
 /// Why `what` holds back for a resource: its metrics could not be fetched (the source and its
@@ -879,6 +912,20 @@ mod tests {
         assert!(!s.contains("while requests"), "{s}");
         let a = spend(&finding(Some(2.0)), None);
         assert!(a[0].summary.contains("while requests +2 %"), "{}", a[0].summary);
+    }
+
+    /// Issue 20, item 7: a service is held against its own tier's budget.
+    #[test]
+    fn a_service_over_its_own_tiers_budget_says_by_how_much() {
+        let r = ResourceId::asg("web");
+        let monthly = Money(5_000_000_000);
+        let a = service_over_budget(&r, "small", monthly, (1000.0, 3000.0));
+        assert!(
+            a.summary.contains("asg/web: its instances cost $5,000.00/month on demand, above the small tier's $1,000.00 – $3,000.00/month budget by $2,000.00"),
+            "{}",
+            a.summary
+        );
+        assert_eq!(a.monthly_cost_delta, Money::from_usd_f64(5000.0 - 3000.0), "positive: costs more");
     }
 
     /// Issue 20, item 7: the account's run rate is held against the sum of the budgets of the
