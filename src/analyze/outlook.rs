@@ -156,6 +156,11 @@ pub fn held_back(snap: &Snapshot, outlooks: &[Outlook]) -> Vec<super::HeldBack> 
             return;
         }
         let mut h = super::HeldBack::new(Kind::Forecast, r.clone(), snap, hours.len() as f64, MIN_HOURS as f64);
+        // No point at all and nothing failed: the metric is not published (e.g. memory without
+        // the CloudWatch agent); there is nothing to forecast and nothing to say.
+        if hours.is_empty() && h.unfetched.is_none() {
+            return;
+        }
         h.subject = Some(name.to_string());
         out.push(h);
     };
