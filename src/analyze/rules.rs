@@ -113,13 +113,19 @@ pub fn applies(rule: &Rule, r: &ResourceId) -> bool {
 /// Series of the snapshot by resource and signal.
 pub struct Index<'a> {
     series: HashMap<(&'a ResourceId, Signal), &'a [(Ts, f64)]>,
+    groups: HashMap<&'a str, &'a crate::domain::AsgState>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(snap: &'a Snapshot) -> Self {
         Index {
             series: snap.series.iter().map(|s| ((&s.resource, s.signal), s.points.as_slice())).collect(),
+            groups: snap.asgs.iter().map(|g| (g.name.as_str(), g)).collect(),
         }
+    }
+    /// A group of the snapshot by name (a rule's replay asks at every step).
+    pub fn group(&self, name: &str) -> Option<&'a crate::domain::AsgState> {
+        self.groups.get(name).copied()
     }
     /// Values of a series with period starts in [from, to).
     pub fn window(&self, r: &ResourceId, sig: Signal, from: Ts, to: Ts) -> Vec<f64> {
@@ -146,7 +152,7 @@ fn apply_stat(stat: &str, v: &[f64], window_s: i64) -> Option<f64> {
 
 /// The value of a rule's signal on a resource for the window [at − window, at), or None
 /// when there is no data.
-pub fn value_at(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: Ts, window_s: i64, now_step: Ts) -> Option<f64> {
+pub fn value_at(rule: &Rule, idx: &Index, r: &ResourceId, at: Ts, window_s: i64, now_step: Ts) -> Option<f64> {
     let from = at - window_s;
     let one = |sig| apply_stat(&rule.stat, &idx.window(r, sig, from, at), window_s);
     match rule.signal.as_str() {
@@ -169,7 +175,7 @@ pub fn value_at(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: T
         }
         "desired_at_max" => {
             let name = r.0.strip_prefix("asg/")?;
-            let g = snap.asgs.iter().find(|a| a.name == name)?;
+            let g = idx.group(name)?;
             // From the collected GroupDesiredCapacity (1 where a period sat at the group's max,
             // today's max), so a replay knows how long it has been pinned; without that series,
             // the group's current state at the cycle's own step only.
@@ -212,14 +218,14 @@ pub fn evaluate(rules: &[Rule], prior: &HashMap<(String, ResourceId), RuleState>
             // already true there has been true since the start of its run in the data.
             let mut fresh = st.last_eval.is_none();
             while at <= now_step {
-                if let Some(v) = value_at(rule, &idx, snap, &r, at, window_s, now_step) {
+                if let Some(v) = value_at(rule, &idx, &r, at, window_s, now_step) {
                     let holds = compare(rule.op, v, rule.threshold);
                     let starts = holds && matches!(st.state, AlertState::Inactive | AlertState::Resolved);
                     st.value = Some(v);
                     st.last_eval = Some(at);
                     let mut t = step(rule, &mut st, at, holds);
                     if starts && fresh {
-                        let since = run_start(rule, &idx, snap, &r, at, window_s, period_s, now_step);
+                        let since = run_start(rule, &idx, &r, at, window_s, period_s, now_step);
                         if since < at {
                             st.active_since = Some(since);
                             // Already true for its `for`: it fires at this step.
@@ -248,19 +254,15 @@ pub fn evaluate(rules: &[Rule], prior: &HashMap<(String, ResourceId), RuleState>
 }
 
 /// The first step of the run of steps, ending at `at`, at which the rule's condition holds in
-/// the data (at most the snapshot's history back).
+/// the data (back to where the data starts).
 #[allow(clippy::too_many_arguments)]
-fn run_start(rule: &Rule, idx: &Index, snap: &Snapshot, r: &ResourceId, at: Ts, window_s: i64, period_s: i64, now_step: Ts) -> Ts {
-    let oldest = snap
-        .series
-        .iter()
-        .filter(|s| &s.resource == r)
-        .filter_map(|s| s.points.first().map(|p| p.0))
-        .min()
-        .unwrap_or(at);
+fn run_start(rule: &Rule, idx: &Index, r: &ResourceId, at: Ts, window_s: i64, period_s: i64, now_step: Ts) -> Ts {
+    // The walk ends where the data does (a window without data has no value), and at the
+    // longest lookback headroom keeps at the latest.
+    let oldest = at - 63 * 86_400;
     let mut start = at;
     while start - period_s >= oldest {
-        match value_at(rule, idx, snap, r, start - period_s, window_s, now_step) {
+        match value_at(rule, idx, r, start - period_s, window_s, now_step) {
             Some(v) if compare(rule.op, v, rule.threshold) => start -= period_s,
             _ => break,
         }
@@ -520,16 +522,13 @@ mod tests {
         );
         let idx = Index::new(&snap);
         let er = rule("e", "error_rate_percent", "avg", Cmp::Gt, 1.0, 0, 0);
-        assert_eq!(
-            value_at(&er, &idx, &snap, &a, now, 600, now),
-            Some(2.0 * 23.0 / (2.0 * 1000.0) * 100.0)
-        );
+        assert_eq!(value_at(&er, &idx, &a, now, 600, now), Some(2.0 * 23.0 / (2.0 * 1000.0) * 100.0));
         let m = rule("m", "desired_at_max", "min", Cmp::Ge, 1.0, 0, 0);
-        assert_eq!(value_at(&m, &idx, &snap, &a, now, 300, now), Some(1.0));
-        assert_eq!(value_at(&m, &idx, &snap, &a, now - P, 300, now), None);
+        assert_eq!(value_at(&m, &idx, &a, now, 300, now), Some(1.0));
+        assert_eq!(value_at(&m, &idx, &a, now - P, 300, now), None);
         // No data: no value, so no step and no state change.
         let cpu = rule("c", "cpu_percent", "avg", Cmp::Gt, 1.0, 0, 0);
-        assert_eq!(value_at(&cpu, &idx, &snap, &a, now, 300, now), None);
+        assert_eq!(value_at(&cpu, &idx, &a, now, 300, now), None);
         let ev = evaluate(&[cpu], &HashMap::new(), &snap, P, now);
         assert_eq!(ev.states[0].state, AlertState::Inactive);
         assert_eq!(ev.states[0].last_eval, None);
