@@ -620,15 +620,7 @@ mod tests {
             ],
             policies: vec![],
         };
-        let t = AsgTarget {
-            name: Some("web".into()),
-            tags: vec![],
-            load_balancer: None,
-            target_group: None,
-            tier: None,
-            users_metric: None,
-            db_pool_metric: None,
-        };
+        let t = AsgTarget::named("web");
         let requests = |w: &[Wanted]| w.iter().find(|w| w.signal == Signal::Requests).map(|w| w.query.dimensions.clone());
         let want = vec![
             ("LoadBalancer".to_string(), "app/web/50dc6c495c0c9188".to_string()),

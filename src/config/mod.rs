@@ -171,6 +171,26 @@ pub struct UsersMetric {
 }
 
 impl AsgTarget {
+    /// A target of the group with this name, nothing else mapped.
+    pub fn named(name: &str) -> AsgTarget {
+        AsgTarget {
+            name: Some(name.to_string()),
+            tags: vec![],
+            load_balancer: None,
+            target_group: None,
+            tier: None,
+            users_metric: None,
+            db_pool_metric: None,
+        }
+    }
+    /// A target of every group carrying all these tags, nothing else mapped.
+    pub fn tagged(tags: &[(&str, &str)]) -> AsgTarget {
+        AsgTarget {
+            name: None,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..AsgTarget::named("")
+        }
+    }
     /// Whether the selector picks this group: the name, if given, and every tag.
     pub fn matches(&self, g: &crate::domain::AsgState) -> bool {
         self.name.as_ref().is_none_or(|n| n == &g.name) && self.tags.iter().all(|(k, v)| g.tags.iter().any(|(gk, gv)| gk == k && gv == v))

@@ -10,7 +10,7 @@ use crate::analyze::outlook::{self, Outlook};
 use crate::analyze::rules::Event;
 use crate::analyze::{self, History};
 use crate::aws::Account;
-use crate::collect::{self, Collected};
+use crate::collect;
 use crate::config::Config;
 use crate::decide;
 use crate::domain::*;
@@ -20,8 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tracing::{Instrument, info, info_span, warn};
 
-/// A boxed `Send` future: boxing the stages' futures inside the cycle lets the compiler prove
-/// the cycle's own future `Send` (rustc cannot for nested generic async fns that borrow).
+/// A boxed `Send` future: the cycle's, with its bound spelled out so the scheduler can spawn it.
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// What one cycle did, for printing and metrics.
@@ -247,19 +246,11 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let mut load_ms = 0;
     if !state.loaded {
         let t = std::time::Instant::now();
-        let loading: BoxFuture<'_, Result<(), StoreError>> = Box::pin(load(cfg, store, state, now).instrument(info_span!("load")));
-        loading.await?;
+        load(cfg, store, state, now).instrument(info_span!("load")).await?;
         load_ms = t.elapsed().as_millis() as u64;
     }
     let read_spend = spend_due(cfg, state, now);
-    let collecting: BoxFuture<'_, Collected> = Box::pin(collect::collect(
-        api,
-        &cfg.headroom,
-        &state.scope,
-        now,
-        &state.frontiers,
-        read_spend,
-    ));
+    let collecting = collect::collect(api, &cfg.headroom, &state.scope, now, &state.frontiers, read_spend);
     // The collection's deadline: an endpoint that accepts and never answers cannot hold the
     // cycle (or a shutdown) for the SDK's full retries; what did not come is fetched next cycle.
     let deadline = std::time::Duration::from_secs(cfg.headroom.collect.deadline_s);
@@ -275,7 +266,9 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let since = now.timestamp() - i64::from(cfg.headroom.collect.lookback_days) * 86_400;
     let previous = std::mem::take(&mut state.series);
     let previous: Vec<Series> = Arc::try_unwrap(previous).unwrap_or_else(|shared| (*shared).clone());
-    let mut by_key: HashMap<String, Vec<(Ts, f64)>> = previous.into_iter().map(|s| (s.query.key(), s.points)).collect();
+    // The window so far: the last cycle's series, or what the store held at start-up.
+    let mut by_key: HashMap<String, Vec<(Ts, f64)>> = std::mem::take(&mut state.spare);
+    by_key.extend(previous.into_iter().map(|s| (s.query.key(), s.points)));
     let mut series = Vec::with_capacity(c.wanted.len());
     let mut writes = Vec::with_capacity(c.wanted.len());
     // Room for a day of points beyond the window, so appending each cycle does not double a
@@ -284,7 +277,7 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let points_fetched: u64 = c.fetched.iter().map(|p| p.len() as u64).sum();
     for ((w, fetched), through) in c.wanted.iter().zip(c.fetched).zip(&c.fetched_through) {
         let key = w.query.key();
-        let mut points = by_key.remove(&key).or_else(|| state.spare.remove(&key)).unwrap_or_default();
+        let mut points = by_key.remove(&key).unwrap_or_default();
         if points.capacity() - points.len() < fetched.len() {
             points.reserve_exact(fetched.len() + slack);
         }
@@ -409,11 +402,11 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     };
     let t = std::time::Instant::now();
     let handle = store.clone();
-    let committing: BoxFuture<'_, Result<_, StoreError>> = Box::pin(blocking(move || {
+    let committed = blocking(move || {
         let _s = info_span!("store").entered();
         lock(&handle).commit_cycle(&write)
-    }));
-    let committed = committing.await?;
+    })
+    .await?;
     let commit_ms = t.elapsed().as_millis() as u64;
 
     // ---- the state follows the store only once the store has it.
@@ -428,7 +421,6 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     }
     state.outlooks = outlooks.clone();
     state.series = snapshot.series.clone();
-    state.spare.clear();
     let report = CycleReport {
         scope: state.scope.clone(),
         outlooks,

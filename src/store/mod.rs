@@ -222,15 +222,6 @@ impl Sqlite {
         Ok(n)
     }
 
-    /// The scopes the store holds anything for (`account/region`), sorted.
-    pub fn scopes(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT scope FROM series UNION SELECT scope FROM advisories UNION SELECT scope FROM snapshots ORDER BY 1")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// (taken_at, partial, sources) of a scope's newest snapshot.
     pub fn last_snapshot(&self, scope: &Scope) -> Result<Option<(Ts, bool, Vec<SourceStatus>)>, StoreError> {
         let row = self

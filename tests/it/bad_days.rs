@@ -29,15 +29,7 @@ fn hanging(endpoint: &str, deadline_s: u64) -> headroom::config::Config {
     let mut cfg = config_for(endpoint);
     cfg.headroom.aws.timeout_s = 60;
     cfg.headroom.collect.deadline_s = deadline_s;
-    cfg.headroom.targets.asgs = vec![headroom::config::AsgTarget {
-        name: Some("web".into()),
-        tags: vec![],
-        load_balancer: None,
-        target_group: None,
-        tier: None,
-        users_metric: None,
-        db_pool_metric: None,
-    }];
+    cfg.headroom.targets.asgs = vec![headroom::config::AsgTarget::named("web")];
     cfg
 }
 

@@ -35,15 +35,7 @@ fn faulty_config(endpoint: &str) -> headroom::config::Config {
     cfg.headroom.aws.max_attempts = ATTEMPTS;
     cfg.headroom.aws.timeout_s = 1;
     cfg.headroom.collect.lookback_days = 1;
-    cfg.headroom.targets.asgs = vec![AsgTarget {
-        name: Some("fault-asg".into()),
-        tags: vec![],
-        load_balancer: None,
-        target_group: None,
-        tier: None,
-        users_metric: None,
-        db_pool_metric: None,
-    }];
+    cfg.headroom.targets.asgs = vec![AsgTarget::named("fault-asg")];
     cfg.headroom.targets.tables = vec![TableTarget {
         name: Some("fault-table".into()),
         prefix: None,

@@ -16,15 +16,7 @@ use std::sync::Arc;
 const P: i64 = 300;
 
 fn watch_by_tag() -> Vec<AsgTarget> {
-    vec![AsgTarget {
-        name: None,
-        tags: vec![("headroom:watch".into(), "true".into())],
-        load_balancer: None,
-        target_group: None,
-        tier: None,
-        users_metric: None,
-        db_pool_metric: None,
-    }]
+    vec![AsgTarget::tagged(&[("headroom:watch", "true")])]
 }
 
 /// A group `name` in `region` (of the credentials' account) with 6 hours of CPU at `cpu` %.
