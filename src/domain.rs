@@ -771,3 +771,70 @@ impl AdvisoryState {
         })
     }
 }
+
+// ---------------------------------------------------------------- notices
+
+/// Why an advisory is in the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeEvent {
+    /// New, or back after it was resolved.
+    Opened,
+    /// Still open, at another severity.
+    Changed,
+    /// Still open and unchanged, not notified for the repeat interval.
+    Repeat,
+    /// No longer present.
+    Resolved,
+}
+
+impl NoticeEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeEvent::Opened => "opened",
+            NoticeEvent::Changed => "changed",
+            NoticeEvent::Repeat => "repeat",
+            NoticeEvent::Resolved => "resolved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<NoticeEvent> {
+        [
+            NoticeEvent::Opened,
+            NoticeEvent::Changed,
+            NoticeEvent::Repeat,
+            NoticeEvent::Resolved,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+    /// Whether the advisory is still open (everything but a resolution).
+    pub fn firing(self) -> bool {
+        self != NoticeEvent::Resolved
+    }
+}
+
+/// One outbox row: an advisory change as it was when the cycle committed it, with what the
+/// notifier needs to route it (scope, resource tags) and to say what changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub event: NoticeEvent,
+    /// When the cycle wrote it.
+    pub at: Ts,
+    /// `account/region`.
+    pub scope: String,
+    pub advisory: Advisory,
+    /// The severity before a `changed` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<Severity>,
+    /// The resource's tags (ASGs carry them; other resources have none).
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    pub first_seen: Ts,
+}
+
+/// A time for people: `2026-12-04 18:50 UTC`.
+pub fn fmt_ts(t: Ts) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| t.to_string())
+}

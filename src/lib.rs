@@ -27,5 +27,6 @@ pub mod config;
 pub mod decide;
 pub mod domain;
 pub mod model;
+pub mod notify;
 pub mod runtime;
 pub mod store;

@@ -511,6 +511,54 @@ pub fn demo_config() -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// The demo's receivers: an email and a Slack receiver writing files under `dir`; warnings and
+/// worse go to both, the rest of the advice to the Slack channel only.
+pub fn demo_notify(dir: &Path) -> crate::config::NotifyCfg {
+    use crate::config::*;
+    let defaults = NotifyCfg::default();
+    let receivers = vec![
+        ReceiverCfg {
+            name: "sre-email".into(),
+            kind: ReceiverKind::Email(EmailCfg {
+                transport: EmailTransport::Dir(dir.to_path_buf()),
+                from: "headroom <headroom@demo.invalid>".into(),
+                to: vec!["sre@demo.invalid".into()],
+            }),
+        },
+        ReceiverCfg {
+            name: "capacity-slack".into(),
+            kind: ReceiverKind::Slack(SlackCfg {
+                target: SlackTarget::Dir(dir.to_path_buf()),
+                channel: Some("#capacity".into()),
+                timeout_s: 20,
+            }),
+        },
+    ];
+    let route = |receivers: &[&str], min: Severity, cont: bool| RouteCfg {
+        receivers: receivers.iter().map(|s| s.to_string()).collect(),
+        kinds: vec![],
+        min_severity: min,
+        scopes: vec![],
+        resources: vec![],
+        tags: vec![],
+        group_by: vec![GroupBy::Scope, GroupBy::Service],
+        group_wait_s: defaults.group_wait_s,
+        group_interval_s: defaults.group_interval_s,
+        repeat_interval_s: defaults.repeat_interval_s,
+        send_resolved: None,
+        continue_matching: cont,
+    };
+    let routes = vec![
+        route(&["sre-email"], Severity::Warning, true),
+        route(&["capacity-slack"], Severity::Info, false),
+    ];
+    NotifyCfg {
+        receivers,
+        routes,
+        ..defaults
+    }
+}
+
 async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
     let cfg = demo_config().map_err(|e| {
         report_config_error(&e);
@@ -520,6 +568,10 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         eprintln!("error: cannot create output folder {}: {e}", out.display());
         ExitCode::from(2)
     })?;
+    let notifications = out.join("notifications");
+    let _ = std::fs::remove_dir_all(&notifications);
+    let mut cfg = cfg;
+    cfg.headroom.notify = demo_notify(&notifications);
     let db = out.join("demo.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -540,7 +592,15 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    // The notifier, once the groups' wait is over: one message per service and receiver.
+    let notifier = crate::notify::Notifier::new(Arc::new(cfg.headroom.notify.clone()));
+    let at = later.timestamp() + cfg.headroom.notify.group_wait_s as i64;
+    let pumped = notifier.pump(&store, at).await.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
     if json {
+        // The cycles, as before; the notifications are in the store and the folder.
         println!("{}", print::reports_json(&[first, second]));
     } else {
         println!(
@@ -551,6 +611,15 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         print::report(&first, &cfg);
         println!();
         print::incremental(&second);
+        println!();
+        println!(
+            "Notifications: {} messages ({} email, {} Slack) written under {}/ (as a mail server and Slack would get them; `headroom notifications --store {}` lists them)",
+            pumped.files.len(),
+            pumped.files.iter().filter(|f| f.ends_with(".eml")).count(),
+            pumped.files.iter().filter(|f| f.ends_with(".json")).count(),
+            notifications.display(),
+            db.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

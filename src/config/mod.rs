@@ -7,7 +7,12 @@
 //! May use: domain. Must not do I/O beyond reading the config files; secrets are kept as
 //! references (env var name or file path) and resolved only when used, never logged.
 
+pub mod notify;
 pub mod read;
+
+pub use notify::{
+    EmailCfg, EmailTransport, GroupBy, NotifyCfg, ReceiverCfg, ReceiverKind, RouteCfg, SlackCfg, SlackTarget, SmtpCfg, SmtpTls,
+};
 
 use crate::domain::Money;
 use read::{Diag, Problem, Tbl, parse_duration};
@@ -271,32 +276,6 @@ impl SecretRef {
                 .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
         }
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct EmailCfg {
-    pub smtp_host: String,
-    pub smtp_port: u16,
-    pub starttls: bool,
-    pub from: String,
-    pub to: Vec<String>,
-    pub username: Option<String>,
-    pub password: Option<SecretRef>,
-}
-
-#[derive(Clone, Debug)]
-pub struct SlackCfg {
-    pub webhook_url: SecretRef,
-    pub channel: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct NotifyCfg {
-    pub email: Option<EmailCfg>,
-    pub slack: Option<SlackCfg>,
-    pub group_wait_s: u64,
-    pub repeat_interval_s: u64,
-    pub min_severity: Severity,
 }
 
 #[derive(Clone, Debug)]
@@ -782,7 +761,7 @@ fn read_cron(t: &Tbl, key: &str, default: &str) -> Option<Cron> {
 
 /// An enabled notifier's secret must be there when the config is checked: the variable set
 /// (and not empty), or the file readable. Its value is never read into a message.
-fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
+pub(super) fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
     match secret {
         SecretRef::Env(var) => {
             if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
@@ -806,7 +785,7 @@ fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
     }
 }
 
-fn read_secret(t: &Tbl, base: &str) -> Option<SecretRef> {
+pub(super) fn read_secret(t: &Tbl, base: &str) -> Option<SecretRef> {
     if t.has(base) {
         t.str(base);
         t.problem(
@@ -1148,100 +1127,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         },
     };
 
-    let mut notify = NotifyCfg {
-        email: None,
-        slack: None,
-        group_wait_s: 30,
-        repeat_interval_s: 4 * 3600,
-        min_severity: Severity::Warning,
-    };
-    if let Some(n) = t.sub("notify") {
-        if let Some(g) = n.str("group_wait") {
-            match parse_duration(&g) {
-                Some(v) => notify.group_wait_s = v,
-                None => n.problem("group_wait", format!("bad duration `{g}`"), "e.g. \"30s\", \"5m\""),
-            }
-        }
-        if let Some(g) = n.str("repeat_interval") {
-            match parse_duration(&g) {
-                // Zero would resend every open advisory every cycle.
-                Some(0) => n.problem(
-                    "repeat_interval",
-                    format!("`{g}` would repeat every advisory every cycle"),
-                    "give at least a minute, e.g. \"4h\" (Alertmanager's default)",
-                ),
-                Some(v) => notify.repeat_interval_s = v,
-                None => n.problem("repeat_interval", format!("bad duration `{g}`"), "e.g. \"4h\""),
-            }
-        }
-        if let Some(sv) = n.str("min_severity") {
-            match sv.parse() {
-                Ok(v) => notify.min_severity = v,
-                Err(e) => n.problem("min_severity", e, ""),
-            }
-        }
-        if let Some(e) = n.sub("email") {
-            let enabled = e.bool("enabled").unwrap_or(true);
-            let smtp_host = e.str("smtp_host");
-            let smtp_port = e.int("smtp_port", 1, 65535).unwrap_or(587) as u16;
-            let starttls = e.bool("starttls").unwrap_or(true);
-            let from = e.str("from");
-            let to = e.str_list("to").unwrap_or_default();
-            let username = e.str("username");
-            let password = read_secret(&e, "password");
-            if enabled {
-                if let Some(p) = &password {
-                    check_secret_present(&e, "password", p);
-                }
-                if smtp_host.is_none() {
-                    e.missing("smtp_host", "\"smtp.example.com\"");
-                }
-                if from.is_none() {
-                    e.missing("from", "\"headroom@example.com\"");
-                }
-                if to.is_empty() {
-                    e.problem("to", "no recipients", "e.g. to = [\"sre@example.com\"]");
-                }
-                for (i, a) in to.iter().enumerate() {
-                    if !a.contains('@') {
-                        e.problem(
-                            &format!("to[{i}]"),
-                            format!("`{a}` is not an email address"),
-                            "e.g. sre@example.com",
-                        );
-                    }
-                }
-            }
-            e.done();
-            if enabled && let (Some(smtp_host), Some(from)) = (smtp_host, from) {
-                notify.email = Some(EmailCfg {
-                    smtp_host,
-                    smtp_port,
-                    starttls,
-                    from,
-                    to,
-                    username,
-                    password,
-                });
-            }
-        }
-        if let Some(s) = n.sub("slack") {
-            let enabled = s.bool("enabled").unwrap_or(true);
-            let webhook = read_secret(&s, "webhook_url");
-            let channel = s.str("channel");
-            if enabled && webhook.is_none() && !s.has("webhook_url") {
-                s.missing("webhook_url_env", "\"HEADROOM_SLACK_WEBHOOK\"");
-            }
-            if enabled && let Some(w) = &webhook {
-                check_secret_present(&s, "webhook_url", w);
-            }
-            s.done();
-            if enabled && let Some(webhook_url) = webhook {
-                notify.slack = Some(SlackCfg { webhook_url, channel });
-            }
-        }
-        n.done();
-    }
+    let notify = notify::read_notify(t.sub("notify"));
 
     let apply = match t.sub("apply") {
         Some(a) => {

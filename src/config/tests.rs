@@ -401,6 +401,7 @@ fn enabled_notifiers_need_their_secrets_and_a_real_repeat_interval() {
             &format!(
                 "headroom.toml: notify.email.password_env: the environment variable {var} is not set (or empty) (set {var} in headroom's environment, or use password_file, or set enabled = false)"
             ),
+            "headroom.toml: notify.email.username: missing required key (add username = \"headroom\")",
             "headroom.toml: notify.slack.webhook_url_file: /nonexistent/headroom/slack-webhook is not a readable file (check the path (under systemd, a LoadCredential= file), or use an environment variable)",
         ],
     );
@@ -432,4 +433,52 @@ fn a_deadline_longer_than_half_the_interval_is_rejected() {
             "headroom.toml: collect.deadline_seconds: 200 s is more than half the collect interval (300 s between ticks of `*/5 * * * *`) (give at most 150 s, or collect less often)",
         ],
     );
+}
+
+/// Issue 14: the shipped config's example routes and named receivers parse as documented.
+#[test]
+fn shipped_route_examples_parse() {
+    let mut s = edited(
+        "headroom.toml",
+        "#   [[notify.routes]]                  # critical",
+        "[[notify.routes]] # critical",
+    );
+    let h = &mut s.headroom.1;
+    // Uncomment the example lines of the two routes.
+    let start = h.find("[[notify.routes]] # critical").unwrap();
+    let end = h[start..].find("\n\n").map(|e| start + e).unwrap();
+    let block: String = h[start..end]
+        .lines()
+        .map(|l| l.replace("#   # ", "").replacen("#   ", "", 1))
+        .map(|l| if l.starts_with("#") { String::new() } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let block = block.replace(
+        "scopes = [\"prod/*\"]; resources = [\"asg/chat-*\"]; tags = { team = \"chat\" }",
+        "scopes = [\"prod/*\"]\nresources = [\"asg/chat-*\"]\ntags = { team = \"chat\" }",
+    );
+    *h = format!("{}{}{}", &h[..start], block, &h[end..]);
+    // The receivers it names.
+    *h = h.replacen(
+        "[notify.email]\n# Off until you fill it in.\nenabled = false",
+        "[notify.receivers.oncall]\ntype = \"email\"\ndir = \"/tmp/oncall\"\nfrom = \"h@example.com\"\nto = [\"oncall@example.com\"]\n\n[notify.receivers.incident]\ntype = \"slack\"\ndir = \"/tmp/incident\"\n\n[notify.email]\nenabled = false",
+        1,
+    );
+    *h = h.replacen("[notify.slack]\nenabled = false\n# The incoming-webhook URL is a secret: name the variable or file that holds it.\nwebhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"", "[notify.slack]\ndir = \"/tmp/slack\"", 1);
+    let cfg = Config::from_sources(&s).unwrap_or_else(|e| panic!("{:?}", e.problems().iter().map(|p| p.to_string()).collect::<Vec<_>>()));
+    let n = &cfg.headroom.notify;
+    assert_eq!(n.routes.len(), 2, "{:?}", n.routes);
+    assert_eq!(n.routes[0].receivers, vec!["oncall", "incident"]);
+    assert_eq!(n.routes[0].min_severity, crate::domain::Severity::Critical);
+    assert_eq!(n.routes[0].group_wait_s, 10);
+    assert_eq!(n.routes[0].repeat_interval_s, 3600);
+    assert!(n.routes[0].continue_matching);
+    assert_eq!(n.routes[1].kinds.len(), 8);
+    assert_eq!(n.routes[1].repeat_interval_s, 86_400);
+    assert_eq!(n.routes[1].send_resolved, Some(false));
+    assert_eq!(n.routes[1].tags, vec![("team".to_string(), "chat".to_string())]);
+    assert_eq!(n.routes[1].group_interval_s, 300, "the [notify] default applies");
+    let mut names: Vec<_> = n.receivers.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, vec!["incident", "oncall", "slack"]);
 }

@@ -14,7 +14,7 @@ use crate::collect;
 use crate::config::Config;
 use crate::decide;
 use crate::domain::*;
-use crate::store::{CycleWrite, Reconciled, SeriesWrite, Store, StoreError};
+use crate::store::{CycleWrite, NotifyWrite, Reconciled, SeriesWrite, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -399,6 +399,10 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         advisories: advisories.clone(),
         hold_resolution: snapshot.partial(),
         prune_before: Some(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400),
+        notify: cfg.headroom.notify.enabled().then(|| NotifyWrite {
+            repeat_s: cfg.headroom.notify.shortest_repeat_s() as i64,
+            tags: snapshot.asgs.iter().map(|a| (ResourceId::asg(&a.name).0, a.tags.clone())).collect(),
+        }),
     };
     let t = std::time::Instant::now();
     let handle = store.clone();

@@ -3,7 +3,7 @@
 //!
 //! May use: domain, rusqlite.
 
-use super::{EXPIRE_AFTER_S, Reconciled, Sqlite, StoreError, StoredAdvisory};
+use super::{EXPIRE_AFTER_S, NotifyWrite, Reconciled, Sqlite, StoreError, StoredAdvisory};
 use crate::domain::*;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ impl Sqlite {
         now: Ts,
     ) -> Result<Reconciled, StoreError> {
         let tx = self.conn.transaction()?;
-        let out = reconcile(&tx, scope, current, hold_resolution, now)?;
+        let out = reconcile(&tx, scope, current, hold_resolution, now, None)?;
         write_rule_states(&tx, scope, states)?;
         tx.commit()?;
         Ok(out)
@@ -85,21 +85,8 @@ impl Sqlite {
         let mut out = vec![];
         for row in rows {
             let ((fp, kind, resource, severity, summary, evidence, action, cost), (state, first_seen, last_seen, updated_at, scope)) = row?;
-            let decode = |what: &'static str, source| StoreError::Encode { what, source };
             out.push(StoredAdvisory {
-                advisory: Advisory {
-                    fingerprint: fp,
-                    kind: Kind::parse(&kind).unwrap_or(Kind::Alert),
-                    resource: ResourceId(resource),
-                    severity: severity.parse().unwrap_or(Severity::Info),
-                    summary,
-                    evidence: serde_json::from_str(&evidence).map_err(|e| decode("evidence", e))?,
-                    action: action
-                        .map(|a| serde_json::from_str(&a))
-                        .transpose()
-                        .map_err(|e| decode("action", e))?,
-                    monthly_cost_delta: cost.map(Money),
-                },
+                advisory: decode_advisory(fp, (kind, resource, severity, summary, evidence, action, cost, 0))?,
                 scope,
                 state: AdvisoryState::parse(&state).unwrap_or(AdvisoryState::Open),
                 first_seen,
@@ -162,10 +149,12 @@ pub(super) fn reconcile(
     current: &[Advisory],
     hold_resolution: bool,
     now: Ts,
+    notify: Option<&NotifyWrite>,
 ) -> Result<Reconciled, StoreError> {
     let key = scope.key();
     let mut out = Reconciled::default();
-    let mut get = tx.prepare_cached("SELECT state FROM advisories WHERE fingerprint = ?1")?;
+    let mut events: Vec<(NoticeEvent, &Advisory, Option<Severity>, Ts)> = vec![];
+    let mut get = tx.prepare_cached("SELECT state, severity, notified_at, first_seen FROM advisories WHERE fingerprint = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO advisories (fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9, ?9, ?10)",
@@ -185,8 +174,10 @@ pub(super) fn reconcile(
             .transpose()
             .map_err(|source| StoreError::Encode { what: "action", source })?;
         let cost = a.monthly_cost_delta.map(|m| m.0);
-        let prior: Option<String> = get.query_row(params![a.fingerprint], |r| r.get(0)).optional()?;
-        match prior.as_deref() {
+        let prior: Option<(String, String, Option<i64>, i64)> = get
+            .query_row(params![a.fingerprint], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        match prior.as_ref().map(|p| p.0.as_str()) {
             None => {
                 insert.execute(params![
                     a.fingerprint,
@@ -201,8 +192,11 @@ pub(super) fn reconcile(
                     key
                 ])?;
                 out.opened.push(a.fingerprint.clone());
+                events.push((NoticeEvent::Opened, a, None, now));
             }
             Some(st) => {
+                let (_, severity, notified_at, first_seen) = prior.as_ref().expect("matched Some");
+                let previous: Option<Severity> = severity.parse().ok();
                 update.execute(params![
                     a.fingerprint,
                     a.severity.to_string(),
@@ -214,8 +208,18 @@ pub(super) fn reconcile(
                 ])?;
                 if st == "open" || st == "acknowledged" {
                     out.updated.push(a.fingerprint.clone());
+                    if previous.is_some_and(|p| p != a.severity) {
+                        out.changed.push(a.fingerprint.clone());
+                        events.push((NoticeEvent::Changed, a, previous, *first_seen));
+                    } else if st == "open"
+                        && let Some(n) = notify
+                        && notified_at.is_none_or(|t| now - t >= n.repeat_s)
+                    {
+                        events.push((NoticeEvent::Repeat, a, None, *first_seen));
+                    }
                 } else {
                     out.opened.push(a.fingerprint.clone());
+                    events.push((NoticeEvent::Opened, a, None, now));
                 }
             }
         }
@@ -239,5 +243,97 @@ pub(super) fn reconcile(
             out.expired.push(fp);
         }
     }
+    if let Some(n) = notify {
+        write_outbox(tx, scope, now, n, &events, &out.resolved)?;
+    }
     Ok(out)
+}
+
+/// Writes one outbox row per advisory change (inside the cycle's transaction, so a change is
+/// notified exactly when it is committed) and stamps the advisories as notified.
+fn write_outbox(
+    tx: &Transaction,
+    scope: &Scope,
+    now: Ts,
+    n: &NotifyWrite,
+    events: &[(NoticeEvent, &Advisory, Option<Severity>, Ts)],
+    resolved: &[String],
+) -> Result<(), StoreError> {
+    let key = scope.key();
+    let mut put = tx.prepare_cached("INSERT INTO outbox (scope, fingerprint, event, at, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    let mut stamp = tx.prepare_cached("UPDATE advisories SET notified_at = ?2 WHERE fingerprint = ?1")?;
+    let tags = |r: &ResourceId| n.tags.get(&r.0).cloned().unwrap_or_default();
+    let mut write = |notice: Notice| -> Result<(), StoreError> {
+        let body = serde_json::to_string(&notice).map_err(|source| StoreError::Encode { what: "notice", source })?;
+        put.execute(params![key, notice.advisory.fingerprint, notice.event.as_str(), now, body])?;
+        stamp.execute(params![notice.advisory.fingerprint, now])?;
+        Ok(())
+    };
+    for (event, a, previous, first_seen) in events {
+        write(Notice {
+            event: *event,
+            at: now,
+            scope: key.clone(),
+            advisory: (*a).clone(),
+            previous_severity: *previous,
+            tags: tags(&a.resource),
+            first_seen: *first_seen,
+        })?;
+    }
+    for fp in resolved {
+        let stored = read_one(tx, fp)?;
+        if let Some((advisory, first_seen)) = stored {
+            let tags = tags(&advisory.resource);
+            write(Notice {
+                event: NoticeEvent::Resolved,
+                at: now,
+                scope: key.clone(),
+                advisory,
+                previous_severity: None,
+                tags,
+                first_seen,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// An advisory row: kind, resource, severity, summary, evidence, action, cost, first seen.
+type AdvisoryRow = (String, String, String, String, String, Option<String>, Option<i64>, i64);
+
+fn read_one(tx: &Transaction, fp: &str) -> Result<Option<(Advisory, Ts)>, StoreError> {
+    let row: Option<AdvisoryRow> = tx
+        .query_row(
+            "SELECT kind, resource, severity, summary, evidence, action, cost_delta_micros, first_seen FROM advisories WHERE fingerprint = ?1",
+            params![fp],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+        )
+        .optional()?;
+    let Some((kind, resource, severity, summary, evidence, action, cost, first_seen)) = row else {
+        return Ok(None);
+    };
+    let advisory = decode_advisory(
+        fp.to_string(),
+        (kind, resource, severity, summary, evidence, action, cost, first_seen),
+    )?;
+    Ok(Some((advisory, first_seen)))
+}
+
+/// An advisory from its row (the row's last field is not used).
+fn decode_advisory(fingerprint: String, row: AdvisoryRow) -> Result<Advisory, StoreError> {
+    let (kind, resource, severity, summary, evidence, action, cost, _) = row;
+    let decode = |what: &'static str, source| StoreError::Encode { what, source };
+    Ok(Advisory {
+        fingerprint,
+        kind: Kind::parse(&kind).unwrap_or(Kind::Alert),
+        resource: ResourceId(resource),
+        severity: severity.parse().unwrap_or(Severity::Info),
+        summary,
+        evidence: serde_json::from_str(&evidence).map_err(|e| decode("evidence", e))?,
+        action: action
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| decode("action", e))?,
+        monthly_cost_delta: cost.map(Money),
+    })
 }

@@ -6,7 +6,7 @@
 //!
 //! May use: domain, rusqlite.
 
-use super::{Reconciled, SeriesWrite, Sqlite, StoreError, advice, outlooks, series};
+use super::{NotifyWrite, Reconciled, SeriesWrite, Sqlite, StoreError, advice, outlooks, series};
 use crate::domain::*;
 use rusqlite::params;
 
@@ -31,6 +31,8 @@ pub struct CycleWrite {
     pub hold_resolution: bool,
     /// Drop the scope's points, snapshots and spend older than this.
     pub prune_before: Option<Ts>,
+    /// Write outbox rows for the advisory changes (None: no receiver is configured).
+    pub notify: Option<NotifyWrite>,
 }
 
 /// What a committed cycle changed.
@@ -76,10 +78,23 @@ impl Sqlite {
         if let Some(items) = &w.outlooks {
             outlooks::replace(&tx, &w.scope, w.now, items)?;
         }
-        let reconciled = advice::reconcile(&tx, &w.scope, &w.advisories, w.hold_resolution, w.now)?;
+        let reconciled = advice::reconcile(&tx, &w.scope, &w.advisories, w.hold_resolution, w.now, w.notify.as_ref())?;
         advice::write_rule_states(&tx, &w.scope, &w.rule_states)?;
         let pruned = match w.prune_before {
-            Some(before) => series::prune(&tx, &w.scope, before)?,
+            Some(before) => {
+                // Delivery's history ages out with the rest: routed outbox rows and finished
+                // notifications (pending ones stay until they are sent).
+                let mut n = series::prune(&tx, &w.scope, before)?;
+                n += tx.execute(
+                    "DELETE FROM outbox WHERE scope = ?1 AND routed_at IS NOT NULL AND at < ?2",
+                    params![key, before],
+                )? as u64;
+                n += tx.execute(
+                    "DELETE FROM notifications WHERE state != 'pending' AND created_at < ?1",
+                    params![before],
+                )? as u64;
+                n
+            }
             None => 0,
         };
         tx.commit()?;

@@ -203,4 +203,71 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at      INTEGER NOT NULL
     );
     "#,
+    // 7: delivery. The outbox is an advisory change written in the cycle's transaction (the
+    // table of migration 1 was never written, and is replaced); deliveries wait in their group;
+    // notifications are the log, one row per message per receiver (or per suppressed notice);
+    // notify_log is what each receiver was last told of each advisory (dedup and repeats);
+    // group_log when each group last went out (group_interval); silences by matcher.
+    r#"
+    DROP TABLE outbox;
+    CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope       TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        event       TEXT NOT NULL,           -- opened, changed, repeat, resolved
+        at          INTEGER NOT NULL,
+        body        TEXT NOT NULL,           -- JSON Notice
+        routed_at   INTEGER
+    );
+    CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed_at IS NULL;
+    ALTER TABLE advisories ADD COLUMN notified_at INTEGER;
+    CREATE TABLE deliveries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        receiver    TEXT NOT NULL,
+        group_key   TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        event_id    INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        group_wait  INTEGER NOT NULL,
+        group_interval INTEGER NOT NULL,
+        body        TEXT NOT NULL            -- JSON Notice
+    );
+    CREATE INDEX deliveries_group ON deliveries (receiver, group_key);
+    CREATE TABLE notifications (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        receiver    TEXT NOT NULL,
+        group_key   TEXT NOT NULL,
+        state       TEXT NOT NULL,           -- pending, sent, failed, suppressed
+        reason      TEXT,
+        message_id  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at     INTEGER,
+        items       TEXT NOT NULL            -- JSON [Notice]
+    );
+    CREATE INDEX notifications_pending ON notifications (receiver, id) WHERE state = 'pending';
+    CREATE TABLE notify_log (
+        receiver    TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        sent_at     INTEGER NOT NULL,
+        PRIMARY KEY (receiver, fingerprint)
+    );
+    CREATE TABLE group_log (
+        receiver    TEXT NOT NULL,
+        group_key   TEXT NOT NULL,
+        sealed_at   INTEGER NOT NULL,
+        PRIMARY KEY (receiver, group_key)
+    );
+    CREATE TABLE silences (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        matchers    TEXT NOT NULL,           -- JSON [[label, pattern]]
+        comment     TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        ends_at     INTEGER NOT NULL
+    );
+    "#,
 ];

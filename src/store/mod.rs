@@ -5,23 +5,26 @@
 //!
 //! `Store` is what the runtime needs of a store: read a scope's state back after a start, and
 //! commit one cycle's writes — points, spend, snapshot, outlooks, rule states, advisories
-//! (and, as they land, outbox rows) — in **one** transaction (`commit_cycle`), so a crash
+//! and the outbox rows of their changes — in **one** transaction (`commit_cycle`), so a crash
 //! leaves either the cycle before or this one. `Sqlite` is the embedded implementation, one
 //! file in WAL mode, split by concern: `migrations` (the schema), `series` (the cache),
-//! `advice` (rule states and advisories), `outlooks` (stored forecasts), `cycle` (the
-//! cycle's transaction). Versioned migrations run on open.
+//! `advice` (rule states, advisories and their outbox rows), `outlooks` (stored forecasts),
+//! `cycle` (the cycle's transaction), `notify` (delivery: routing, groups, the notification
+//! log, silences; the `Outbox` trait). Versioned migrations run on open.
 //!
 //! This is the only module that speaks SQL. May use: domain.
 
 mod advice;
 mod cycle;
 mod migrations;
+mod notify;
 mod outlooks;
 mod series;
 #[cfg(test)]
 mod tests;
 
 pub use cycle::{Committed, CycleWrite};
+pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use series::{SeriesWrite, Window};
 
 use crate::domain::*;
@@ -86,10 +89,23 @@ pub struct Reconciled {
     pub opened: Vec<String>,
     /// Still present: updated in place.
     pub updated: Vec<String>,
+    /// Of `updated`, those whose severity changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
     /// Open or acknowledged before, absent now.
     pub resolved: Vec<String>,
     /// Not seen for `EXPIRE_AFTER_S` while resolution was held back.
     pub expired: Vec<String>,
+}
+
+/// What a cycle needs to write its outbox rows (present when a receiver is configured).
+#[derive(Clone, Debug, Default)]
+pub struct NotifyWrite {
+    /// Re-queue an unchanged open advisory not notified for this long (the shortest route
+    /// repeat interval; each route's own then decides).
+    pub repeat_s: i64,
+    /// Resource tags by resource id, for routes that match on them.
+    pub tags: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 /// An advisory not seen for a week expires, even when partial snapshots kept it from being

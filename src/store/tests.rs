@@ -50,6 +50,7 @@ fn write(scope: &Scope, now: Ts, series: Vec<SeriesWrite>, advisories: Vec<Advis
         advisories,
         hold_resolution: false,
         prune_before: None,
+        notify: None,
     }
 }
 

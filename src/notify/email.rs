@@ -1,0 +1,100 @@
+//! Email receivers: one multipart message (plain text + HTML from the templates) per
+//! notification, with its fixed Message-ID, sent over SMTP (STARTTLS, implicit TLS or plain;
+//! AUTH with the password from its variable or file) or written as an `.eml` file to a folder.
+//!
+//! May use: render, config, store's plain types, lettre, std::fs. Never logs the password.
+
+use super::{SendError, render};
+use crate::config::{EmailCfg, EmailTransport, SmtpCfg, SmtpTls};
+use crate::store::Notification;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Builds the message.
+pub fn message(receiver: &str, cfg: &EmailCfg, n: &Notification) -> Result<Message, SendError> {
+    let bad = |what: &str, e: String| SendError::Permanent(format!("receiver {receiver}: {what}: {e}"));
+    let (text, html) = render::email_bodies(n).map_err(|e| bad("rendering", e))?;
+    let from: Mailbox = cfg
+        .from
+        .parse()
+        .map_err(|e: lettre::address::AddressError| bad("from", e.to_string()))?;
+    let mut b = Message::builder()
+        .from(from)
+        .subject(render::subject(n))
+        .message_id(Some(n.message_id.clone()))
+        .date(std::time::UNIX_EPOCH + Duration::from_secs(n.created_at.max(0) as u64));
+    for t in &cfg.to {
+        b = b.to(t.parse().map_err(|e: lettre::address::AddressError| bad("to", e.to_string()))?);
+    }
+    b.multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| bad("building the message", e.to_string()))
+}
+
+pub(super) fn write_file(receiver: &str, path: &Path, bytes: &[u8]) -> Result<(), SendError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| SendError::Retry(format!("receiver {receiver}: cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| SendError::Retry(format!("receiver {receiver}: cannot write {}: {e}", path.display())))
+}
+
+fn transport(receiver: &str, s: &SmtpCfg) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let cfg_err = |e: String| SendError::Retry(format!("receiver {receiver}: {e}"));
+    let mut tls = TlsParameters::builder(s.host.clone());
+    if let Some(ca) = &s.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| cfg_err(format!("cannot read ca_file {}: {e}", ca.display())))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| cfg_err(format!("ca_file {}: {e}", ca.display())))?;
+        tls = tls.add_root_certificate(cert);
+    }
+    let tls = tls.build().map_err(|e| cfg_err(format!("TLS setup: {e}")))?;
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        .port(s.port)
+        .timeout(Some(Duration::from_secs(s.timeout_s)))
+        .tls(match s.tls {
+            SmtpTls::StartTls => Tls::Required(tls),
+            SmtpTls::Implicit => Tls::Wrapper(tls),
+            SmtpTls::None => Tls::None,
+        });
+    if let (Some(user), Some(p)) = (&s.username, &s.password) {
+        let secret = p.resolve().map_err(cfg_err)?;
+        b = b.credentials(Credentials::new(user.clone(), secret.expose().to_string()));
+    }
+    Ok(b.build())
+}
+
+pub async fn send(receiver: &str, cfg: &EmailCfg, n: &Notification) -> Result<Option<String>, SendError> {
+    let msg = message(receiver, cfg, n)?;
+    match &cfg.transport {
+        EmailTransport::Dir(dir) => {
+            let path = dir.join(format!("{}-{receiver}.eml", n.id));
+            write_file(receiver, &path, &msg.formatted())?;
+            Ok(Some(path.display().to_string()))
+        }
+        EmailTransport::Smtp(s) => {
+            let t = transport(receiver, s)?;
+            match t.send(msg).await {
+                Ok(_) => Ok(None),
+                Err(e) => {
+                    let code = e.status().map(|c| c.to_string());
+                    // The error's text is the server's reply or the I/O error: no credentials.
+                    let what = format!("receiver {receiver} (SMTP {}:{}): {e}", s.host, s.port);
+                    if code
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("535") || c.starts_with("534") || c.starts_with("530"))
+                    {
+                        Err(SendError::Retry(format!(
+                            "{what} — authentication failed: check username and the password's variable or file (the message waits)"
+                        )))
+                    } else if e.is_permanent() {
+                        Err(SendError::Permanent(what))
+                    } else {
+                        Err(SendError::Retry(what))
+                    }
+                }
+            }
+        }
+    }
+}

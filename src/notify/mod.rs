@@ -1,0 +1,168 @@
+//! Delivery, after Alertmanager: the cycle's transaction writes an outbox row per advisory
+//! change (opened, severity changed, repeat due, resolved); `Notifier::pump` then **routes**
+//! them (`route`: receivers, groups, silences, dedup against the persisted log), **waits** per
+//! group (group_wait, group_interval), **seals** each due group into one notification with a
+//! fixed Message-ID, **sends** it and **records** the outcome. Every step is one store
+//! transaction, so a restart picks up where the last one stopped: nothing is lost, and a crash
+//! between the peer's acceptance and the record repeats one message with the same Message-ID.
+//!
+//! Receivers: email (`email`: lettre; SMTP, or `.eml` files in a folder) and Slack (`slack`:
+//! Block Kit payloads; to a folder of `.json` files). Texts are minijinja templates from
+//! `alerts/templates/`.
+//!
+//! May use: store (the `Outbox` trait), config, domain, lettre. Never logs a secret.
+
+pub mod email;
+pub mod render;
+pub mod route;
+pub mod slack;
+
+use crate::config::{NotifyCfg, ReceiverKind};
+use crate::domain::*;
+use crate::store::{Notification, Outbox, StoreError};
+use std::sync::{Arc, Mutex};
+use tracing::{info, warn};
+
+/// How a send failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Worth trying again later (connection refused, timeout, 5xx).
+    Retry(String),
+    /// Worth trying again after this many seconds (a 429's Retry-After).
+    RetryAfter(String, i64),
+    /// Will not succeed as it is (a 4xx other than 429, a rejected recipient).
+    Permanent(String),
+}
+
+/// What one pump did.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Pumped {
+    pub routed: u64,
+    pub sealed: u64,
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+    /// When something is next due (a group's wait, a retry), if anything waits.
+    pub next_due: Option<Ts>,
+    /// Files written by folder receivers.
+    pub files: Vec<String>,
+}
+
+/// Retry delay after `attempts` failures: 10 s doubling to a 5 min cap, ±20 % jitter.
+pub fn backoff_s(attempts: i64, jitter: f64) -> i64 {
+    let base = 10.0 * 2f64.powi((attempts.clamp(1, 16) - 1) as i32);
+    (base.min(300.0) * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))).round() as i64
+}
+
+pub struct Notifier {
+    cfg: Arc<NotifyCfg>,
+}
+
+impl Notifier {
+    pub fn new(cfg: Arc<NotifyCfg>) -> Notifier {
+        Notifier { cfg }
+    }
+
+    /// Routes new outbox rows, seals due groups and sends pending notifications, each receiver
+    /// in order (a failed message holds back the later ones of its receiver, so they go out
+    /// in order when the peer is back).
+    pub async fn pump<S: Outbox>(&self, store: &Arc<Mutex<S>>, now: Ts) -> Result<Pumped, StoreError> {
+        let mut out = Pumped::default();
+        let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
+        // Route.
+        loop {
+            let events = lock().unrouted(500)?;
+            if events.is_empty() {
+                break;
+            }
+            let silences = lock().silences(now, false)?;
+            let keys: Vec<(String, String)> = events
+                .iter()
+                .flat_map(|e| {
+                    route::targets(&self.cfg, &e.notice)
+                        .into_iter()
+                        .map(|(_, r)| (r.to_string(), e.notice.advisory.fingerprint.clone()))
+                })
+                .collect();
+            let log = lock().notify_log(&keys)?;
+            let outcomes: Vec<_> = events
+                .iter()
+                .flat_map(|e| route::route(&self.cfg, &e.notice, &silences, &log, now))
+                .collect();
+            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+            lock().route(&ids, &outcomes, now)?;
+            out.routed += ids.len() as u64;
+        }
+        // Seal due groups.
+        let groups = lock().waiting_groups()?;
+        for g in groups {
+            let due = g.due_at();
+            if due <= now {
+                if lock().seal_group(&g.receiver, &g.group_key, now)?.is_some() {
+                    out.sealed += 1;
+                }
+            } else {
+                out.next_due = Some(out.next_due.map_or(due, |d| d.min(due)));
+            }
+        }
+        // Send, per receiver in order.
+        let pending = lock().pending()?;
+        let mut blocked: Vec<String> = vec![];
+        for n in pending {
+            if blocked.contains(&n.receiver) {
+                continue;
+            }
+            if n.next_attempt_at > now {
+                blocked.push(n.receiver.clone());
+                out.next_due = Some(out.next_due.map_or(n.next_attempt_at, |d| d.min(n.next_attempt_at)));
+                continue;
+            }
+            match self.send(&n).await {
+                Ok(file) => {
+                    lock().mark_sent(n.id, now)?;
+                    info!(receiver = %n.receiver, notification = n.id, items = n.items.len(), "notification sent");
+                    out.sent += 1;
+                    out.files.extend(file);
+                }
+                Err(e @ (SendError::Retry(_) | SendError::RetryAfter(..))) => {
+                    let (reason, next) = match e {
+                        // Honoured to the second: `now` is truncated, so one more keeps the
+                        // real wait at least what the peer asked for.
+                        SendError::RetryAfter(reason, after) => (reason, now + after + 1),
+                        SendError::Retry(reason) | SendError::Permanent(reason) => {
+                            // Jitter from the message and attempt: spread, and reproducible.
+                            let h = fnv64_hex(&[n.message_id.as_bytes(), &n.attempts.to_le_bytes()]);
+                            let jitter = u64::from_str_radix(&h[..4], 16).unwrap_or(0) as f64 / 65_535.0;
+                            (reason, now + backoff_s(n.attempts + 1, jitter))
+                        }
+                    };
+                    warn!(receiver = %n.receiver, notification = n.id, attempt = n.attempts + 1, error = %reason, "send failed; will retry");
+                    lock().mark_retry(n.id, &reason, next)?;
+                    out.retried += 1;
+                    out.next_due = Some(out.next_due.map_or(next, |d| d.min(next)));
+                    blocked.push(n.receiver.clone());
+                }
+                Err(SendError::Permanent(reason)) => {
+                    warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");
+                    lock().mark_failed(n.id, &reason, now)?;
+                    out.failed += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends one notification to its receiver; returns the file written, for folder receivers.
+    pub async fn send(&self, n: &Notification) -> Result<Option<String>, SendError> {
+        let Some(rc) = self.cfg.receiver(&n.receiver) else {
+            return Err(SendError::Retry(format!(
+                "receiver `{}` is not in the configuration (add it back, or the message waits)",
+                n.receiver
+            )));
+        };
+        match &rc.kind {
+            ReceiverKind::Email(e) => email::send(&rc.name, e, n).await,
+            ReceiverKind::Slack(s) => slack::send(&rc.name, s, n).await,
+        }
+    }
+}
