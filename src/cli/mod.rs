@@ -1,4 +1,5 @@
-//! The command line: `check`, `config check`, `demo`, `plan`, `advisories`, `run`. Parses flags (clap), loads the
+//! The command line: `check`, `config check`, `demo`, `plan`, `advisories`, `run`,
+//! `notifications`, `silence`, `notify`. Parses flags (clap), loads the
 //! config, opens the store, builds the AWS clients or the simulated account, runs the
 //! runtime, and prints for people or as `--json`. Exit codes: 0 ok, 1 advisories at or above
 //! `--fail-on`, 2 error (bad config, unusable store), 3 a cycle was partial (`check`: a source
@@ -7,6 +8,7 @@
 //! May use: runtime, stages, config, store, aws. `anyhow` is allowed here and in main only.
 
 mod forecast;
+mod notify;
 mod plan;
 mod print;
 
@@ -96,6 +98,19 @@ pub enum Command {
         /// Store file (default: [store] path of headroom.toml).
         #[arg(long)]
         store: Option<PathBuf>,
+    },
+    /// The delivery log: sent, pending (with the next attempt), failed and suppressed (by a
+    /// silence or as a duplicate) notifications with their reasons, and what waits in a group.
+    Notifications(notify::NotificationsArgs),
+    /// Silence advisories by matcher for a while: add, list, expire.
+    Silence {
+        #[command(subcommand)]
+        action: notify::SilenceAction,
+    },
+    /// Receivers: send a test message, or send what is due without the daemon.
+    Notify {
+        #[command(subcommand)]
+        action: notify::NotifyAction,
     },
 }
 
@@ -236,6 +251,9 @@ pub fn main() -> ExitCode {
         Command::Forecast(a) => forecast::run(*a),
         Command::Advisories(a) => advisories(&cli.config, a).unwrap_or_else(|c| c),
         Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
+        Command::Notifications(a) => notify::notifications(&cli.config, a).unwrap_or_else(|c| c),
+        Command::Silence { action } => notify::silence(&cli.config, action).unwrap_or_else(|c| c),
+        Command::Notify { action } => rt.block_on(notify::notify(&cli.config, action)).unwrap_or_else(|c| c),
     }
 }
 

@@ -15,7 +15,8 @@ pub use notify::{
 };
 
 use crate::domain::Money;
-use read::{Diag, Problem, Tbl, parse_duration};
+pub use read::parse_duration;
+use read::{Diag, Problem, Tbl};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -75,7 +75,18 @@ pub async fn send(receiver: &str, cfg: &EmailCfg, n: &Notification) -> Result<Op
         }
         EmailTransport::Smtp(s) => {
             let t = transport(receiver, s)?;
-            match t.send(msg).await {
+            // lettre's timeout covers each socket read; a server that accepts and then stays
+            // silent mid-dialogue is cut off here, so it cannot hold the notifier up.
+            let whole = Duration::from_secs(s.timeout_s * 3);
+            let sent = tokio::time::timeout(whole, t.send(msg)).await.map_err(|_| {
+                SendError::Retry(format!(
+                    "receiver {receiver} (SMTP {}:{}): no complete answer in {} s",
+                    s.host,
+                    s.port,
+                    whole.as_secs()
+                ))
+            })?;
+            match sent {
                 Ok(_) => Ok(None),
                 Err(e) => {
                     let code = e.status().map(|c| c.to_string());

@@ -8,6 +8,7 @@ mod collect_moto;
 mod faults;
 mod forecast;
 mod kinds;
+mod notify;
 mod plan;
 mod scale;
 mod scheduler;
