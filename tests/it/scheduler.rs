@@ -121,3 +121,46 @@ async fn spend_is_read_on_its_schedule_not_every_cycle() {
     assert_eq!(calls, 1 + ticks, "GetCostAndUsage calls over 24 h of cycles");
     assert_eq!(ticks, 4, "the default: every six hours");
 }
+
+/// The daemon delivers by itself: after the first cycle's commit and the groups' wait, each
+/// group's message is written once; the later ticks (same advice) send nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_delivers_each_group_once_across_ticks() {
+    let mut cfg = every_second();
+    let dir = crate::support::temp_dir("scheduler-notify");
+    let out = dir.join("notifications");
+    let mut n = headroom::cli::demo_notify(&out);
+    for r in &mut n.routes {
+        r.group_wait_s = 1;
+    }
+    cfg.headroom.notify = n;
+    let store = shared(Sqlite::open(&dir.join("h.db")).unwrap());
+    let anchor = chrono::Utc::now().timestamp();
+    let scopes = vec![(
+        SimulatedAccount::new(42, anchor),
+        ScopeState::new(Scope::new("default", "us-east-1"), true),
+    )];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(6000)).await;
+        let _ = stop.send(());
+    });
+    let res = runtime::run(scopes, Arc::new(cfg), store.clone(), &SystemClock, async {
+        let _ = stopped.await;
+    })
+    .await;
+    assert!(res.is_ok(), "{res:?}");
+    let s = store.lock().unwrap();
+    assert!(s.count_snapshots().unwrap() >= 3, "several ticks ran");
+    let log = s.notifications(1000, None).unwrap();
+    let sent: Vec<_> = log.iter().filter(|l| l.state == "sent").collect();
+    assert!(!sent.is_empty(), "{log:?}");
+    let files = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(files, sent.len(), "one file per sent notification");
+    // One message per receiver and group: no group was sent twice.
+    let mut keys: Vec<(&str, &str)> = sent.iter().map(|l| (l.receiver.as_str(), l.group_key.as_str())).collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "a group was sent twice");
+}
