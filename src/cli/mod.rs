@@ -553,18 +553,8 @@ pub fn demo_notify(dir: &Path) -> crate::config::NotifyCfg {
         },
     ];
     let route = |receivers: &[&str], min: Severity, cont: bool| RouteCfg {
-        receivers: receivers.iter().map(|s| s.to_string()).collect(),
-        kinds: vec![],
-        min_severity: min,
-        scopes: vec![],
-        resources: vec![],
-        tags: vec![],
-        group_by: vec![GroupBy::Scope, GroupBy::Service],
-        group_wait_s: defaults.group_wait_s,
-        group_interval_s: defaults.group_interval_s,
-        repeat_interval_s: defaults.repeat_interval_s,
-        send_resolved: None,
         continue_matching: cont,
+        ..RouteCfg::to(receivers, min, &defaults)
     };
     let routes = vec![
         route(&["sre-email"], Severity::Warning, true),

@@ -154,6 +154,27 @@ pub struct NotifyCfg {
     pub service_tag: String,
 }
 
+impl RouteCfg {
+    /// A route of everything at `min` or worse to `receivers`, grouped by scope and service,
+    /// with `[notify]`'s timings (the default route, the demo's, the tests').
+    pub fn to(receivers: &[&str], min: Severity, defaults: &NotifyCfg) -> RouteCfg {
+        RouteCfg {
+            receivers: receivers.iter().map(|s| s.to_string()).collect(),
+            kinds: vec![],
+            min_severity: min,
+            scopes: vec![],
+            resources: vec![],
+            tags: vec![],
+            group_by: vec![GroupBy::Scope, GroupBy::Service],
+            group_wait_s: defaults.group_wait_s,
+            group_interval_s: defaults.group_interval_s,
+            repeat_interval_s: defaults.repeat_interval_s,
+            send_resolved: None,
+            continue_matching: false,
+        }
+    }
+}
+
 impl NotifyCfg {
     pub fn receiver(&self, name: &str) -> Option<&ReceiverCfg> {
         self.receivers.iter().find(|r| r.name == name)

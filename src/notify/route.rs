@@ -190,7 +190,7 @@ pub fn parse_matcher(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GroupBy, NotifyCfg, RouteCfg};
+    use crate::config::{NotifyCfg, RouteCfg};
 
     fn notice(kind: Kind, resource: &str, severity: Severity, event: NoticeEvent) -> Notice {
         Notice {
@@ -214,21 +214,7 @@ mod tests {
     }
 
     fn route_to(receivers: &[&str]) -> RouteCfg {
-        let d = NotifyCfg::default();
-        RouteCfg {
-            receivers: receivers.iter().map(|s| s.to_string()).collect(),
-            kinds: vec![],
-            min_severity: Severity::Info,
-            scopes: vec![],
-            resources: vec![],
-            tags: vec![],
-            group_by: vec![GroupBy::Scope, GroupBy::Service],
-            group_wait_s: d.group_wait_s,
-            group_interval_s: d.group_interval_s,
-            repeat_interval_s: d.repeat_interval_s,
-            send_resolved: None,
-            continue_matching: false,
-        }
+        RouteCfg::to(receivers, Severity::Info, &NotifyCfg::default())
     }
 
     fn cfg(routes: Vec<RouteCfg>) -> NotifyCfg {

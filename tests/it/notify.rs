@@ -252,20 +252,8 @@ pub fn slack(name: &str, url_file: &Path) -> ReceiverCfg {
 /// One route sending everything (info and up) to these receivers, grouped by scope and service.
 pub fn notify_cfg(receivers: Vec<ReceiverCfg>) -> Arc<NotifyCfg> {
     let d = NotifyCfg::default();
-    let route = RouteCfg {
-        receivers: receivers.iter().map(|r| r.name.clone()).collect(),
-        kinds: vec![],
-        min_severity: Severity::Info,
-        scopes: vec![],
-        resources: vec![],
-        tags: vec![],
-        group_by: vec![GroupBy::Scope, GroupBy::Service],
-        group_wait_s: d.group_wait_s,
-        group_interval_s: d.group_interval_s,
-        repeat_interval_s: d.repeat_interval_s,
-        send_resolved: None,
-        continue_matching: false,
-    };
+    let names: Vec<&str> = receivers.iter().map(|r| r.name.as_str()).collect();
+    let route = RouteCfg::to(&names, Severity::Info, &d);
     Arc::new(NotifyCfg {
         receivers,
         routes: vec![route],
