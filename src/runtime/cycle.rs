@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tracing::{Instrument, info, info_span, warn};
 
+/// Cycle ids for the logs' `cycle` span.
+static CYCLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A boxed `Send` future: the cycle's, with its bound spelled out so the scheduler can spawn it.
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -226,7 +229,9 @@ pub fn cycle<'a, A: Account, S: Store + 'static>(
     now: DateTime<Utc>,
 ) -> BoxFuture<'a, Result<CycleReport, StoreError>> {
     Box::pin(async move {
-        let span = info_span!("cycle", scope = %state.scope, now = %now.format("%Y-%m-%dT%H:%M:%SZ"));
+        // One span per cycle: its id (unique in the process, in start order), scope and time.
+        let id = CYCLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let span = info_span!("cycle", id, scope = %state.scope, now = %now.format("%Y-%m-%dT%H:%M:%SZ"));
         let out = run_cycle(api, cfg, store, state, now).instrument(span).await;
         if out.is_err() {
             state.reset();
@@ -305,6 +310,15 @@ async fn run_cycle<A: Account, S: Store + 'static>(
             fetched_through: *through,
         });
     }
+    // Series not wanted this cycle (their group's inventory failed, or it is gone) keep their
+    // points for a later cycle, trimmed to the lookback: their frontiers stay, so dropping the
+    // points here would leave a window with a hole the incremental fetch never fills again.
+    for pts in by_key.values_mut() {
+        let cut = pts.partition_point(|p| p.0 < since);
+        pts.drain(..cut);
+    }
+    by_key.retain(|_, pts| !pts.is_empty());
+    state.spare = by_key;
     let spend_since = (now - Duration::days(i64::from(cfg.headroom.collect.spend_days)))
         .format("%Y-%m-%d")
         .to_string();

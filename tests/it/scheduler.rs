@@ -164,3 +164,121 @@ async fn the_daemon_delivers_each_group_once_across_ticks() {
     keys.dedup();
     assert_eq!(keys.len(), all, "a group was sent twice");
 }
+
+/// An account that can be taken down: every call fails as a refused connection while `down`.
+struct Flaky {
+    inner: SimulatedAccount,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self, service: &'static str, operation: &'static str) -> Result<(), headroom::aws::AwsError> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(headroom::aws::AwsError {
+                service,
+                operation,
+                kind: headroom::aws::ErrorKind::Connection,
+                message: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl headroom::aws::Metrics for Flaky {
+    async fn get_metric_data(
+        &self,
+        req: &headroom::aws::MetricDataRequest,
+    ) -> Result<headroom::aws::MetricDataResponse, headroom::aws::AwsError> {
+        self.check("cloudwatch", "GetMetricData")?;
+        self.inner.get_metric_data(req).await
+    }
+}
+
+impl headroom::aws::Inventory for Flaky {
+    async fn describe_asgs(&self, names: &[String], next: Option<String>) -> Result<headroom::aws::AsgPage, headroom::aws::AwsError> {
+        self.check("autoscaling", "DescribeAutoScalingGroups")?;
+        self.inner.describe_asgs(names, next).await
+    }
+    async fn describe_policies(&self, next: Option<String>) -> Result<headroom::aws::PolicyPage, headroom::aws::AwsError> {
+        self.check("autoscaling", "DescribePolicies")?;
+        self.inner.describe_policies(next).await
+    }
+    async fn list_tables(&self, after: Option<String>) -> Result<headroom::aws::TableNamePage, headroom::aws::AwsError> {
+        self.check("dynamodb", "ListTables")?;
+        self.inner.list_tables(after).await
+    }
+    async fn describe_table(&self, name: &str) -> Result<headroom::domain::TableState, headroom::aws::AwsError> {
+        self.check("dynamodb", "DescribeTable")?;
+        self.inner.describe_table(name).await
+    }
+}
+
+impl headroom::aws::Billing for Flaky {
+    async fn daily_spend_by_service(
+        &self,
+        start: &str,
+        end: &str,
+        next: Option<String>,
+    ) -> Result<headroom::aws::SpendPage, headroom::aws::AwsError> {
+        self.check("costexplorer", "GetCostAndUsage")?;
+        self.inner.daily_spend_by_service(start, end, next).await
+    }
+}
+
+impl headroom::aws::Access for Flaky {}
+
+/// A cycle whose inventory fails wants no series; the window it held must survive it. Before
+/// the fix the window was dropped while the frontiers stayed, so the cycles after the outage
+/// fetched only the minutes since and the analyzers saw minutes of history instead of weeks
+/// (right-sizing said "not enough history" until the lookback filled again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_does_not_cost_the_window() {
+    use chrono::TimeZone;
+    let cfg = Arc::new(headroom::cli::demo_config().unwrap());
+    let t0 = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 10, 20, 0).unwrap();
+    let api = Flaky {
+        inner: SimulatedAccount::new(7, t0.timestamp()),
+        down: false.into(),
+    };
+    let store = shared(Sqlite::in_memory().unwrap());
+    let mut state = ScopeState::new(cfg.headroom.aws.default_scope(), true);
+    let span = |r: &runtime::CycleReport| -> i64 {
+        r.snapshot
+            .series
+            .iter()
+            .filter(|s| s.signal == headroom::domain::Signal::CpuPercent)
+            .filter_map(|s| Some(s.points.last()?.0 - s.points.first()?.0))
+            .max()
+            .unwrap_or(0)
+    };
+    let first = runtime::cycle(&api, &cfg, &store, &mut state, t0).await.unwrap();
+    assert!(!first.snapshot.partial());
+    let full = span(&first);
+    assert!(full >= 20 * 86_400, "the simulated account has 21 days: {full}");
+    let points = state.points();
+    api.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let during = runtime::cycle(&api, &cfg, &store, &mut state, t0 + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(during.snapshot.partial());
+    // Held, less what the lookback trimmed at its old end: one 5-minute point per series.
+    let trimmed = first.snapshot.series.len() as u64;
+    assert!(
+        state.points() >= points - trimmed,
+        "the window is held through the outage: {} < {points} - {trimmed}",
+        state.points()
+    );
+    api.down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let after = runtime::cycle(&api, &cfg, &store, &mut state, t0 + chrono::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert!(!after.snapshot.partial());
+    // The window is the first cycle's, moved on by 10 minutes (the lookback trims as much at
+    // the old end as the new cycles add).
+    assert!(
+        span(&after) >= full,
+        "after the outage the window spans {} s, before {full} s",
+        span(&after)
+    );
+}
