@@ -56,6 +56,45 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// The kind named in a failure's text (a source's reason: `service Operation: kind: …`), as
+    /// a metric label (`throttled`, `server_error`, …, `other`).
+    pub fn label_in(reason: &str) -> &'static str {
+        use ErrorKind::*;
+        for k in [
+            Throttled,
+            ServerError,
+            Timeout,
+            Connection,
+            AccessDenied,
+            NotFound,
+            InvalidRequest,
+            Credentials,
+            Unreadable,
+        ] {
+            if reason.contains(&format!(": {k}")) {
+                return k.label();
+            }
+        }
+        "other"
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Credentials => "credentials",
+            ErrorKind::Unreadable => "unreadable",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
 /// A failed AWS call: which service and operation, what kind, and the service's message.
 /// Never carries credentials (the SDK's messages do not include them).
 #[derive(Clone, Debug, thiserror::Error)]

@@ -1,8 +1,10 @@
 //! The real AWS: aws-sdk-rust clients behind the `aws` traits. `connect` builds every client
 //! in one place (region, endpoint override, timeouts, retries); `classify` turns any SDK error
-//! into an `AwsError` that says whether it is worth retrying.
+//! into an `AwsError` that says whether it is worth retrying. Every client carries
+//! `CountCalls`, an interceptor that counts each HTTP attempt by service, operation and outcome
+//! (retries and throttles included) into the daemon's metrics.
 //!
-//! May use: aws-sdk-*, domain, config. Read-only: nothing here changes AWS.
+//! May use: aws-sdk-*, domain, config, metrics. Read-only: nothing here changes AWS.
 
 use super::*;
 use crate::config::{AccountCfg, AwsCfg};
@@ -89,14 +91,104 @@ pub async fn connect_account(cfg: &AwsCfg, account: Option<&AccountCfg>, region:
     // Cost Explorer has one endpoint, in us-east-1, whatever region the fleet is in.
     let ce_conf = aws_sdk_costexplorer::config::Builder::from(&shared)
         .region(aws_config::Region::new("us-east-1"))
+        .interceptor(CountCalls)
         .build();
     SdkAws {
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
-        autoscaling: aws_sdk_autoscaling::Client::new(&shared),
-        dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&shared).interceptor(CountCalls).build(),
+        ),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&shared).interceptor(CountCalls).build(),
+        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&shared).interceptor(CountCalls).build()),
         cost_explorer: aws_sdk_costexplorer::Client::from_conf(ce_conf),
         role,
     }
+}
+
+/// Counts every HTTP attempt of every call: `headroom_aws_calls_total` by service, operation
+/// and outcome; attempts after a call's first as retries; throttling answers as throttles.
+#[derive(Debug)]
+struct CountCalls;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "headroom::CountCalls"
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        use aws_smithy_runtime_api::client::retries::RequestAttempts;
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (service_key(m.service()), m.name().to_string()))
+            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let outcome = match ctx.response() {
+            None => "transport_error",
+            Some(r) => {
+                let status = r.status();
+                let throttled = status.as_u16() == 429
+                    || (status.is_client_error()
+                        && (r.headers().get("x-amzn-errortype").is_some_and(is_throttle)
+                            || r.body()
+                                .bytes()
+                                .is_some_and(|b| is_throttle(&String::from_utf8_lossy(&b[..b.len().min(2048)])))));
+                if status.is_success() {
+                    "ok"
+                } else if throttled {
+                    "throttled"
+                } else if status.is_server_error() {
+                    "server_error"
+                } else {
+                    "client_error"
+                }
+            }
+        };
+        let m = crate::metrics::get();
+        let op = crate::metrics::op_labels(&service, &operation);
+        if outcome == "throttled" {
+            m.aws_throttles.get_or_create(&op).inc();
+        }
+        if cfg.load::<RequestAttempts>().is_some_and(|a| a.attempts() > 1) {
+            m.aws_retries.get_or_create(&op).inc();
+        }
+        m.aws_calls
+            .get_or_create(&crate::metrics::CallL {
+                service,
+                operation,
+                outcome,
+            })
+            .inc();
+        Ok(())
+    }
+}
+
+/// The SDK's service names (`Auto Scaling`, `Cost Explorer`) as `ApiCalls` keys them
+/// (`autoscaling`, `costexplorer`).
+fn service_key(name: &str) -> String {
+    name.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+}
+
+/// AWS's throttling error codes, as they appear in an error body or x-amzn-ErrorType.
+fn is_throttle(s: &str) -> bool {
+    [
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "LimitExceededException",
+    ]
+    .iter()
+    .any(|c| s.contains(c))
 }
 
 impl Access for SdkAws {

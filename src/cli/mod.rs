@@ -11,6 +11,7 @@ mod forecast;
 mod notify;
 mod plan;
 mod print;
+mod service;
 
 use crate::aws::{sdk, simulated::SimulatedAccount};
 use crate::config::{AsgTarget, Config, ConfigError, Severity, TableTarget};
@@ -28,8 +29,18 @@ pub struct Cli {
     /// Folder with headroom.toml, sizing.toml and pricing.toml.
     #[arg(long, global = true, env = "HEADROOM_CONFIG", default_value = "config")]
     pub config: PathBuf,
+    /// Log lines as plain text (for journald and terminals) or JSON (one object per line, with
+    /// the cycle's span: id and scope). The level comes from RUST_LOG (default warn; info for run).
+    #[arg(long, global = true, value_enum, env = "HEADROOM_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,12 +104,11 @@ pub enum Command {
     Forecast(Box<forecast::Args>),
     /// List the store's advisories (open and acknowledged unless --all), or acknowledge one.
     Advisories(AdvisoriesArgs),
-    /// Run as a daemon: a cycle at every tick of [schedule] collect, until SIGTERM.
-    Run {
-        /// Store file (default: [store] path of headroom.toml).
-        #[arg(long)]
-        store: Option<PathBuf>,
-    },
+    /// Run as a daemon: a cycle at every tick of [schedule] collect, /healthz and /metrics on
+    /// [http] listen, systemd notify and watchdog; SIGHUP reloads the config, SIGTERM stops.
+    Run(service::RunArgs),
+    /// Ask a running daemon's /healthz: exit 0 healthy, 1 unhealthy (reasons printed), 2 no answer.
+    Health(service::HealthArgs),
     /// The delivery log: sent, pending (with the next attempt), failed and suppressed (by a
     /// silence or as a duplicate) notifications with their reasons, and what waits in a group.
     Notifications(notify::NotificationsArgs),
@@ -207,7 +217,7 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format, matches!(cli.command, Command::Run(_)));
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -250,21 +260,28 @@ pub fn main() -> ExitCode {
         },
         Command::Forecast(a) => forecast::run(*a),
         Command::Advisories(a) => advisories(&cli.config, a).unwrap_or_else(|c| c),
-        Command::Run { store } => rt.block_on(run(&cli.config, store)).unwrap_or_else(|c| c),
+        Command::Run(a) => rt.block_on(service::run(&cli.config, a)).unwrap_or_else(|c| c),
+        Command::Health(a) => rt.block_on(service::health(&cli.config, a)).unwrap_or_else(|c| c),
         Command::Notifications(a) => notify::notifications(&cli.config, a).unwrap_or_else(|c| c),
         Command::Silence { action } => notify::silence(&cli.config, action).unwrap_or_else(|c| c),
         Command::Notify { action } => rt.block_on(notify::notify(&cli.config, action)).unwrap_or_else(|c| c),
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr (journald reads it under systemd). The daemon logs at info unless RUST_LOG
+/// says otherwise: its cycle lines are what an operator reads; commands stay quiet (warn).
+fn init_tracing(format: LogFormat, daemon: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(if daemon { "info" } else { "warn" }));
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 fn config_check(dir: &Path, json: bool) -> ExitCode {
@@ -675,20 +692,4 @@ fn lock_store_file(store: &Path) -> Result<StoreLock, ExitCode> {
     let _ = write!(f, "{}", std::process::id());
     let _ = f.flush();
     Ok(StoreLock(f))
-}
-
-async fn run(dir: &Path, store: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
-    let cfg = Arc::new(load_config(dir)?);
-    let path = store.unwrap_or_else(|| cfg.headroom.store.path.clone());
-    let opened = open_store(&path, &cfg)?;
-    let _lock = lock_store_file(&path)?;
-    let store = runtime::shared(opened);
-    let scopes = connect_scopes(&cfg, None, None).await?;
-    runtime::run(scopes, cfg, store, &SystemClock, runtime::shutdown_signal())
-        .await
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -243,6 +243,9 @@ pub struct StoreCfg {
 pub enum SecretRef {
     Env(String),
     File(PathBuf),
+    /// A systemd credential (`LoadCredential=NAME:/path` in the unit): the file NAME in
+    /// `$CREDENTIALS_DIRECTORY`, readable only by the service.
+    Credential(String),
 }
 
 /// A resolved secret: prints as `[redacted]` in Debug and Display.
@@ -275,6 +278,15 @@ impl SecretRef {
             SecretRef::File(p) => std::fs::read_to_string(p)
                 .map(|v| Secret(v.trim().to_string()))
                 .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
+            SecretRef::Credential(name) => {
+                let p = credential_path(name)?;
+                std::fs::read_to_string(&p).map(|v| Secret(v.trim().to_string())).map_err(|e| {
+                    format!(
+                        "cannot read systemd credential {name} ({}): {e} (is LoadCredential={name}:… in the unit?)",
+                        p.display()
+                    )
+                })
+            }
         }
     }
 }
@@ -338,7 +350,17 @@ impl Default for AdviceCfg {
 
 #[derive(Clone, Debug)]
 pub struct HttpCfg {
+    /// `address:port` for /healthz and /metrics; `off` serves nothing.
     pub listen: String,
+    /// Whether `listen` may be a non-loopback address (the endpoints have no authentication).
+    pub allow_remote: bool,
+}
+
+impl HttpCfg {
+    /// The address to bind, or None when the endpoints are off.
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        if self.listen == "off" { None } else { self.listen.parse().ok() }
+    }
 }
 
 pub use crate::domain::Severity;
@@ -783,6 +805,28 @@ pub(super) fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
                 );
             }
         }
+        SecretRef::Credential(name) => match credential_path(name) {
+            Err(e) => t.problem(&format!("{base}_credential"), e, "run under the unit, or use *_file / *_env"),
+            Ok(p) if std::fs::File::open(&p).is_err() => t.problem(
+                &format!("{base}_credential"),
+                format!("{} is not readable", p.display()),
+                format!("add LoadCredential={name}:/path/to/secret to the unit"),
+            ),
+            Ok(_) => {}
+        },
+    }
+}
+
+/// Where systemd put the credential `name` for this service.
+pub fn credential_path(name: &str) -> Result<PathBuf, String> {
+    if name.is_empty() || name.contains('/') {
+        return Err(format!("`{name}` is not a credential name (a file name, no slashes)"));
+    }
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(d) => Ok(PathBuf::from(d).join(name)),
+        None => Err(format!(
+            "credential {name}: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential={name}:/path; outside systemd use a *_file or *_env key)"
+        )),
     }
 }
 
@@ -798,6 +842,18 @@ pub(super) fn read_secret(t: &Tbl, base: &str) -> Option<SecretRef> {
     }
     let env = t.str(&format!("{base}_env"));
     let file = t.str(&format!("{base}_file"));
+    let cred = t.str(&format!("{base}_credential"));
+    if let Some(c) = cred {
+        if env.is_some() || file.is_some() {
+            t.problem(
+                &format!("{base}_credential"),
+                format!("{base}_credential is set beside {base}_env or {base}_file"),
+                "keep one",
+            );
+            return None;
+        }
+        return Some(SecretRef::Credential(c));
+    }
     match (env, file) {
         (Some(_), Some(_)) => {
             t.problem(
@@ -962,7 +1018,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 latency_percentile: c.bool("latency_percentile").unwrap_or(true),
                 load_balancer_tag: c.str("load_balancer_tag").unwrap_or_else(|| DEFAULT_LB_TAG.into()),
                 target_group_tag: c.str("target_group_tag").unwrap_or_else(|| DEFAULT_TG_TAG.into()),
-                deadline_s: c.int("deadline_seconds", 5, 3600).unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
+                deadline_s: c.int("deadline_seconds", 1, 3600).unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
             };
             c.done();
             v
@@ -1210,14 +1266,27 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
     let http = match t.sub("http") {
         Some(hh) => {
             let listen = hh.str("listen").unwrap_or_else(|| "127.0.0.1:9464".into());
-            if listen.parse::<std::net::SocketAddr>().is_err() {
-                hh.problem("listen", format!("`{listen}` is not an address:port"), "e.g. \"127.0.0.1:9464\"");
+            let allow_remote = hh.bool("allow_remote").unwrap_or(false);
+            match listen.parse::<std::net::SocketAddr>() {
+                _ if listen == "off" => {}
+                Err(_) => hh.problem(
+                    "listen",
+                    format!("`{listen}` is not an address:port"),
+                    "e.g. \"127.0.0.1:9464\", or \"off\" to serve no endpoints",
+                ),
+                Ok(a) if !a.ip().is_loopback() && !allow_remote => hh.problem(
+                    "listen",
+                    format!("`{listen}` is not a loopback address, and /healthz and /metrics have no authentication"),
+                    "bind 127.0.0.1 (scrape through a local agent or a reverse proxy), or set allow_remote = true in [http]",
+                ),
+                Ok(_) => {}
             }
             hh.done();
-            HttpCfg { listen }
+            HttpCfg { listen, allow_remote }
         }
         None => HttpCfg {
             listen: "127.0.0.1:9464".into(),
+            allow_remote: false,
         },
     };
     if let Some(al) = t.sub("alerts") {

@@ -46,6 +46,17 @@ pub struct Pumped {
     pub next_due: Option<Ts>,
     /// Files written by folder receivers.
     pub files: Vec<String>,
+    /// The same, per receiver (for the daemon's metrics), with the suppressions routed.
+    pub by_receiver: std::collections::BTreeMap<String, Counts>,
+}
+
+/// One receiver's outcomes in a pump.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Counts {
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub suppressed: u64,
 }
 
 /// Retry delay after `attempts` failures: 10 s doubling to a 5 min cap, ±20 % jitter.
@@ -104,6 +115,11 @@ impl Notifier {
                 .collect();
             let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
             lock().route(&ids, &outcomes, now)?;
+            for o in &outcomes {
+                if let crate::store::Routed::Suppress { receiver, .. } = o {
+                    out.by_receiver.entry(receiver.clone()).or_default().suppressed += 1;
+                }
+            }
             out.routed += ids.len() as u64;
         }
         // Seal due groups.
@@ -137,6 +153,7 @@ impl Notifier {
                     lock().mark_sent(n.id, now)?;
                     info!(receiver = %n.receiver, notification = n.id, items = n.items.len(), "notification sent");
                     out.sent += 1;
+                    out.by_receiver.entry(n.receiver.clone()).or_default().sent += 1;
                     out.files.extend(file);
                 }
                 Err(e @ (SendError::Retry(_) | SendError::RetryAfter(..))) => {
@@ -154,6 +171,7 @@ impl Notifier {
                     warn!(receiver = %n.receiver, notification = n.id, attempt = n.attempts + 1, error = %reason, "send failed; will retry");
                     lock().mark_retry(n.id, &reason, next)?;
                     out.retried += 1;
+                    out.by_receiver.entry(n.receiver.clone()).or_default().retried += 1;
                     out.next_due = Some(out.next_due.map_or(next, |d| d.min(next)));
                     blocked.push(n.receiver.clone());
                 }
@@ -161,6 +179,7 @@ impl Notifier {
                     warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");
                     lock().mark_failed(n.id, &reason, now)?;
                     out.failed += 1;
+                    out.by_receiver.entry(n.receiver.clone()).or_default().failed += 1;
                 }
             }
         }

@@ -9,6 +9,7 @@
 //!   store once, when the scope first cycles; the store is the source after a restart.
 //! - `scheduler`: the daemon loop — every scope at each tick of `schedule.collect`, up to
 //!   `aws.concurrent_scopes` at once, never two cycles of one scope at once.
+//! - `health`: per scope, how the last cycle ended; /healthz and systemd's STATUS= read it.
 //! - `shutdown`: SIGTERM / Ctrl-C as a future; `run` takes any future, so tests can stop it.
 //!
 //! Blocking work (SQLite, forecasting, analysis) runs on tokio's blocking threads, off the
@@ -16,12 +17,14 @@
 
 mod app;
 mod cycle;
+mod health;
 mod scheduler;
 mod shutdown;
 
 pub use app::{Clock, Shared, SystemClock, lock as lock_store, shared};
 pub use cycle::{CycleReport, ScopeState, cycle};
-pub use scheduler::{RunError, run};
+pub use health::{Health, Verdict};
+pub use scheduler::{RunError, Service, interval_s, run, run_service};
 pub use shutdown::signal as shutdown_signal;
 
 /// Runs `f` on tokio's blocking threads and waits for it; a panic inside is resumed here.

@@ -1,25 +1,35 @@
 //! The daemon loop: at each tick of `schedule.collect` (in its time zone) every scope cycles,
 //! up to `aws.concurrent_scopes` at once. A scope whose previous cycle is still running skips
-//! the tick (never two cycles of one scope at once); the others go on. On shutdown the loop
-//! takes no more ticks and cancels the running cycles: in-flight AWS calls stop at once, and
-//! each cycle's writes are one transaction, committed whole or not at all.
+//! the tick (never two cycles of one scope at once); the others go on.
 //!
 //! Beside the ticks runs the notifier (when a receiver is configured): it pumps the outbox
 //! after every committed cycle and whenever a group's wait or a retry falls due, so delivery
 //! never waits for the next tick and never holds a cycle up.
 //!
-//! May use: cycle, app, config, notify, the aws traits, the store traits.
+//! As a service (`run_service`): the config comes through a watch channel (a reload takes
+//! effect from the next tick: schedule, thresholds, rules, receivers); each cycle's outcome goes
+//! to `Health` and the metrics; the loop sends systemd's WATCHDOG=1 (so a stuck loop gets the
+//! service restarted) and STATUS=. On shutdown it takes no more ticks, gives running cycles and
+//! a send in progress `grace` to finish, then cancels them: each cycle's writes are one
+//! transaction, committed whole or not at all, and a cut-off send stays pending.
+//!
+//! May use: cycle, app, health, config, notify, metrics, systemd, libc (malloc_trim), the aws
+//! traits, the store traits.
 
 use super::app::{Clock, Shared};
 use super::cycle::{ScopeState, cycle};
+use super::health::Health;
 use crate::aws::Account;
 use crate::config::Config;
+use crate::domain::Ts;
+use crate::metrics::{self, CycleL, ScopeL, SourceL};
 use crate::notify::Notifier;
 use crate::store::{Outbox, Store};
 use chrono::Utc;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{Mutex, Semaphore};
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -29,8 +39,46 @@ pub enum RunError {
     NoTick(String),
 }
 
-/// Runs every scope at each tick until `shutdown` completes. Returns an error when the
-/// schedule has no next tick (the service manager should restart or alert, not see success).
+/// What the service shares with the loop.
+pub struct Service {
+    /// The config in use; a reload sends a new one.
+    pub config: watch::Receiver<Arc<Config>>,
+    pub health: Arc<Health>,
+    /// How long shutdown waits for running cycles and a send in progress.
+    pub grace: Duration,
+}
+
+impl Service {
+    /// A service whose config never changes (tests, `run` without reload).
+    pub fn fixed(cfg: Arc<Config>, scopes: &[crate::domain::Scope], now: Ts) -> Service {
+        let interval = interval_s(&cfg, now);
+        let (tx, rx) = watch::channel(cfg);
+        // The sender is dropped: `changed()` then fails, which the loop reads as "no reloads".
+        drop(tx);
+        Service {
+            config: rx,
+            health: Arc::new(Health::new(scopes, now, interval)),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Seconds between the collect schedule's next two ticks after `now` (for health's window).
+pub fn interval_s(cfg: &Config, now: Ts) -> i64 {
+    let sched = &cfg.headroom.schedule;
+    let t = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&sched.timezone);
+    let mut ticks = sched.collect.schedule.after(&t);
+    match (ticks.next(), ticks.next()) {
+        (Some(a), Some(b)) => (b - a).num_seconds().max(1),
+        _ => 300,
+    }
+}
+
+/// Runs every scope at each tick until `shutdown` completes, on a config that never changes.
+/// Returns an error when the schedule has no next tick (the service manager should restart or
+/// alert, not see success).
 pub async fn run<A, S>(
     scopes: Vec<(A, ScopeState)>,
     cfg: Arc<Config>,
@@ -42,25 +90,56 @@ where
     A: Account + Send + 'static,
     S: Store + Outbox + 'static,
 {
-    let sched = &cfg.headroom.schedule;
-    // The notifier: woken after each cycle and at its own next due time; stopped at shutdown
-    // (a send cut off there stays pending and goes out, with its Message-ID, after restart).
+    let names: Vec<_> = scopes.iter().map(|(_, s)| s.scope.clone()).collect();
+    let svc = Service::fixed(cfg, &names, clock.now().timestamp());
+    run_service(scopes, svc, store, clock, shutdown).await
+}
+
+/// The loop as a service: reloadable config, health, metrics, systemd watchdog and status.
+pub async fn run_service<A, S>(
+    scopes: Vec<(A, ScopeState)>,
+    mut svc: Service,
+    store: Shared<S>,
+    clock: &dyn Clock,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError>
+where
+    A: Account + Send + 'static,
+    S: Store + Outbox + 'static,
+{
+    let cfg = svc.config.borrow().clone();
+    // The notifier: woken after each cycle and at its own next due time; asked to stop at
+    // shutdown after the send in progress (a send cut off stays pending and goes out, with its
+    // Message-ID, after restart).
     let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
     let notifier = cfg.headroom.notify.enabled().then(|| {
-        let (wake, store, notify_cfg) = (wake.clone(), store.clone(), Arc::new(cfg.headroom.notify.clone()));
-        tokio::spawn(notify_loop(Notifier::new(notify_cfg), store, wake))
+        let (wake, store, config) = (wake.clone(), store.clone(), svc.config.clone());
+        tokio::spawn(notify_loop(config, store, wake, stop_rx))
     });
-    let stop_notifier = || {
-        if let Some(n) = &notifier {
-            n.abort();
-        }
-    };
     tokio::pin!(shutdown);
     let limit = Arc::new(Semaphore::new(cfg.headroom.aws.concurrent_scopes.max(1)));
     let scopes: Vec<Arc<Mutex<(A, ScopeState)>>> = scopes.into_iter().map(|s| Arc::new(Mutex::new(s))).collect();
     let mut running: JoinSet<()> = JoinSet::new();
-    info!(cron = %sched.collect.expr, timezone = %sched.timezone, scopes = scopes.len(), "headroom running");
+    let watchdog = crate::systemd::watchdog_interval();
+    let mut pet = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    pet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reloads = true;
+    info!(cron = %cfg.headroom.schedule.collect.expr, timezone = %cfg.headroom.schedule.timezone, scopes = scopes.len(), watchdog_s = watchdog.map(|d| d.as_secs_f64() * 2.0), "headroom running");
+    let stop = |running: JoinSet<()>, grace: Duration| async move {
+        let deadline = tokio::time::Instant::now() + grace;
+        drain(running, deadline).await;
+        let _ = stop_tx.send(true);
+        if let Some(mut n) = notifier
+            && tokio::time::timeout_at(deadline, &mut n).await.is_err()
+        {
+            warn!("shutdown: a notification send did not finish within the grace period; it stays pending and goes out after restart");
+            n.abort();
+        }
+    };
     loop {
+        let cfg = svc.config.borrow().clone();
+        let sched = &cfg.headroom.schedule;
         let now = clock.now();
         let next = sched
             .collect
@@ -70,21 +149,31 @@ where
             .map(|t| t.with_timezone(&Utc));
         let Some(next) = next else {
             error!(cron = %sched.collect.expr, "the collect schedule has no future tick; stopping");
-            while running.join_next().await.is_some() {}
-            stop_notifier();
+            stop(running, svc.grace).await;
             return Err(RunError::NoTick(sched.collect.expr.clone()));
         };
         let wait = (next - now).to_std().unwrap_or_default();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = pet.tick(), if watchdog.is_some() => {
+                crate::systemd::notify("WATCHDOG=1");
+                continue;
+            }
+            changed = svc.config.changed(), if reloads => {
+                match changed {
+                    Ok(()) => {
+                        let c = svc.config.borrow().clone();
+                        svc.health.set_interval(interval_s(&c, clock.now().timestamp()));
+                        info!(cron = %c.headroom.schedule.collect.expr, "config reloaded: in effect from the next tick");
+                    }
+                    Err(_) => reloads = false,
+                }
+                continue;
+            }
             _ = &mut shutdown => {
-                // Running cycles are cancelled where they are: in-flight AWS calls are dropped at
-                // once; a commit already handed to its blocking thread finishes (a transaction
-                // is all or nothing either way), and the next start reads the store.
-                info!(running = running.len(), "shutdown: no more ticks; cancelling running cycles");
-                running.abort_all();
-                while running.join_next().await.is_some() {}
-                stop_notifier();
+                info!(running = running.len(), grace_s = svc.grace.as_secs_f64(), "shutdown: no more ticks; waiting for running cycles, then cancelling them");
+                crate::systemd::notify("STOPPING=1");
+                stop(running, svc.grace).await;
                 info!("stopped");
                 return Ok(());
             }
@@ -97,11 +186,18 @@ where
                 warn!("a scope's previous cycle is still running; it skips this tick");
                 continue;
             };
-            let (cfg, store, limit, wake) = (cfg.clone(), store.clone(), limit.clone(), wake.clone());
+            let (cfg, store, limit, wake, health) = (cfg.clone(), store.clone(), limit.clone(), wake.clone(), svc.health.clone());
             running.spawn(async move {
                 let Ok(_permit) = limit.acquire_owned().await else { return };
                 let (api, state) = &mut *guard;
-                match cycle(api, &cfg, &store, state, now).await {
+                let started = std::time::Instant::now();
+                let result = cycle(api, &cfg, &store, state, now).await;
+                record(&health, &state.scope, &result, started.elapsed(), Utc::now().timestamp());
+                crate::systemd::status(&health.status_line());
+                // A backfill's peak (gigabytes at fleet scale) would otherwise stay resident
+                // between cycles: glibc keeps freed memory in its arenas.
+                super::blocking(trim_memory).await;
+                match result {
                     Ok(_) => wake.notify_one(),
                     Err(e) => {
                         error!(scope = %state.scope, error_type = "store", error = %e, "cycle failed; the next one starts from the store")
@@ -112,21 +208,128 @@ where
     }
 }
 
-/// Pumps the outbox now, then again when something falls due or a cycle commits. A store
-/// error is logged and retried a minute later: the outbox keeps what was not yet sent.
-async fn notify_loop<S: Outbox + 'static>(notifier: Notifier, store: Shared<S>, wake: Arc<tokio::sync::Notify>) {
+/// Waits for the running cycles until `deadline`, then cancels the rest: in-flight AWS calls
+/// are dropped at once; a commit already handed to its blocking thread finishes (a transaction
+/// is all or nothing either way), and the next start reads the store.
+async fn drain(mut running: JoinSet<()>, deadline: tokio::time::Instant) {
+    loop {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(_) => {
+                warn!(
+                    running = running.len(),
+                    "shutdown: cycles still running after the grace period; cancelled (nothing of theirs is committed)"
+                );
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                return;
+            }
+        }
+    }
+}
+
+/// A cycle's outcome into health and the metrics.
+fn record(
+    health: &Health,
+    scope: &crate::domain::Scope,
+    result: &Result<super::CycleReport, crate::store::StoreError>,
+    took: Duration,
+    at: Ts,
+) {
+    let m = metrics::get();
+    let key = scope.key();
+    m.cycle_duration
+        .get_or_create(&ScopeL { scope: key.clone() })
+        .observe(took.as_secs_f64());
+    let outcome = match result {
+        Ok(r) => {
+            let failed = r.snapshot.failed_sources();
+            for s in &failed {
+                m.source_errors
+                    .get_or_create(&SourceL {
+                        source: s.source.clone(),
+                        kind: crate::aws::ErrorKind::label_in(s.reason.as_deref().unwrap_or_default()).to_string(),
+                    })
+                    .inc();
+            }
+            if r.forecast_ran {
+                m.forecast_duration
+                    .get_or_create(&ScopeL { scope: key.clone() })
+                    .observe(r.forecast_ms as f64 / 1000.0);
+            }
+            if failed.is_empty() {
+                m.cycle_last_success.get_or_create(&ScopeL { scope: key.clone() }).set(at);
+                health.record(scope, at, Ok(r.advisories.len()));
+                "ok"
+            } else {
+                let why: Vec<String> = failed
+                    .iter()
+                    .map(|s| format!("{}: {}", s.source, s.reason.as_deref().unwrap_or("failed")))
+                    .collect();
+                health.record(scope, at, Err(why.join("; ")));
+                "partial"
+            }
+        }
+        Err(e) => {
+            health.record(scope, at, Err(format!("store: {e}")));
+            "failed"
+        }
+    };
+    m.cycle_runs.get_or_create(&CycleL { scope: key, outcome }).inc();
+}
+
+/// Pumps the outbox now, then again when something falls due or a cycle commits, with the
+/// receivers of the config in use. A store error is logged and retried a minute later: the
+/// outbox keeps what was not yet sent. Ends when `stop` turns true, never in the middle of a
+/// pump.
+async fn notify_loop<S: Outbox + 'static>(
+    config: watch::Receiver<Arc<Config>>,
+    store: Shared<S>,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let now = Utc::now().timestamp();
+        let notifier = Notifier::new(Arc::new(config.borrow().headroom.notify.clone()));
         let wait_s = match notifier.pump(&store, now).await {
-            Ok(p) => p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600)),
+            Ok(p) => {
+                let m = metrics::get();
+                for (receiver, c) in &p.by_receiver {
+                    for (outcome, n) in [
+                        ("sent", c.sent),
+                        ("retried", c.retried),
+                        ("failed", c.failed),
+                        ("suppressed", c.suppressed),
+                    ] {
+                        if n > 0 {
+                            m.count_notification(receiver, outcome, n);
+                        }
+                    }
+                }
+                p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
+            }
             Err(e) => {
                 error!(error_type = "store", error = %e, "notifier: store error; trying again in a minute");
                 60
             }
         };
+        if *stop.borrow() {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => {}
             _ = wake.notified() => {}
+            _ = stop.changed() => return,
         }
+    }
+}
+
+/// Returns freed heap memory to the system (glibc's malloc_trim); elsewhere nothing to do.
+fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory at the allocator's discretion.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

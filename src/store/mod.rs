@@ -20,12 +20,14 @@ mod migrations;
 mod notify;
 mod outlooks;
 mod series;
+mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use cycle::{Committed, CycleWrite};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use series::{SeriesWrite, Window};
+pub use stats::StoreStats;
 
 use crate::domain::*;
 use migrations::MIGRATIONS;

@@ -1,0 +1,175 @@
+//! The daemon's health: per scope, how its last cycle ended and when one last succeeded.
+//! `/healthz` answers from `check`; systemd's STATUS= line from `status_line`.
+//!
+//! Healthy means: every scope's last cycle succeeded (every source answered, the commit went
+//! through) and one succeeded within two collect intervals. A scope that has not cycled yet
+//! counts as healthy for two intervals after start (it is waiting for its first tick).
+//!
+//! May use: domain.
+
+use crate::domain::{Scope, Ts};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Default)]
+struct ScopeHealth {
+    last_end: Option<Ts>,
+    last_ok: Option<Ts>,
+    /// Why the last cycle did not succeed (None when it did, or none ran yet).
+    problem: Option<String>,
+    open_advisories: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Ts,
+    interval_s: i64,
+    scopes: BTreeMap<String, ScopeHealth>,
+}
+
+#[derive(Debug)]
+pub struct Health(Mutex<Inner>);
+
+/// The answer to /healthz: healthy or not, and one line per scope saying why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub healthy: bool,
+    pub lines: Vec<String>,
+}
+
+impl Health {
+    pub fn new(scopes: &[Scope], started: Ts, interval_s: i64) -> Health {
+        Health(Mutex::new(Inner {
+            started,
+            interval_s: interval_s.max(1),
+            scopes: scopes.iter().map(|s| (s.key(), ScopeHealth::default())).collect(),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The collect interval changed (a reload).
+    pub fn set_interval(&self, interval_s: i64) {
+        self.lock().interval_s = interval_s.max(1);
+    }
+
+    /// A cycle of `scope` ended at `at`: `Ok(open advisories)` when every source answered and
+    /// it committed, else why not.
+    pub fn record(&self, scope: &Scope, at: Ts, outcome: Result<usize, String>) {
+        let mut g = self.lock();
+        let h = g.scopes.entry(scope.key()).or_default();
+        h.last_end = Some(at);
+        match outcome {
+            Ok(open) => {
+                h.last_ok = Some(at);
+                h.problem = None;
+                h.open_advisories = open;
+            }
+            Err(why) => h.problem = Some(why),
+        }
+    }
+
+    pub fn check(&self, now: Ts) -> Verdict {
+        let g = self.lock();
+        let window = 2 * g.interval_s;
+        let mut healthy = true;
+        let mut lines = vec![];
+        for (key, h) in &g.scopes {
+            let since = h.last_ok.unwrap_or(g.started);
+            let stale = now - since > window;
+            let line = match (&h.problem, h.last_end) {
+                (Some(p), _) => format!("{key}: last cycle failed: {p}{}", last_ok(h.last_ok, now)),
+                (None, None) if stale => format!("{key}: no cycle in the {} s since start (two collect intervals)", now - g.started),
+                (None, None) => format!("{key}: starting, waiting for the first tick"),
+                (None, Some(end)) if stale => format!(
+                    "{key}: no cycle for {} s (two collect intervals are {window} s): the scheduler may be stuck",
+                    now - end
+                ),
+                (None, Some(end)) => format!("{key}: ok, last cycle {} s ago", now - end),
+            };
+            if h.problem.is_some() || stale {
+                healthy = false;
+            }
+            lines.push(line);
+        }
+        Verdict { healthy, lines }
+    }
+
+    /// One line for systemd's STATUS=: scopes ok, the last cycle's time, open advisories.
+    pub fn status_line(&self) -> String {
+        let g = self.lock();
+        let ok = g.scopes.values().filter(|h| h.last_end.is_some() && h.problem.is_none()).count();
+        let last = g.scopes.values().filter_map(|h| h.last_end).max();
+        let open: usize = g.scopes.values().map(|h| h.open_advisories).sum();
+        let failing: Vec<&str> = g
+            .scopes
+            .iter()
+            .filter(|(_, h)| h.problem.is_some())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        match last {
+            None => format!("waiting for the first tick ({} scope(s))", g.scopes.len()),
+            Some(t) => format!(
+                "last cycle {}: {ok}/{} scope(s) ok{}; {open} open advisories",
+                crate::domain::fmt_ts(t),
+                g.scopes.len(),
+                if failing.is_empty() {
+                    String::new()
+                } else {
+                    format!(", failing: {}", failing.join(", "))
+                }
+            ),
+        }
+    }
+}
+
+fn last_ok(t: Option<Ts>, now: Ts) -> String {
+    match t {
+        Some(t) => format!(" (last success {} s ago)", now - t),
+        None => " (no success since start)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_within_two_intervals_of_a_success_unhealthy_on_failure_or_staleness() {
+        let (a, b) = (Scope::new("default", "us-east-1"), Scope::new("default", "eu-west-1"));
+        let h = Health::new(&[a.clone(), b.clone()], 1000, 60);
+        // Before any tick: healthy for two intervals (120 s) after start, then not.
+        assert!(h.check(1000 + 120).healthy);
+        assert!(!h.check(1000 + 121).healthy);
+        h.record(&a, 1050, Ok(3));
+        h.record(&b, 1050, Ok(4));
+        assert!(h.check(1050 + 120).healthy);
+        let v = h.check(1050 + 121);
+        assert!(!v.healthy && v.lines.iter().all(|l| l.contains("no cycle for 121 s")), "{v:?}");
+        // One scope's source fails: unhealthy at once, with the reason; back on success.
+        h.record(&b, 1110, Err("cloudwatch GetMetricData: connection failed".into()));
+        let v = h.check(1111);
+        assert!(!v.healthy);
+        assert!(
+            v.lines.iter().any(|l| l
+                .starts_with("default/eu-west-1: last cycle failed: cloudwatch GetMetricData: connection failed (last success 61 s ago)")),
+            "{v:?}"
+        );
+        assert!(
+            h.status_line()
+                .contains("1/2 scope(s) ok, failing: default/eu-west-1; 3 open advisories"),
+            "{}",
+            h.status_line()
+        );
+        h.record(&b, 1170, Ok(5));
+        h.record(&a, 1170, Ok(3));
+        assert!(h.check(1171).healthy);
+        assert!(
+            h.status_line().ends_with("2/2 scope(s) ok; 8 open advisories"),
+            "{}",
+            h.status_line()
+        );
+    }
+}
