@@ -79,7 +79,7 @@ async fn check_exits_3_on_a_partial_cycle() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_cancels_a_hung_cycle_at_once_and_commits_nothing_of_it() {
+async fn shutdown_cancels_a_hung_cycle_after_its_grace_and_commits_nothing_of_it() {
     let url = black_hole().await;
     let mut cfg = hanging(&url, 60);
     cfg.headroom.schedule.collect = headroom::config::parse_cron("* * * * * *").unwrap();
@@ -88,10 +88,13 @@ async fn shutdown_cancels_a_hung_cycle_at_once_and_commits_nothing_of_it() {
     let store = shared(Sqlite::in_memory().unwrap());
     let scopes = vec![(api, ScopeState::new(Scope::new("default", "us-east-1"), true))];
     let t = Instant::now();
+    // Shutdown gives running cycles a grace period (6 s in `headroom run`), here 1 s.
+    let mut svc = runtime::Service::fixed(cfg, &[Scope::new("default", "us-east-1")], chrono::Utc::now().timestamp());
+    svc.grace = Duration::from_secs(1);
     // The first tick comes within a second; the cycle then hangs on the endpoint (deadline 60 s).
-    let out = runtime::run(
+    let out = runtime::run_service(
         scopes,
-        cfg,
+        svc,
         store.clone(),
         &SystemClock,
         tokio::time::sleep(Duration::from_millis(2500)),
@@ -99,7 +102,9 @@ async fn shutdown_cancels_a_hung_cycle_at_once_and_commits_nothing_of_it() {
     .await;
     assert!(out.is_ok(), "{out:?}");
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(6), "shutdown waited for the hung cycle: {took:?}");
+    // 2.5 s + the 1 s grace, and scheduling slack: not the 60 s deadline.
+    assert!(took < Duration::from_secs(5), "shutdown waited for the hung cycle: {took:?}");
+    assert!(took >= Duration::from_millis(3400), "the grace was not given: {took:?}");
     assert_eq!(
         store.lock().unwrap().count_snapshots().unwrap(),
         0,

@@ -12,7 +12,7 @@ use headroom::config::Config;
 use headroom::model::tiers::{At, Option_, bundle_hourly_usd, monthly};
 use serde_json::{Value, json};
 
-const H: i64 = 3600;
+pub(crate) const H: i64 = 3600;
 const HOURS: i64 = 40;
 const LB: &str = "app/kind-web/50dc6c495c0c9188";
 const TG: &str = "targetgroup/kind-web/73e2d6bc24d8a067";
@@ -22,8 +22,8 @@ const WEB_CPU: f64 = 78.0;
 const WEB: (i32, i32, i32) = (2, 4, 4); // min, desired, max: pinned at max
 const WEB_POLICY_TARGET: f64 = 50.0;
 const WEB_USERS: f64 = 1700.0;
-const BATCH_CPU: f64 = 20.0;
-const BATCH: (i32, i32, i32) = (1, 6, 8);
+pub(crate) const BATCH_CPU: f64 = 20.0;
+pub(crate) const BATCH: (i32, i32, i32) = (1, 6, 8);
 const READS: f64 = 60.0; // consumed units per second
 const WRITES: f64 = 5.0;
 const THROTTLES_PER_HOUR: f64 = 30.0;
@@ -31,7 +31,7 @@ const EC2_PRIOR: f64 = 20.0; // USD per day, days 8–14 before today
 const EC2_LAST: f64 = 30.0; // USD per day, the last 7 days
 const DDB_DAILY: f64 = 2.0;
 
-async fn seed(url: &str, now: i64) {
+pub(crate) async fn seed(url: &str, now: i64) {
     let conf = seed_conf(url).await;
     create_launch_template(url, "lt-it", "m5.large");
     let asg = aws_sdk_autoscaling::Client::new(&conf);
@@ -107,7 +107,7 @@ async fn seed(url: &str, now: i64) {
     queue_cost_results(url, &json!({"results": [{"ResultsByTime": days, "DimensionValueAttributes": []}]}));
 }
 
-fn config_dir(url: &str) -> std::path::PathBuf {
+pub(crate) fn config_dir(url: &str) -> std::path::PathBuf {
     config_copy("kinds", |name, s| {
         if name != "headroom.toml" {
             return s;

@@ -13,4 +13,5 @@ mod plan;
 mod scale;
 mod scheduler;
 mod scopes;
+mod service;
 mod support;
