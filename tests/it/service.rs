@@ -575,3 +575,53 @@ fn the_dockerfile_lints_clean() {
     std::fs::write(&bad, "FROM debian\nRUN cd /tmp && echo hi\n").unwrap();
     assert!(!Command::new(&hadolint).arg(&bad).output().unwrap().status.success());
 }
+
+/// A secret given as a systemd credential (`LoadCredential=slack-webhook:…` in the unit,
+/// `webhook_url_credential = "slack-webhook"` in the config) is read from
+/// `$CREDENTIALS_DIRECTORY`; without that directory `config check` names the key and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_given_as_a_systemd_credential_is_read_from_the_credentials_directory() {
+    let (hook, url) = crate::notify::Hook::start(vec![]).await;
+    let creds = temp_dir("credentials");
+    std::fs::write(creds.join("slack-webhook"), format!("{url}\n")).unwrap();
+    let dir = config_copy("credential-cfg", |name, text| {
+        if name != "headroom.toml" {
+            return text;
+        }
+        text.replace(
+            "[notify.slack]\nenabled = false\n# The incoming-webhook URL is a secret: name the variable or file that holds it.\nwebhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"",
+            "[notify.slack]\nwebhook_url_credential = \"slack-webhook\"",
+        )
+    });
+    let toml = std::fs::read_to_string(dir.join("config/headroom.toml")).unwrap();
+    assert!(toml.contains("webhook_url_credential"), "the edit applied");
+    let run = |args: &[&str], creds: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_headroom"));
+        c.args(["--config", "config"])
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(d) = creds {
+            c.env("CREDENTIALS_DIRECTORY", d);
+        }
+        c.output().unwrap()
+    };
+    let out = tokio::task::block_in_place(|| run(&["config", "check"], None));
+    assert_eq!(out.status.code(), Some(2));
+    let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        err.contains("notify.slack.webhook_url_credential") && err.contains("$CREDENTIALS_DIRECTORY is not set"),
+        "{err}"
+    );
+    let out = tokio::task::block_in_place(|| run(&["config", "check"], Some(&creds)));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tokio::task::block_in_place(|| run(&["notify", "test", "slack"], Some(&creds)));
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        hook.statuses(),
+        vec![200],
+        "the test message reached the webhook read from the credential"
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("SECRETTOKEN"), "the webhook URL stays out of the output: {all}");
+}
