@@ -90,16 +90,17 @@ impl Notifier {
     /// Routes new outbox rows, seals due groups and sends pending notifications, each receiver
     /// in order (a failed message holds back the later ones of its receiver, so they go out
     /// in order when the peer is back).
-    pub async fn pump<S: Outbox>(&self, store: &Arc<Mutex<S>>, now: Ts) -> Result<Pumped, StoreError> {
+    pub async fn pump<S: Outbox + Send + 'static>(&self, store: &Arc<Mutex<S>>, now: Ts) -> Result<Pumped, StoreError> {
         let mut out = Pumped::default();
-        let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
+        // Each store call on a blocking thread: SQLite must not hold the async worker (nor the
+        // HTTP endpoints and the scheduler's watchdog that share it).
         // Route.
         loop {
-            let events = lock().unrouted(500)?;
+            let events = on_store(store, |s| s.unrouted(500)).await?;
             if events.is_empty() {
                 break;
             }
-            let silences = lock().silences(now, false)?;
+            let silences = on_store(store, move |s| s.silences(now, false)).await?;
             let keys: Vec<(String, String)> = events
                 .iter()
                 .flat_map(|e| {
@@ -108,26 +109,30 @@ impl Notifier {
                         .map(|(_, r)| (r.to_string(), e.notice.advisory.fingerprint.clone()))
                 })
                 .collect();
-            let log = lock().notify_log(&keys)?;
+            let log = on_store(store, move |s| s.notify_log(&keys)).await?;
             let outcomes: Vec<_> = events
                 .iter()
                 .flat_map(|e| route::route(&self.cfg, &e.notice, &silences, &log, now))
                 .collect();
             let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-            lock().route(&ids, &outcomes, now)?;
+            // Counted before the write; a failed write ends the pump with the error, and
+            // its counts go nowhere.
             for o in &outcomes {
                 if let crate::store::Routed::Suppress { receiver, .. } = o {
                     out.by_receiver.entry(receiver.clone()).or_default().suppressed += 1;
                 }
             }
             out.routed += ids.len() as u64;
+            on_store(store, move |s| s.route(&ids, &outcomes, now)).await?;
         }
         // Seal due groups.
-        let groups = lock().waiting_groups()?;
+        let groups = on_store(store, |s| s.waiting_groups()).await?;
         for g in groups {
             let due = g.due_at();
             if due <= now {
-                if lock().seal_group(&g.receiver, &g.group_key, now)?.is_some() {
+                let (receiver, key) = (g.receiver.clone(), g.group_key.clone());
+                let sealed = on_store(store, move |s| s.seal_group(&receiver, &key, now)).await?;
+                if sealed.is_some() {
                     out.sealed += 1;
                 }
             } else {
@@ -135,7 +140,7 @@ impl Notifier {
             }
         }
         // Send, per receiver in order.
-        let pending = lock().pending()?;
+        let pending = on_store(store, |s| s.pending()).await?;
         let mut blocked: Vec<String> = vec![];
         for n in pending {
             if blocked.contains(&n.receiver) {
@@ -150,7 +155,8 @@ impl Notifier {
             match self.send(&n).await {
                 Ok(file) => {
                     failpoint("notify-after-send");
-                    lock().mark_sent(n.id, now)?;
+                    let id = n.id;
+                    on_store(store, move |s| s.mark_sent(id, now)).await?;
                     info!(receiver = %n.receiver, notification = n.id, items = n.items.len(), "notification sent");
                     out.sent += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().sent += 1;
@@ -169,7 +175,8 @@ impl Notifier {
                         }
                     };
                     warn!(receiver = %n.receiver, notification = n.id, attempt = n.attempts + 1, error = %reason, "send failed; will retry");
-                    lock().mark_retry(n.id, &reason, next)?;
+                    let (id, r) = (n.id, reason.clone());
+                    on_store(store, move |s| s.mark_retry(id, &r, next)).await?;
                     out.retried += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().retried += 1;
                     out.next_due = Some(out.next_due.map_or(next, |d| d.min(next)));
@@ -177,7 +184,8 @@ impl Notifier {
                 }
                 Err(SendError::Permanent(reason)) => {
                     warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");
-                    lock().mark_failed(n.id, &reason, now)?;
+                    let (id, r) = (n.id, reason.clone());
+                    on_store(store, move |s| s.mark_failed(id, &r, now)).await?;
                     out.failed += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().failed += 1;
                 }
@@ -198,5 +206,19 @@ impl Notifier {
             ReceiverKind::Email(e) => email::send(&rc.name, e, n).await,
             ReceiverKind::Slack(s) => slack::send(&rc.name, s, n).await,
         }
+    }
+}
+
+/// Runs `f` on the locked store on tokio's blocking threads.
+async fn on_store<S: Outbox + Send + 'static, T: Send + 'static>(
+    store: &Arc<Mutex<S>>,
+    f: impl FnOnce(&mut S) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    let task = tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(|e| e.into_inner())));
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("store task cancelled: {e}"),
     }
 }
