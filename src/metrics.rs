@@ -239,7 +239,7 @@ pub fn get() -> &'static Metrics {
     &METRICS
 }
 
-/// Splits `service:Operation` the way `ApiCalls` keys it.
+/// Labels of one operation: the service as `ApiCalls` keys it (lower case), the operation as is.
 pub fn op_labels(service: &str, operation: &str) -> OpL {
     OpL {
         service: service.to_ascii_lowercase(),
