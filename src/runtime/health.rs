@@ -157,9 +157,10 @@ mod tests {
                 .starts_with("default/eu-west-1: last cycle failed: cloudwatch GetMetricData: connection failed (last success 61 s ago)")),
             "{v:?}"
         );
+        // The failing scope's advisories from its last success are still open (held in the store).
         assert!(
             h.status_line()
-                .contains("1/2 scope(s) ok, failing: default/eu-west-1; 3 open advisories"),
+                .contains("1/2 scope(s) ok, failing: default/eu-west-1; 7 open advisories"),
             "{}",
             h.status_line()
         );

@@ -282,3 +282,90 @@ async fn an_outage_does_not_cost_the_window() {
         span(&after)
     );
 }
+
+/// Shutdown lets a notification being sent finish: a webhook that answers 2.5 s after the
+/// request is still answered and the notification recorded as sent (before, the notifier was
+/// aborted at once and the message stayed pending, to go out again after restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_the_send_in_progress_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = crate::support::temp_dir("scheduler-flush");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/services/T0/B0/slow", listener.local_addr().unwrap());
+    let (got, requested) = tokio::sync::oneshot::channel::<()>();
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a2 = answered.clone();
+    // The first request is answered after 2.5 s (and says it has arrived); later ones at once.
+    tokio::spawn(async move {
+        let mut got = Some(got);
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let first = got.take();
+            let a2 = a2.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut n = 0;
+                // Headers, then the body's Content-Length bytes.
+                loop {
+                    let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
+                    if k == 0 {
+                        return;
+                    }
+                    n += k;
+                    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len: usize = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                            .unwrap_or(0);
+                        if n >= h + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                if let Some(got) = first {
+                    let _ = got.send(());
+                    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+                    a2.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let url_file = dir.join("webhook");
+    std::fs::write(&url_file, &url).unwrap();
+    let mut cfg = every_second();
+    let mut n = (*crate::notify::notify_cfg(vec![crate::notify::slack("team", &url_file)])).clone();
+    for r in &mut n.routes {
+        r.group_wait_s = 1;
+    }
+    cfg.headroom.notify = n;
+    let store = shared(Sqlite::open(&dir.join("h.db")).unwrap());
+    let scopes = vec![(
+        SimulatedAccount::new(42, chrono::Utc::now().timestamp()),
+        ScopeState::new(Scope::new("default", "us-east-1"), true),
+    )];
+    let t = std::time::Instant::now();
+    // Shutdown as soon as the webhook has the request (the send is in progress).
+    let res = runtime::run(scopes, Arc::new(cfg), store.clone(), &SystemClock, async {
+        let _ = requested.await;
+    })
+    .await;
+    assert!(res.is_ok(), "{res:?}");
+    assert!(
+        answered.load(std::sync::atomic::Ordering::SeqCst),
+        "the webhook answered before the daemon returned"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    let log = store.lock().unwrap().notifications(100, None).unwrap();
+    // The pump in progress at shutdown ran to its end: the slow message and the ones queued
+    // behind it went out, none is left pending.
+    assert!(log.len() >= 2, "several groups: {log:?}");
+    assert!(
+        log.iter().all(|l| l.state == "sent"),
+        "{:?}",
+        log.iter().map(|l| (&l.group_key, &l.state)).collect::<Vec<_>>()
+    );
+}
