@@ -5,6 +5,7 @@
 //! SIGTERM in the middle of a cycle, and the unit file through `systemd-analyze verify`.
 
 use crate::kinds::{BATCH, BATCH_CPU, config_dir, seed};
+use crate::notify::free_port;
 use crate::support::proxy::{self, Fault};
 use crate::support::*;
 use serde_json::Value;
@@ -17,10 +18,6 @@ fn python() -> String {
     std::env::var("HEADROOM_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("HEADROOM_TEST_PYTHON is not set: the service tests start their own moto and parse /metrics with it. Run them through scripts/test.")
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A moto server of this test's own, on `port`.
@@ -124,7 +121,7 @@ async fn until_health(addr: &str, want: u16, within: Duration, d: &mut Daemon) -
 
 /// /metrics parsed by prometheus_client's OpenMetrics parser (Python), as
 /// (name, labels) → value.
-fn parse_metrics(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+fn parse_metrics(body: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
     let script = r#"
 import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -142,19 +139,15 @@ print(json.dumps(out))
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "the OpenMetrics parser rejected /metrics: {}\n{text}",
-        text_of(&out.stderr)
+        "the OpenMetrics parser rejected /metrics: {}\n{body}",
+        text(&out.stderr)
     );
     let v: Vec<(String, BTreeMap<String, String>, f64)> = serde_json::from_slice(&out.stdout).unwrap();
     v.into_iter().map(|(n, l, x)| ((n, l), x)).collect()
-}
-
-fn text_of(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Sum of a metric's samples whose labels include `having`, grouped by `by`.
