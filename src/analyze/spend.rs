@@ -51,10 +51,18 @@ fn pct(a: f64, b: f64) -> f64 {
 /// None when there are not 14 complete days of spend.
 pub fn analyze(snap: &Snapshot, now: Ts) -> Option<SpendFinding> {
     let today = day_of(now);
-    let day = |k: i64| today - chrono::Duration::days(k);
-    let (last, prior): (Vec<NaiveDate>, Vec<NaiveDate>) = ((1..=7).map(day).collect(), (8..=14).map(day).collect());
     let parse = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
     let known: std::collections::BTreeSet<NaiveDate> = snap.spend.iter().filter_map(|d| parse(&d.day)).collect();
+    // The two weeks end with the newest day read, yesterday or the day before: spend is read
+    // once a day, minutes after midnight, so between midnight and that read yesterday is not
+    // in yet. (Ending them at yesterday regardless made the spend advice resolve at every
+    // midnight and reopen at the read: a resolve/fire pair of notifications each day.)
+    let end = *known.range(..today).next_back()?;
+    if (today - end).num_days() > 2 {
+        return None;
+    }
+    let day = |k: i64| end - chrono::Duration::days(k);
+    let (last, prior): (Vec<NaiveDate>, Vec<NaiveDate>) = ((0..7).map(day).collect(), (7..14).map(day).collect());
     if !last.iter().chain(&prior).all(|d| known.contains(d)) {
         return None;
     }
@@ -102,10 +110,10 @@ pub fn analyze(snap: &Snapshot, now: Ts) -> Option<SpendFinding> {
             });
         }
     }
-    // Month to date: the days of this month before today; projection adds the run rate for
-    // today and every day left.
+    // Month to date: the days of this month through `end`; projection adds the run rate for
+    // every day after it to the month's end.
     let month_start = today.with_day(1)?;
-    let mtd_days: Vec<NaiveDate> = known.iter().copied().filter(|d| *d >= month_start && *d < today).collect();
+    let mtd_days: Vec<NaiveDate> = known.iter().copied().filter(|d| *d >= month_start && *d <= end).collect();
     let month_to_date = sum(None, &mtd_days);
     let run_rate = Money(sum(None, &last).0 / 7);
     let next_month = if today.month() == 12 {
@@ -113,7 +121,7 @@ pub fn analyze(snap: &Snapshot, now: Ts) -> Option<SpendFinding> {
     } else {
         NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)?
     };
-    let days_left = (next_month - today).num_days();
+    let days_left = (next_month - (end + chrono::Duration::days(1)).max(month_start)).num_days();
     Some(SpendFinding {
         window: (prior[6].to_string(), last[0].to_string()),
         requests_change,
@@ -204,6 +212,39 @@ mod tests {
             Money::from_usd_f64(20.0 * (mtd_days + days_left) as f64).unwrap()
         );
         assert_eq!(f.month, "2027-01");
+    }
+
+    #[test]
+    fn before_the_daily_read_the_weeks_end_the_day_before_yesterday() {
+        // Just after midnight yesterday's spend is not read yet: the finding must not vanish
+        // (an advisory resolved at midnight and reopened at the read), only shift by a day.
+        let rows = spend(20, |svc, k| if svc == "CloudWatch" && k <= 8 { 3.5 } else { 2.0 });
+        let without_yesterday: Vec<DailySpend> = rows
+            .iter()
+            .filter(|d| d.day != (day_of(NOW) - chrono::Duration::days(1)).to_string())
+            .cloned()
+            .collect();
+        let f = analyze(&with(without_yesterday, |_| 1.0), NOW).expect("a finding before the daily read");
+        let end = day_of(NOW) - chrono::Duration::days(2);
+        assert_eq!(f.window, ((end - chrono::Duration::days(13)).to_string(), end.to_string()));
+        // Days 2..=8 back at 3.5 + 2.0; the run rate is their daily mean.
+        assert_eq!(f.daily_run_rate, Money::from_usd_f64(5.5).unwrap());
+        // Month to date: this month's days through the day before yesterday; the projection
+        // adds the run rate for yesterday, today and every day left in January.
+        let mtd: f64 = (2..i64::from(day_of(NOW).day())).map(|k| if k <= 8 { 5.5 } else { 4.0 }).sum();
+        assert_eq!(f.month_to_date, Money::from_usd_f64(mtd).unwrap());
+        let days_after_end = 31 - i64::from(end.day());
+        assert_eq!(
+            f.month_end_projection,
+            Money::from_usd_f64(mtd + 5.5 * days_after_end as f64).unwrap()
+        );
+        // Three days without a read is stale: nothing.
+        let stale: Vec<DailySpend> = rows
+            .iter()
+            .filter(|d| d.day < (day_of(NOW) - chrono::Duration::days(3)).to_string())
+            .cloned()
+            .collect();
+        assert!(analyze(&with(stale, |_| 1.0), NOW).is_none());
     }
 
     #[test]
