@@ -29,6 +29,7 @@ pub mod domain;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod report;
 pub mod runtime;
 pub mod serve;
 pub mod store;

@@ -11,6 +11,7 @@ mod forecast;
 mod notify;
 mod plan;
 mod print;
+mod report;
 mod service;
 
 use crate::aws::{sdk, simulated::SimulatedAccount};
@@ -117,6 +118,9 @@ pub enum Command {
         #[command(subcommand)]
         action: notify::SilenceAction,
     },
+    /// The weekly capacity review of an ISO week from the store: HTML, Markdown, JSON and PNG
+    /// charts (--out), or sent through the receivers (--send).
+    Report(report::ReportArgs),
     /// Receivers: send a test message, or send what is due without the daemon.
     Notify {
         #[command(subcommand)]
@@ -238,6 +242,7 @@ pub fn main() -> ExitCode {
         } => rt
             .block_on(check(&cli.config, json, fail_on, store, region, account))
             .unwrap_or_else(|c| c),
+        Command::Report(a) => rt.block_on(report::report(&cli.config, a)).unwrap_or_else(|c| c),
         Command::Demo { json, out, seed } => rt.block_on(demo(json, &out, seed)).unwrap_or_else(|c| c),
         Command::Plan {
             profile,
@@ -624,6 +629,7 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    let review = demo_review(seed, &out.join("report"), now.timestamp()).await?;
     if json {
         // The cycles, as before; the notifications are in the store and the folder.
         println!("{}", print::reports_json(&[first, second]));
@@ -645,8 +651,60 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
             notifications.display(),
             db.display()
         );
+        println!();
+        println!(
+            "Weekly review of {} ({} hourly cycles of a simulated week in {}): {}",
+            review.0.review.week,
+            review.1,
+            out.join("report").join("review.db").display(),
+            review.0.review.headline.text
+        );
+        for p in &review.2 {
+            println!("  {}", p.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's weekly review: the simulated account's last full week, cycled hourly into its
+/// own store (the daemon would cycle every five minutes), reviewed and written under `dir`.
+async fn demo_review(seed: u64, dir: &Path, now: i64) -> Result<(crate::report::Rendered, usize, Vec<PathBuf>), ExitCode> {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let cfg = Arc::new(demo_config().map_err(|e| {
+        report_config_error(&e);
+        ExitCode::from(2)
+    })?);
+    let tz = cfg.headroom.schedule.timezone;
+    let week = crate::report::Week::last_full(now, tz);
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    let db = dir.join("review.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let store = runtime::shared(open_store(&db, &cfg)?);
+    // The simulated history ends where the week does.
+    let sim = SimulatedAccount::new(seed, week.to);
+    let mut state = ScopeState::new(cfg.headroom.aws.default_scope(), true);
+    let mut cycles = 0;
+    let mut t = week.from;
+    while t < week.to {
+        let at = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        runtime::cycle(&sim, &cfg, &store, &mut state, at)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        cycles += 1;
+        t += 3_600;
+    }
+    let rows = {
+        let s = runtime::lock_store(&store);
+        crate::report::read(&s, &[cfg.headroom.aws.default_scope()], &week, now).map_err(|e| fail(e.to_string()))?
+    };
+    let rendered = crate::report::Rendered::new(crate::report::build(&cfg, &week, &rows, 3_600, now), tz);
+    let written = rendered.write(dir).map_err(fail)?;
+    Ok((rendered, cycles, written))
 }
 
 /// An exclusive lock on `STORE.lock` held while the daemon runs: two daemons on one store

@@ -67,9 +67,15 @@ fn transport(receiver: &str, s: &SmtpCfg) -> Result<AsyncSmtpTransport<Tokio1Exe
 
 pub async fn send(receiver: &str, cfg: &EmailCfg, n: &Notification) -> Result<Option<String>, SendError> {
     let msg = message(receiver, cfg, n)?;
+    deliver(receiver, cfg, msg, &n.id.to_string()).await
+}
+
+/// Sends a built message through the receiver's transport; a folder receiver writes it as
+/// `STEM-RECEIVER.eml` and returns the path.
+pub async fn deliver(receiver: &str, cfg: &EmailCfg, msg: Message, stem: &str) -> Result<Option<String>, SendError> {
     match &cfg.transport {
         EmailTransport::Dir(dir) => {
-            let path = dir.join(format!("{}-{receiver}.eml", n.id));
+            let path = dir.join(format!("{stem}-{receiver}.eml"));
             write_file(receiver, &path, &msg.formatted())?;
             Ok(Some(path.display().to_string()))
         }

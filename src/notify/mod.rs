@@ -8,12 +8,13 @@
 //!
 //! Receivers: email (`email`: lettre; SMTP, or `.eml` files in a folder) and Slack (`slack`:
 //! Block Kit payloads; to a folder of `.json` files). Texts are minijinja templates from
-//! `alerts/templates/`.
+//! `alerts/templates/`. `review` sends the weekly capacity review through the same receivers.
 //!
 //! May use: store (the `Outbox` trait), config, domain, lettre. Never logs a secret.
 
 pub mod email;
 pub mod render;
+pub mod review;
 pub mod route;
 pub mod slack;
 

@@ -103,13 +103,21 @@ impl Sqlite {
         let pattern = format!("{}%", fingerprint.replace(['%', '_'], ""));
         let mut stmt = self.conn.prepare("SELECT fingerprint FROM advisories WHERE fingerprint LIKE ?1")?;
         let found: Vec<String> = stmt.query_map(params![pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        drop(stmt);
         if found.len() != 1 {
             return Ok(None);
         }
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE advisories SET state = ?2, updated_at = ?3 WHERE fingerprint = ?1",
             params![found[0], state.as_str(), now],
         )?;
+        tx.execute(
+            "INSERT INTO advisory_history (scope, fingerprint, kind, resource, severity, event, at, summary, cost_delta_micros)
+             SELECT scope, fingerprint, kind, resource, severity, ?2, ?3, summary, cost_delta_micros FROM advisories WHERE fingerprint = ?1",
+            params![found[0], state.as_str(), now],
+        )?;
+        tx.commit()?;
         Ok(Some(found[0].clone()))
     }
 }
@@ -242,6 +250,21 @@ pub(super) fn reconcile(
             close.execute(params![fp, "expired", now])?;
             out.expired.push(fp);
         }
+    }
+    let mut history = tx.prepare_cached(
+        "INSERT INTO advisory_history (scope, fingerprint, kind, resource, severity, event, at, summary, cost_delta_micros)
+         SELECT scope, fingerprint, kind, resource, severity, ?2, ?3, summary, cost_delta_micros FROM advisories WHERE fingerprint = ?1",
+    )?;
+    for (event, a, _, _) in &events {
+        if matches!(event, NoticeEvent::Opened | NoticeEvent::Changed) {
+            history.execute(params![a.fingerprint, event.as_str(), now])?;
+        }
+    }
+    for fp in &out.resolved {
+        history.execute(params![fp, "resolved", now])?;
+    }
+    for fp in &out.expired {
+        history.execute(params![fp, "expired", now])?;
     }
     if let Some(n) = notify {
         write_outbox(tx, scope, now, n, &events, &out.resolved)?;

@@ -93,6 +93,7 @@ impl Sqlite {
                     "DELETE FROM notifications WHERE state != 'pending' AND created_at < ?1",
                     params![before],
                 )? as u64;
+                n += tx.execute("DELETE FROM advisory_history WHERE scope = ?1 AND at < ?2", params![key, before])? as u64;
                 n
             }
             None => 0,

@@ -270,4 +270,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ends_at     INTEGER NOT NULL
     );
     "#,
+    // 8: the weekly review. advisory_history is every advisory's life (opened, changed,
+    // resolved, expired, acknowledged, applied) as it happened, whether or not anyone is
+    // notified: a fingerprint reopened keeps its earlier firings. reports is what review went
+    // to which receiver for which week, so the daemon sends each week's review once across
+    // restarts.
+    r#"
+    CREATE TABLE advisory_history (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope       TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        resource    TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        event       TEXT NOT NULL,           -- opened, changed, resolved, expired, acknowledged, applied
+        at          INTEGER NOT NULL,
+        summary     TEXT NOT NULL,
+        cost_delta_micros INTEGER
+    );
+    CREATE INDEX advisory_history_at ON advisory_history (scope, at);
+    CREATE TABLE reports (
+        week        TEXT NOT NULL,           -- ISO week, 2026-W49
+        receiver    TEXT NOT NULL,
+        state       TEXT NOT NULL,           -- sent, failed
+        attempts    INTEGER NOT NULL,
+        at          INTEGER NOT NULL,
+        error       TEXT,
+        PRIMARY KEY (week, receiver)
+    );
+    "#,
 ];

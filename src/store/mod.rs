@@ -10,7 +10,8 @@
 //! file in WAL mode, split by concern: `migrations` (the schema), `series` (the cache),
 //! `advice` (rule states, advisories and their outbox rows), `outlooks` (stored forecasts),
 //! `cycle` (the cycle's transaction), `notify` (delivery: routing, groups, the notification
-//! log, silences; the `Outbox` trait). Versioned migrations run on open.
+//! log, silences; the `Outbox` trait), `report` (what the weekly review reads, and which
+//! review went where). Versioned migrations run on open.
 //!
 //! This is the only module that speaks SQL. May use: domain.
 
@@ -19,6 +20,7 @@ mod cycle;
 mod migrations;
 mod notify;
 mod outlooks;
+mod report;
 mod series;
 mod stats;
 #[cfg(test)]
@@ -26,6 +28,7 @@ mod tests;
 
 pub use cycle::{Committed, CycleWrite};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
+pub use report::{HistoryRow, ReportLog, ReportRows, SnapshotRow};
 pub use series::{SeriesWrite, Window};
 pub use stats::StoreStats;
 
