@@ -2,7 +2,8 @@
 """An aiosmtpd SMTP server for headroom's delivery tests, started and stopped by the tests.
 
 Each accepted message is written to --out as NNNN.eml (the raw bytes) and NNNN.json (parsed
-by Python's email package: headers, and every text part with its content type), numbered in
+by Python's email package: headers, every text part with its content type, and every image
+part with its Content-ID, size and whether it is a PNG), numbered in
 arrival order. Options:
   --tls-dir DIR   make (once) a CA and a certificate for 127.0.0.1/localhost signed by it in
                   DIR (ca.pem, cert.pem, key.pem) and offer STARTTLS, required before AUTH
@@ -69,9 +70,19 @@ class Store:
         raw = envelope.original_content or envelope.content
         msg = BytesParser(policy=policy.default).parsebytes(raw)
         parts = []
+        images = []
         for p in msg.walk():
             if p.get_content_maintype() == "text":
                 parts.append({"content_type": p.get_content_type(), "text": p.get_content()})
+            elif p.get_content_maintype() == "image":
+                data = p.get_payload(decode=True) or b""
+                images.append({
+                    "content_type": p.get_content_type(),
+                    "content_id": str(p.get("Content-ID", "")),
+                    "disposition": p.get_content_disposition(),
+                    "size": len(data),
+                    "png": data.startswith(b"\x89PNG\r\n\x1a\n"),
+                })
         doc = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -80,6 +91,7 @@ class Store:
             "headers": {k: str(v) for k, v in msg.items()},
             "multipart": msg.get_content_type(),
             "parts": parts,
+            "images": images,
         }
         with open(os.path.join(self.out, f"{n:04}.eml"), "wb") as f:
             f.write(raw)

@@ -700,7 +700,7 @@ async fn demo_review(seed: u64, dir: &Path, now: i64) -> Result<(crate::report::
     }
     let rows = {
         let s = runtime::lock_store(&store);
-        crate::report::read(&s, &[cfg.headroom.aws.default_scope()], &week, now).map_err(|e| fail(e.to_string()))?
+        crate::report::read(&*s, &[cfg.headroom.aws.default_scope()], &week, now).map_err(|e| fail(e.to_string()))?
     };
     let rendered = crate::report::Rendered::new(crate::report::build(&cfg, &week, &rows, 3_600, now), tz);
     let written = rendered.write(dir).map_err(fail)?;

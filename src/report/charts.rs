@@ -312,24 +312,22 @@ fn spend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, weeks: &[(String, BT
     }
     let mut services: Vec<(&str, f64)> = totals.into_iter().collect();
     services.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-    let top = (weeks.iter().map(|w| w.1.values().sum::<f64>()).fold(0.0, f64::max) * 1.1).max(1.0);
+    let top = (weeks.iter().map(|w| w.1.values().sum::<f64>()).fold(0.0, f64::max) * 1.45).max(1.0);
+    let n = weeks.len().max(1) as u32;
+    // plotters' segmented range a..b has b − a + 1 segments: 0..n − 1 is n bars.
     let mut chart = ChartBuilder::on(root)
         .caption("Spend by service, last four weeks (USD)", (FONT, 16))
         .margin(10)
         .x_label_area_size(28)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..weeks.len() as f64, 0f64..top)?;
+        .build_cartesian_2d((0u32..n - 1).into_segmented(), 0f64..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(weeks.len().max(1))
-        .x_label_formatter(&|x: &f64| {
-            let i = (x - 0.5).round();
-            if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                weeks.get(i as usize).map(|w| w.0.clone()).unwrap_or_default()
-            } else {
-                String::new()
-            }
+        .x_labels(n as usize)
+        .x_label_formatter(&|x: &SegmentValue<u32>| match x {
+            SegmentValue::CenterOf(i) => weeks.get(*i as usize).map(|w| w.0.clone()).unwrap_or_default(),
+            _ => String::new(),
         })
         .y_label_formatter(&|y: &f64| format!("${}", super::thousands(*y)))
         .label_style((FONT, 12))
@@ -340,7 +338,15 @@ fn spend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, weeks: &[(String, BT
         let bars = weeks.iter().enumerate().map(|(i, (_, m))| {
             let below: f64 = services[..k].iter().map(|(s, _)| m.get(*s).copied().unwrap_or(0.0)).sum();
             let v = m.get(*svc).copied().unwrap_or(0.0);
-            Rectangle::new([(i as f64 + 0.15, below), (i as f64 + 0.85, below + v)], c.filled())
+            let mut r = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i as u32), below),
+                    (SegmentValue::Exact(i as u32 + 1), below + v),
+                ],
+                c.filled(),
+            );
+            r.set_margin(0, 0, 12, 12);
+            r
         });
         chart
             .draw_series(bars)?
@@ -350,7 +356,7 @@ fn spend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, weeks: &[(String, BT
     chart
         .configure_series_labels()
         .label_font((FONT, 11))
-        .background_style(WHITE.mix(0.85))
+        .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 200, 200))
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
@@ -359,31 +365,51 @@ fn spend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, weeks: &[(String, BT
 
 fn impact<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, items: &[(String, f64)]) -> Drawn<DB> {
     let (lo, hi) = bounds(items.iter().map(|i| i.1), true);
-    let hi = hi.max(0.0) + (hi - lo).abs() * 0.02;
-    let n = items.len().max(1);
+    let hi = hi.max(0.0);
+    let n = items.len().max(1) as u32;
+    let label_of = |i: u32| -> String {
+        // Largest first, from the top.
+        let Some(k) = (n as usize).checked_sub(1 + i as usize) else {
+            return String::new();
+        };
+        items
+            .get(k)
+            .map(|(l, v)| format!("{} {}", l.chars().take(34).collect::<String>(), dollars(*v)))
+            .unwrap_or_default()
+    };
     let mut chart = ChartBuilder::on(root)
         .caption("Monthly dollar impact of open advice (USD; negative saves)", (FONT, 16))
         .margin(10)
         .x_label_area_size(28)
-        .y_label_area_size(8)
-        .build_cartesian_2d(lo..hi, 0f64..n as f64)?;
+        .y_label_area_size(250)
+        .build_cartesian_2d(lo..hi, (0u32..n - 1).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(0)
-        .x_label_formatter(&|x: &f64| format!("${}", super::thousands(*x)))
-        .label_style((FONT, 12))
+        .y_labels(n as usize)
+        .y_label_formatter(&|y: &SegmentValue<u32>| match y {
+            SegmentValue::CenterOf(i) => label_of(*i),
+            _ => String::new(),
+        })
+        .x_label_formatter(&|x: &f64| dollars(*x))
+        .label_style((FONT, 11))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
-    for (i, (label, v)) in items.iter().enumerate() {
-        let y = (n - 1 - i) as f64;
+    chart.draw_series(items.iter().enumerate().map(|(k, (_, v))| {
+        let i = n.saturating_sub(1 + k as u32);
         let c = if *v < 0.0 { PALETTE[2] } else { PALETTE[5] };
-        chart.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.15), (*v, y + 0.85)], c.filled())))?;
-        chart.draw_series(std::iter::once(Text::new(
-            format!("{label}: ${}", super::thousands(*v)),
-            (lo + (hi - lo) * 0.01, y + 0.5),
-            (FONT, 11).into_font().color(&BLACK),
-        )))?;
-    }
+        let mut r = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))], c.filled());
+        r.set_margin(3, 3, 0, 0);
+        r
+    }))?;
     Ok(())
+}
+
+/// `−$77` / `$637`.
+fn dollars(x: f64) -> String {
+    if x < 0.0 {
+        format!("−${}", super::thousands(-x))
+    } else {
+        format!("${}", super::thousands(x))
+    }
 }

@@ -613,13 +613,26 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
             ));
         }
     }
-    for g in &data.gaps {
+    // A few gaps are listed; many (a schedule that ran slower than configured) are summed up.
+    if data.gaps.len() <= 5 {
+        for g in &data.gaps {
+            data.notes.push(format!(
+                "{}: no cycle from {} to {} ({} h)",
+                g.scope,
+                week::local(g.from, tz),
+                week::local(g.to, tz),
+                g.hours
+            ));
+        }
+    } else if let Some(longest) = data.gaps.iter().max_by(|a, b| a.hours.total_cmp(&b.hours)) {
         data.notes.push(format!(
-            "{}: no cycle from {} to {} ({} h)",
-            g.scope,
-            week::local(g.from, tz),
-            week::local(g.to, tz),
-            g.hours
+            "{} stretches without a cycle, {} h in all; the longest {}: {} to {} ({} h)",
+            data.gaps.len(),
+            round(data.gaps.iter().map(|g| g.hours).sum(), 1),
+            longest.scope,
+            week::local(longest.from, tz),
+            week::local(longest.to, tz),
+            longest.hours
         ));
     }
     util_charts.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -839,7 +852,12 @@ pub fn json(r: &Review) -> String {
 
 /// Reads the rows of each scope for `week` (up to `now` when the week is not over: a review of
 /// the week so far).
-pub fn read(store: &crate::store::Sqlite, scopes: &[Scope], week: &Week, now: Ts) -> Result<Vec<ReportRows>, crate::store::StoreError> {
+pub fn read<S: crate::store::Reviews>(
+    store: &S,
+    scopes: &[Scope],
+    week: &Week,
+    now: Ts,
+) -> Result<Vec<ReportRows>, crate::store::StoreError> {
     let to = week.to.min(now.max(week.from + 1));
     scopes
         .iter()
@@ -899,4 +917,59 @@ impl Rendered {
 /// When a week starts, as RFC 3339 in `tz`.
 pub fn week_start(w: &Week, tz: chrono_tz::Tz) -> String {
     week::local(w.from, tz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_store_gives_an_empty_review_that_says_so() {
+        let cfg = Config::embedded().unwrap();
+        let week = Week::parse("2026-W49", chrono_tz::UTC).unwrap();
+        let rows = ReportRows::empty(&Scope::new("default", "us-east-1"));
+        let r = build(&cfg, &week, &[rows], 300, week.to + 1);
+        assert_eq!(r.data.cycles, 0);
+        assert_eq!(r.data.cycles_expected, 7 * 288);
+        // The whole week is one gap, and the notes say what is missing.
+        assert_eq!(r.data.gaps.len(), 1);
+        assert!(r.data.notes.iter().any(|n| n.contains("no inventory")));
+        assert!(r.data.notes.iter().any(|n| n.contains("no spend recorded for 28 of the 28 days")));
+        assert_eq!(r.headline.text, "Nothing needs a decision this week.");
+        let out = Rendered::new(r, chrono_tz::UTC);
+        assert!(out.charts.is_empty());
+        assert!(out.html.contains("Capacity review 2026-W49"));
+        assert!(render::slack_text(&out.review).contains("*Capacity review 2026-W49*"));
+    }
+
+    #[test]
+    fn charts_draw_without_panicking_on_degenerate_data() {
+        let data = ChartData {
+            utilization: vec![UtilChart {
+                title: "flat".into(),
+                unit: "%".into(),
+                lines: vec![("cpu".into(), vec![(0, 5.0)]), ("none".into(), vec![])],
+                thresholds: vec![],
+                from: 0,
+                to: 3_600,
+            }],
+            forecasts: vec![ForecastChart {
+                title: "empty".into(),
+                unit: "%".into(),
+                history: vec![],
+                point: vec![],
+                lo80: vec![],
+                hi80: vec![],
+                line: ("line".into(), f64::NAN),
+                crossing: None,
+            }],
+            spend: vec![("2026-W49".into(), [("EC2".to_string(), 0.0)].into_iter().collect())],
+            impact: vec![("one".into(), -0.0)],
+        };
+        for c in charts::charts(&data, chrono_tz::UTC) {
+            assert!(c.svg().starts_with("<svg"), "{}", c.id);
+            let png = c.png().unwrap();
+            assert!(png.starts_with(b"\x89PNG"), "{}", c.id);
+        }
+    }
 }

@@ -168,13 +168,20 @@ pub fn html(r: &Review, charts: &[Chart], images: Images) -> String {
                 opt(s.growth_mom_percent, " %"),
                 s.next_crossing
                     .as_ref()
-                    .map(|c| format!(
-                        "{}: {} ({} – {})",
-                        escape(&c.line),
-                        if c.at.is_none() { "already".into() } else { when(c.at) },
-                        when(c.earliest),
-                        when(c.latest)
-                    ))
+                    .map(|c| match c.at {
+                        None => format!("{}: already past it", escape(&c.line)),
+                        Some(_) => format!(
+                            "{}: {} (80 %: {} – {})",
+                            escape(&c.line),
+                            when(c.at),
+                            when(c.earliest),
+                            if c.latest.is_some() {
+                                when(c.latest)
+                            } else {
+                                "beyond the horizon".into()
+                            }
+                        ),
+                    })
                     .unwrap_or_else(|| "—".into())
             );
         };
@@ -200,7 +207,11 @@ pub fn html(r: &Review, charts: &[Chart], images: Images) -> String {
                 opt(u.max, ""),
                 u.thresholds
                     .iter()
-                    .map(|t| format!("{} ({} periods above)", escape(&t.name), t.periods_above))
+                    .map(|t| format!(
+                        "{}: {} periods above",
+                        escape(t.name.strip_prefix("alert rule ").unwrap_or(&t.name)),
+                        t.periods_above
+                    ))
                     .collect::<Vec<_>>()
                     .join("<br>")
             );

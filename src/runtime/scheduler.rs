@@ -2,7 +2,8 @@
 //! up to `aws.concurrent_scopes` at once. A scope whose previous cycle is still running skips
 //! the tick (never two cycles of one scope at once); the others go on.
 //!
-//! Beside the ticks runs the notifier (when a receiver is configured): it pumps the outbox
+//! Beside the ticks run the notifier and the weekly review (`review`) when a receiver is
+//! configured. The notifier pumps the outbox
 //! after every committed cycle and whenever a group's wait or a retry falls due, so delivery
 //! never waits for the next tick and never holds a cycle up.
 //!
@@ -24,7 +25,7 @@ use crate::config::Config;
 use crate::domain::Ts;
 use crate::metrics::{self, CycleL, ScopeL, SourceL};
 use crate::notify::Notifier;
-use crate::store::{Outbox, Store};
+use crate::store::{Outbox, Reviews, Store};
 use chrono::Utc;
 use std::future::Future;
 use std::sync::Arc;
@@ -88,7 +89,7 @@ pub async fn run<A, S>(
 ) -> Result<(), RunError>
 where
     A: Account + Send + 'static,
-    S: Store + Outbox + 'static,
+    S: Store + Outbox + Reviews + 'static,
 {
     let names: Vec<_> = scopes.iter().map(|(_, s)| s.scope.clone()).collect();
     let svc = Service::fixed(cfg, &names, clock.now().timestamp());
@@ -105,7 +106,7 @@ pub async fn run_service<A, S>(
 ) -> Result<(), RunError>
 where
     A: Account + Send + 'static,
-    S: Store + Outbox + 'static,
+    S: Store + Outbox + Reviews + 'static,
 {
     let cfg = svc.config.borrow().clone();
     // The notifier: woken after each cycle and at its own next due time; asked to stop at
@@ -115,7 +116,12 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let notifier = cfg.headroom.notify.enabled().then(|| {
         let (wake, store, config) = (wake.clone(), store.clone(), svc.config.clone());
-        tokio::spawn(notify_loop(config, store, wake, stop_rx))
+        tokio::spawn(notify_loop(config, store, wake, stop_rx.clone()))
+    });
+    // The weekly review, on its own schedule, through the same receivers.
+    let reviewer = cfg.headroom.notify.enabled().then(|| {
+        let (store, config) = (store.clone(), svc.config.clone());
+        tokio::spawn(super::review::review_loop(config, store, stop_rx.clone()))
     });
     tokio::pin!(shutdown);
     let limit = Arc::new(Semaphore::new(cfg.headroom.aws.concurrent_scopes.max(1)));
@@ -135,6 +141,12 @@ where
         {
             warn!("shutdown: a notification send did not finish within the grace period; it stays pending and goes out after restart");
             n.abort();
+        }
+        if let Some(mut r) = reviewer
+            && tokio::time::timeout_at(deadline, &mut r).await.is_err()
+        {
+            warn!("shutdown: the weekly review's send did not finish within the grace period; it goes out after restart");
+            r.abort();
         }
     };
     loop {

@@ -74,6 +74,26 @@ pub trait Store: Send {
     fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Committed, StoreError>;
 }
 
+/// What the daemon's weekly review needs of a store: the week's rows, and which review went
+/// to which receiver.
+pub trait Reviews: Send {
+    fn report_rows(&self, scope: &Scope, from: Ts, to: Ts, history_from: Ts) -> Result<ReportRows, StoreError>;
+    fn report_sent(&self, week: &str, receiver: &str) -> Result<bool, StoreError>;
+    fn record_report(&mut self, week: &str, receiver: &str, error: Option<&str>, now: Ts) -> Result<(), StoreError>;
+}
+
+impl Reviews for Sqlite {
+    fn report_rows(&self, scope: &Scope, from: Ts, to: Ts, history_from: Ts) -> Result<ReportRows, StoreError> {
+        Sqlite::report_rows(self, scope, from, to, history_from)
+    }
+    fn report_sent(&self, week: &str, receiver: &str) -> Result<bool, StoreError> {
+        Sqlite::report_sent(self, week, receiver)
+    }
+    fn record_report(&mut self, week: &str, receiver: &str, error: Option<&str>, now: Ts) -> Result<(), StoreError> {
+        Sqlite::record_report(self, week, receiver, error, now)
+    }
+}
+
 /// An advisory as the store keeps it: the advisory, its scope and its lifecycle.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StoredAdvisory {

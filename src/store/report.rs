@@ -49,6 +49,22 @@ pub struct ReportRows {
     pub outlooks: Vec<String>,
 }
 
+impl ReportRows {
+    /// A scope with nothing recorded.
+    pub fn empty(scope: &Scope) -> ReportRows {
+        ReportRows {
+            scope: scope.clone(),
+            snapshots: vec![],
+            inventory: None,
+            series: vec![],
+            spend: vec![],
+            advisories: vec![],
+            history: vec![],
+            outlooks: vec![],
+        }
+    }
+}
+
 fn day(t: Ts) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format("%Y-%m-%d").to_string())
@@ -60,16 +76,7 @@ impl Sqlite {
     /// spend and history go back to `history_from`.
     pub fn report_rows(&self, scope: &Scope, from: Ts, to: Ts, history_from: Ts) -> Result<ReportRows, StoreError> {
         let key = scope.key();
-        let mut rows = ReportRows {
-            scope: scope.clone(),
-            snapshots: vec![],
-            inventory: None,
-            series: vec![],
-            spend: vec![],
-            advisories: vec![],
-            history: vec![],
-            outlooks: vec![],
-        };
+        let mut rows = ReportRows::empty(scope);
         let mut stmt = self.conn.prepare(
             "SELECT taken_at, partial, sources FROM snapshots WHERE scope = ?1 AND taken_at >= ?2 AND taken_at < ?3 ORDER BY taken_at",
         )?;

@@ -10,6 +10,7 @@ mod forecast;
 mod kinds;
 mod notify;
 mod plan;
+mod report;
 mod scale;
 mod scheduler;
 mod scopes;
