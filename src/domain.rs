@@ -185,6 +185,16 @@ pub enum Signal {
     DbPoolPercent,
 }
 
+impl Signal {
+    /// Its name as config, rules and JSON spell it (`cpu_percent`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
 /// Where everything headroom collects, decides and sends belongs: one account in one region.
 /// Series, rule state, advisories (and their fingerprints), outlooks, spend and snapshots are
 /// keyed by it; a cycle runs per scope and reconciles only its own scope's advisories.

@@ -60,13 +60,6 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn signal_name(s: Signal) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn print_series(snap: &Snapshot, r: &ResourceId) {
     for s in snap.series.iter().filter(|s| &s.resource == r) {
         let (u, k) = unit(s.signal, s.query.period_s);
@@ -80,7 +73,7 @@ fn print_series(snap: &Snapshot, r: &ResourceId) {
                     .unwrap_or(0.0);
                 println!(
                     "    {:<22} last {:>8}  avg {:>8}  p95 {:>8}  max {:>8} {:<8} ({} points, {:.1} d)",
-                    signal_name(s.signal),
+                    s.signal.name(),
                     fmt_num(m.last * k),
                     fmt_num(m.avg * k),
                     fmt_num(m.p95 * k),
@@ -90,7 +83,7 @@ fn print_series(snap: &Snapshot, r: &ResourceId) {
                     days
                 );
             }
-            None => println!("    {:<22} no data ({})", signal_name(s.signal), s.query.key()),
+            None => println!("    {:<22} no data ({})", s.signal.name(), s.query.key()),
         }
     }
 }
@@ -252,7 +245,7 @@ fn outlooks(r: &CycleReport) {
         println!(
             "  {:<22} {:<18} week peak {:>7} → forecast peak {:>7} {:<9} {}",
             o.resource.0,
-            signal_name(o.signal),
+            o.signal.name(),
             fmt_num(o.recent_peak),
             fmt_num(peak),
             o.unit,
@@ -368,7 +361,7 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                     let m = summarize(&x.points);
                     json!({
                         "resource": x.resource.0,
-                        "signal": signal_name(x.signal),
+                        "signal": x.signal.name(),
                         "query": x.query.key(),
                         "points": x.points.len(),
                         "first_ts": x.points.first().map(|p| p.0),
@@ -400,7 +393,7 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 "advisories": r.advisories,
                 "forecasts": r.outlooks.iter().map(|o| json!({
                     "resource": o.resource.0,
-                    "signal": signal_name(o.signal),
+                    "signal": o.signal.name(),
                     "what": o.what,
                     "unit": o.unit,
                     "last": o.last,

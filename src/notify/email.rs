@@ -18,20 +18,34 @@ use std::time::Duration;
 pub fn message(receiver: &str, cfg: &EmailCfg, n: &Notification) -> Result<Message, SendError> {
     let bad = |what: &str, e: String| SendError::Permanent(format!("receiver {receiver}: {what}: {e}"));
     let (text, html) = render::email_bodies(n).map_err(|e| bad("rendering", e))?;
+    headers(receiver, cfg, render::subject(n), n.message_id.clone(), n.created_at)?
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| bad("building the message", e.to_string()))
+}
+
+/// A message builder with the receiver's From and To, the subject, a fixed Message-ID and the
+/// date.
+pub fn headers(
+    receiver: &str,
+    cfg: &EmailCfg,
+    subject: String,
+    message_id: String,
+    at: i64,
+) -> Result<lettre::message::MessageBuilder, SendError> {
+    let bad = |what: &str, e: String| SendError::Permanent(format!("receiver {receiver}: {what}: {e}"));
     let from: Mailbox = cfg
         .from
         .parse()
         .map_err(|e: lettre::address::AddressError| bad("from", e.to_string()))?;
     let mut b = Message::builder()
         .from(from)
-        .subject(render::subject(n))
-        .message_id(Some(n.message_id.clone()))
-        .date(std::time::UNIX_EPOCH + Duration::from_secs(n.created_at.max(0) as u64));
+        .subject(subject)
+        .message_id(Some(message_id))
+        .date(std::time::UNIX_EPOCH + Duration::from_secs(at.max(0) as u64));
     for t in &cfg.to {
         b = b.to(t.parse().map_err(|e: lettre::address::AddressError| bad("to", e.to_string()))?);
     }
-    b.multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| bad("building the message", e.to_string()))
+    Ok(b)
 }
 
 pub(super) fn write_file(receiver: &str, path: &Path, bytes: &[u8]) -> Result<(), SendError> {

@@ -10,7 +10,7 @@ use crate::config::{EmailCfg, NotifyCfg, ReceiverKind, SlackCfg, SlackTarget};
 use crate::report::{Rendered, render};
 use lettre::Message;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use std::time::Duration;
 
 /// The review as an email: multipart/alternative (Markdown text; multipart/related of the HTML
@@ -27,18 +27,13 @@ pub fn message(receiver: &str, cfg: &EmailCfg, r: &Rendered, now: i64) -> Result
         let ct = ContentType::parse("image/png").map_err(|e| bad("content type", e.to_string()))?;
         related = related.singlepart(Attachment::new_inline(render::content_id(c, week)).body(png, ct));
     }
-    let from: Mailbox = cfg
-        .from
-        .parse()
-        .map_err(|e: lettre::address::AddressError| bad("from", e.to_string()))?;
-    let mut b = Message::builder()
-        .from(from)
-        .subject(format!("Capacity review {week}: {}", r.review.headline.text))
-        .message_id(Some(format!("<review-{week}-{receiver}@headroom>")))
-        .date(std::time::UNIX_EPOCH + Duration::from_secs(now.max(0) as u64));
-    for t in &cfg.to {
-        b = b.to(t.parse().map_err(|e: lettre::address::AddressError| bad("to", e.to_string()))?);
-    }
+    let b = email::headers(
+        receiver,
+        cfg,
+        format!("Capacity review {week}: {}", r.review.headline.text),
+        format!("<review-{week}-{receiver}@headroom>"),
+        now,
+    )?;
     b.multipart(MultiPart::alternative().singlepart(SinglePart::plain(text)).multipart(related))
         .map_err(|e| bad("building the message", e.to_string()))
 }

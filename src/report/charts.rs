@@ -170,6 +170,21 @@ fn failed_svg(why: &str) -> String {
     )
 }
 
+/// The chart's legend, in one style for every chart.
+fn legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, at: SeriesLabelPosition) -> Drawn<DB>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 11))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .position(at)
+        .draw()
+}
+
 type Drawn<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 fn day_label(t: &Ts) -> String {
@@ -229,13 +244,7 @@ fn utilization<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, u: &UtilChart)
             .label(name.to_string())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], THRESHOLD.stroke_width(1)));
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -292,13 +301,7 @@ fn forecast<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &ForecastChart
             (FONT, 12).into_font().color(&THRESHOLD),
         )))?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 11))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -353,13 +356,7 @@ fn spend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, weeks: &[(String, BT
             .label(svc.to_string())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 11))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 

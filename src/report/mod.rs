@@ -39,13 +39,6 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-fn signal_name(s: &Signal) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Review {
     /// ISO week, e.g. `2026-W49`.
@@ -359,7 +352,8 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
     let mut decisions = vec![];
     let mut commitments = vec![];
     let mut charts = ChartData::default();
-    let mut util_charts: Vec<(f64, UtilChart)> = vec![];
+    // Sorted for charting: groups first, busiest (CPU p95) first.
+    let mut util_charts: Vec<((bool, f64), UtilChart)> = vec![];
     let mut forecast_charts: Vec<(Ts, ForecastChart)> = vec![];
     let mut spend_by_account: BTreeMap<String, Vec<DailySpend>> = BTreeMap::new();
     for r in rows {
@@ -431,7 +425,7 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
                 let week_pts: Vec<(Ts, f64)> = week_pts.into_iter().map(|(t, v)| (t, v / per_s)).collect();
                 let values: Vec<f64> = week_pts.iter().map(|p| p.1).collect();
                 let expected = ((to - from) / period).max(1) as f64;
-                let name = signal_name(sig);
+                let name = sig.name();
                 let thresholds: Vec<Threshold> = rule_lines(&cfg.rules, &name, res)
                     .into_iter()
                     .map(|(n, v)| Threshold {
@@ -484,11 +478,11 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
                 };
                 forecast_charts.push((at, forecast_chart(r, o, line, res, from, to)));
             }
-            // Groups first (by CPU p95), then tables.
-            let p95 = utilization.first().and_then(|u| u.p95).unwrap_or(0.0) + if res.0.starts_with("asg/") { 1e12 } else { 0.0 };
+            let p95 = utilization.first().and_then(|u| u.p95).unwrap_or(0.0);
+            let is_group = res.0.starts_with("asg/");
             if !lines.is_empty() {
                 util_charts.push((
-                    p95,
+                    (is_group, p95),
                     UtilChart {
                         title: format!("{res} ({})", r.scope.region),
                         unit: utilization.first().map(|u| u.unit.clone()).unwrap_or_default(),
@@ -635,7 +629,7 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
             longest.hours
         ));
     }
-    util_charts.sort_by(|a, b| b.0.total_cmp(&a.0));
+    util_charts.sort_by(|a, b| b.0.0.cmp(&a.0.0).then(b.0.1.total_cmp(&a.0.1)));
     charts.utilization = util_charts.into_iter().take(MAX_CHARTED).map(|x| x.1).collect();
     forecast_charts.sort_by_key(|x| x.0);
     charts.forecasts = forecast_charts.into_iter().take(3).map(|x| x.1).collect();
@@ -728,7 +722,7 @@ fn next_crossing<'a>(outlooks: &[&'a Outlook]) -> Option<(CrossingLine, &'a Outl
                 best = Some((
                     rank,
                     CrossingLine {
-                        signal: signal_name(&o.signal),
+                        signal: o.signal.name(),
                         line: l.name.clone(),
                         value: l.value,
                         at,

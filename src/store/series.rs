@@ -28,13 +28,6 @@ pub struct Window {
     pub frontiers: HashMap<String, Ts>,
 }
 
-fn signal_name(signal: &Signal) -> String {
-    serde_json::to_value(signal)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 impl Sqlite {
     pub(super) fn window(&self, scope: &Scope, since: Ts) -> Result<Window, StoreError> {
         let key = scope.key();
@@ -160,7 +153,7 @@ pub(super) fn write_points(tx: &Transaction, scope: &str, series: &[SeriesWrite]
     {
         let key = query.key();
         let qjson = serde_json::to_string(query).map_err(|source| StoreError::Encode { what: "query", source })?;
-        upsert_series.execute(params![scope, key, resource.0, signal_name(signal), qjson, fetched_through])?;
+        upsert_series.execute(params![scope, key, resource.0, signal.name(), qjson, fetched_through])?;
         if points.is_empty() {
             continue;
         }
