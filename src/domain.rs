@@ -734,6 +734,38 @@ pub enum Action {
     },
 }
 
+/// A group's purchase split and instance types (its MixedInstancesPolicy, less the launch
+/// template, which `Changes::set_mix` keeps as it is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mix {
+    pub on_demand_base_capacity: i32,
+    pub on_demand_percentage_above_base: i32,
+    pub spot_allocation_strategy: Option<String>,
+    pub overrides: Vec<InstanceOverride>,
+}
+
+/// The part of a resource an action sets, as it is or as it will be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Setting {
+    /// A group's min, max and desired capacity.
+    Size { min: i32, max: i32, desired: i32 },
+    /// A target-tracking policy's target value.
+    Target { policy: String, value: f64 },
+    /// A group's purchase split and instance types.
+    Mix(Mix),
+    /// A tier migration: instance types and capacity, rolled out by an instance refresh.
+    Migration { mix: Mix, min: i32, max: i32, desired: i32 },
+    /// A table's billing mode, provisioned capacity and auto-scaling bounds.
+    Table {
+        mode: String,
+        rcu: Option<i64>,
+        wcu: Option<i64>,
+        read_scaling: Option<(i64, i64)>,
+        write_scaling: Option<(i64, i64)>,
+    },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Advisory {
     pub fingerprint: String,
@@ -796,6 +828,8 @@ pub enum NoticeEvent {
     Repeat,
     /// No longer present.
     Resolved,
+    /// Its proposed change was made by headroom (`act/`).
+    Applied,
 }
 
 impl NoticeEvent {
@@ -805,6 +839,7 @@ impl NoticeEvent {
             NoticeEvent::Changed => "changed",
             NoticeEvent::Repeat => "repeat",
             NoticeEvent::Resolved => "resolved",
+            NoticeEvent::Applied => "applied",
         }
     }
     pub fn parse(s: &str) -> Option<NoticeEvent> {
@@ -813,13 +848,14 @@ impl NoticeEvent {
             NoticeEvent::Changed,
             NoticeEvent::Repeat,
             NoticeEvent::Resolved,
+            NoticeEvent::Applied,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)
     }
-    /// Whether the advisory is still open (everything but a resolution).
+    /// Whether the advisory is still open and unhandled (not resolved, not applied).
     pub fn firing(self) -> bool {
-        self != NoticeEvent::Resolved
+        !matches!(self, NoticeEvent::Resolved | NoticeEvent::Applied)
     }
 }
 
@@ -840,6 +876,16 @@ pub struct Notice {
     #[serde(default)]
     pub tags: Vec<(String, String)>,
     pub first_seen: Ts,
+}
+
+/// A duration for people: `45 s`, `12 min`, `3.5 h`, `2.0 d`.
+pub fn fmt_duration(s: i64) -> String {
+    match s {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{:.1} h", s as f64 / 3600.0),
+        s => format!("{:.1} d", s as f64 / 86_400.0),
+    }
 }
 
 /// A time for people: `2026-12-04 18:50 UTC`.

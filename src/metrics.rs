@@ -180,7 +180,7 @@ impl Metrics {
         );
         r.register(
             "headroom_act_actions",
-            "Changes to AWS by outcome (applied, blocked by a guardrail); applying arrives with act/",
+            "Changes to AWS by outcome (applied, failed, blocked by a guardrail)",
             m.actions.clone(),
         );
         r.register_with_unit(
@@ -220,6 +220,10 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
         s
+    }
+
+    pub fn act_outcome(&self, outcome: &'static str) {
+        self.actions.get_or_create(&OutcomeL { outcome }).inc();
     }
 
     pub fn count_notification(&self, receiver: &str, outcome: &'static str, n: u64) {

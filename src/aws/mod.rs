@@ -5,15 +5,21 @@
 //! `simulated::SimulatedAccount`, the seeded fleet `headroom demo` runs on; a third,
 //! `synthetic::SyntheticFleet`, is the fleet-scale fake for benchmarks and the scale test.
 //!
+//! `Changes` is the narrow set of mutating calls (and the reads they need right before and
+//! after): only `act/` calls it, after its guardrails allowed the change.
+//!
 //! May use: domain, config. Must not: keep state between calls, decide anything, or change
-//! AWS (changes come only from `act/`). Each call is one API request: callers drive
-//! pagination so they can count calls.
+//! AWS on its own (changes come only from `act/`, through `Changes`). Each read call is one
+//! API request: callers drive pagination so they can count calls.
 
+mod changes;
 pub mod sdk;
 pub mod simulated;
 pub mod synthetic;
 
+pub use crate::domain::Mix;
 use crate::domain::{AsgState, DailySpend, MetricQuery, ScalingPolicy, TableState, Ts};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
 
@@ -229,3 +235,94 @@ pub trait Access {
 /// Everything a collection cycle reads.
 pub trait Account: Metrics + Inventory + Billing + Access + Sync {}
 impl<T: Metrics + Inventory + Billing + Access + Sync> Account for T {}
+
+/// A group's newest instance refresh.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refresh {
+    pub id: String,
+    /// As AWS says it: Pending, InProgress, Successful, Failed, Cancelling, Cancelled, …
+    pub status: String,
+    pub percent_complete: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl Refresh {
+    /// Still replacing instances (or about to).
+    pub fn running(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+        )
+    }
+}
+
+/// An Auto Scaling group as `act/` reads it right before and after a change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    pub name: String,
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+    pub in_service: i32,
+    pub tags: Vec<(String, String)>,
+    /// None when the group launches from a plain launch template (no MixedInstancesPolicy).
+    pub mix: Option<Mix>,
+    pub policies: Vec<ScalingPolicy>,
+    pub refresh: Option<Refresh>,
+}
+
+/// A DynamoDB table as `act/` reads it right before and after a change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableConfig {
+    pub name: String,
+    /// `PROVISIONED` or `PAY_PER_REQUEST`.
+    pub mode: String,
+    pub rcu: Option<i64>,
+    pub wcu: Option<i64>,
+    /// Provisioned-throughput decreases AWS counted today (UTC).
+    pub decreases_today: i64,
+    pub tags: Vec<(String, String)>,
+    /// Application Auto Scaling bounds (min, max) of read and write capacity, if registered.
+    pub read_scaling: Option<(i64, i64)>,
+    pub write_scaling: Option<(i64, i64)>,
+}
+
+/// The calls that change capacity. Called only from `act/`; each mutating call is sent once
+/// (no SDK retries: a change that may have half-happened is for a person to look at).
+pub trait Changes {
+    /// DescribeAutoScalingGroups, DescribePolicies and DescribeInstanceRefreshes of one group.
+    fn read_group(&self, name: &str) -> impl Future<Output = Result<GroupConfig, AwsError>> + Send;
+    /// UpdateAutoScalingGroup with min, max and desired.
+    fn set_group_size(&self, name: &str, min: i32, max: i32, desired: i32) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// PutScalingPolicy with the policy's full target-tracking configuration and a new target.
+    fn set_target_value(&self, group: &str, policy: &str, target: f64) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// UpdateAutoScalingGroup with the full MixedInstancesPolicy: read, change split and
+    /// types, write back whole (a partial policy fails half-applied: PEERS.md).
+    fn set_mix(&self, group: &str, mix: &Mix) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// StartInstanceRefresh with a minimum healthy percentage; the refresh's id.
+    fn start_refresh(&self, group: &str, min_healthy_percent: i32) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// DescribeTable, ListTagsOfResource and DescribeScalableTargets of one table.
+    fn read_table(&self, name: &str) -> impl Future<Output = Result<TableConfig, AwsError>> + Send;
+    /// UpdateTable: billing mode and, for PROVISIONED, read and write capacity.
+    fn set_table(&self, name: &str, mode: &str, rcu: Option<i64>, wcu: Option<i64>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Application Auto Scaling: register (with a 70 % target-tracking policy) or, for None,
+    /// deregister the table's read and write capacity bounds.
+    fn set_table_scaling(
+        &self,
+        name: &str,
+        read: Option<(i64, i64)>,
+        write: Option<(i64, i64)>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Target utilization of the auto-scaling policy headroom puts on a table's capacity.
+pub const TABLE_SCALING_TARGET_PERCENT: f64 = 70.0;
+
+fn cannot_change(service: &'static str, operation: &'static str, what: &str) -> AwsError {
+    AwsError {
+        service,
+        operation,
+        kind: ErrorKind::InvalidRequest,
+        message: format!("{what} cannot be changed: it is simulated"),
+    }
+}

@@ -4,7 +4,8 @@
 //! `CountCalls`, an interceptor that counts each HTTP attempt by service, operation and outcome
 //! (retries and throttles included) into the daemon's metrics.
 //!
-//! May use: aws-sdk-*, domain, config, metrics. Read-only: nothing here changes AWS.
+//! May use: aws-sdk-*, domain, config, metrics. Read-only: the mutating calls `act/` makes
+//! are in `aws/changes.rs`, on clients of their own without SDK retries.
 
 use super::*;
 use crate::config::{AccountCfg, AwsCfg};
@@ -28,6 +29,15 @@ pub struct SdkAws {
     dynamodb: aws_sdk_dynamodb::Client,
     cost_explorer: aws_sdk_costexplorer::Client,
     role: Option<AssumedRole>,
+    /// For `act/` only: the same credentials, no retries (a change is sent once).
+    pub(super) change: ChangeClients,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct ChangeClients {
+    pub(super) autoscaling: aws_sdk_autoscaling::Client,
+    pub(super) dynamodb: aws_sdk_dynamodb::Client,
+    pub(super) scaling: aws_sdk_applicationautoscaling::Client,
 }
 
 /// The role an account is read through: its credentials provider (AssumeRole through
@@ -103,6 +113,26 @@ pub async fn connect_account(cfg: &AwsCfg, account: Option<&AccountCfg>, region:
         dynamodb: aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&shared).interceptor(CountCalls).build()),
         cost_explorer: aws_sdk_costexplorer::Client::from_conf(ce_conf),
         role,
+        change: ChangeClients {
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&shared)
+                    .retry_config(RetryConfig::disabled())
+                    .interceptor(CountCalls)
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&shared)
+                    .retry_config(RetryConfig::disabled())
+                    .interceptor(CountCalls)
+                    .build(),
+            ),
+            scaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(&shared)
+                    .retry_config(RetryConfig::disabled())
+                    .interceptor(CountCalls)
+                    .build(),
+            ),
+        },
     }
 }
 
@@ -402,6 +432,32 @@ impl Metrics for SdkAws {
     }
 }
 
+/// The instance types (and weights) of a group's mixed instances policy.
+pub(super) fn overrides_of(m: &aws_sdk_autoscaling::types::MixedInstancesPolicy) -> Vec<InstanceOverride> {
+    m.launch_template()
+        .map(|lt| {
+            lt.overrides()
+                .iter()
+                .filter_map(|o| {
+                    Some(InstanceOverride {
+                        instance_type: o.instance_type()?.to_string(),
+                        weighted_capacity: o.weighted_capacity().map(String::from),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl SdkAws {
+    pub(super) fn autoscaling(&self) -> &aws_sdk_autoscaling::Client {
+        &self.autoscaling
+    }
+    pub(super) fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+}
+
 impl Inventory for SdkAws {
     async fn describe_asgs(&self, names: &[String], next_token: Option<String>) -> Result<AsgPage, AwsError> {
         let mut call = self
@@ -431,20 +487,7 @@ impl Inventory for SdkAws {
                     }
                 }
                 let mip = g.mixed_instances_policy();
-                let overrides = mip
-                    .and_then(|m| m.launch_template())
-                    .map(|lt| {
-                        lt.overrides()
-                            .iter()
-                            .filter_map(|o| {
-                                Some(InstanceOverride {
-                                    instance_type: o.instance_type()?.to_string(),
-                                    weighted_capacity: o.weighted_capacity().map(String::from),
-                                })
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let overrides = mip.map(overrides_of).unwrap_or_default();
                 let distribution = mip.and_then(|m| m.instances_distribution()).map(|d| InstancesDistribution {
                     on_demand_base_capacity: d.on_demand_base_capacity(),
                     on_demand_percentage_above_base: d.on_demand_percentage_above_base_capacity(),

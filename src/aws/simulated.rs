@@ -212,6 +212,8 @@ impl SimulatedAccount {
 
     fn asg(&self, name: &str) -> Option<AsgState> {
         let tags = vec![
+            // Opted in to applying (the demo plans a change; it cannot make one).
+            ("headroom:apply".to_string(), "true".to_string()),
             ("headroom:watch".to_string(), "true".to_string()),
             (
                 "service-class".to_string(),
@@ -423,5 +425,65 @@ impl Billing for SimulatedAccount {
             d = d.succ_opt().unwrap_or(b);
         }
         Ok(SpendPage { days, next_token: None })
+    }
+}
+
+/// The demo plans changes against the simulated account (reads answer from its fleet) but
+/// cannot make them.
+impl Changes for SimulatedAccount {
+    async fn read_group(&self, name: &str) -> Result<GroupConfig, AwsError> {
+        let g = self.asg(name).ok_or_else(|| AwsError {
+            service: "autoscaling",
+            operation: "DescribeAutoScalingGroups",
+            kind: ErrorKind::NotFound,
+            message: format!("Auto Scaling group {name} not found"),
+        })?;
+        Ok(GroupConfig {
+            name: g.name,
+            min: g.min_size,
+            max: g.max_size,
+            desired: g.desired_capacity,
+            in_service: g.in_service,
+            tags: g.tags,
+            mix: g.distribution.map(|d| Mix {
+                on_demand_base_capacity: d.on_demand_base_capacity.unwrap_or(0),
+                on_demand_percentage_above_base: d.on_demand_percentage_above_base.unwrap_or(100),
+                spot_allocation_strategy: d.spot_allocation_strategy,
+                overrides: g.overrides,
+            }),
+            policies: g.policies,
+            refresh: None,
+        })
+    }
+    async fn set_group_size(&self, name: &str, _: i32, _: i32, _: i32) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "UpdateAutoScalingGroup", name))
+    }
+    async fn set_target_value(&self, group: &str, _: &str, _: f64) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "PutScalingPolicy", group))
+    }
+    async fn set_mix(&self, group: &str, _: &Mix) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "UpdateAutoScalingGroup", group))
+    }
+    async fn start_refresh(&self, group: &str, _: i32) -> Result<String, AwsError> {
+        Err(cannot_change("autoscaling", "StartInstanceRefresh", group))
+    }
+    async fn read_table(&self, name: &str) -> Result<TableConfig, AwsError> {
+        let t = self.describe_table(name).await?;
+        Ok(TableConfig {
+            name: t.name,
+            mode: t.billing_mode,
+            rcu: t.read_capacity,
+            wcu: t.write_capacity,
+            decreases_today: 0,
+            tags: vec![("headroom:apply".into(), "true".into())],
+            read_scaling: None,
+            write_scaling: None,
+        })
+    }
+    async fn set_table(&self, name: &str, _: &str, _: Option<i64>, _: Option<i64>) -> Result<(), AwsError> {
+        Err(cannot_change("dynamodb", "UpdateTable", name))
+    }
+    async fn set_table_scaling(&self, name: &str, _: Option<(i64, i64)>, _: Option<(i64, i64)>) -> Result<(), AwsError> {
+        Err(cannot_change("applicationautoscaling", "RegisterScalableTarget", name))
     }
 }

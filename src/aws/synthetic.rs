@@ -153,3 +153,31 @@ pub fn fleet_config(mut h: crate::config::Headroom) -> crate::config::Headroom {
     h.collect.lookback_days = 14;
     h
 }
+
+/// The benchmark fleet is never changed.
+impl Changes for SyntheticFleet {
+    async fn read_group(&self, name: &str) -> Result<GroupConfig, AwsError> {
+        Err(cannot_change("autoscaling", "DescribeAutoScalingGroups", name))
+    }
+    async fn set_group_size(&self, name: &str, _: i32, _: i32, _: i32) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "UpdateAutoScalingGroup", name))
+    }
+    async fn set_target_value(&self, group: &str, _: &str, _: f64) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "PutScalingPolicy", group))
+    }
+    async fn set_mix(&self, group: &str, _: &Mix) -> Result<(), AwsError> {
+        Err(cannot_change("autoscaling", "UpdateAutoScalingGroup", group))
+    }
+    async fn start_refresh(&self, group: &str, _: i32) -> Result<String, AwsError> {
+        Err(cannot_change("autoscaling", "StartInstanceRefresh", group))
+    }
+    async fn read_table(&self, name: &str) -> Result<TableConfig, AwsError> {
+        Err(cannot_change("dynamodb", "DescribeTable", name))
+    }
+    async fn set_table(&self, name: &str, _: &str, _: Option<i64>, _: Option<i64>) -> Result<(), AwsError> {
+        Err(cannot_change("dynamodb", "UpdateTable", name))
+    }
+    async fn set_table_scaling(&self, name: &str, _: Option<(i64, i64)>, _: Option<(i64, i64)>) -> Result<(), AwsError> {
+        Err(cannot_change("applicationautoscaling", "RegisterScalableTarget", name))
+    }
+}
