@@ -291,12 +291,62 @@ impl SecretRef {
     }
 }
 
+/// What headroom may do with an advisory's proposed change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyMode {
+    /// Nothing changes; `headroom apply` shows the plan only.
+    Recommend,
+    /// `headroom apply FINGERPRINT --yes` applies one advisory after its plan was shown.
+    Approve,
+    /// The daemon applies advisories of the allowed kinds and severities itself (and
+    /// `headroom apply --yes` works as in approve).
+    Auto,
+}
+
+impl ApplyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyMode::Recommend => "recommend",
+            ApplyMode::Approve => "approve",
+            ApplyMode::Auto => "auto",
+        }
+    }
+}
+
+/// A change window: changes only from each tick of `cron` (in [schedule] timezone) for
+/// `duration_s`.
+#[derive(Clone, Debug)]
+pub struct ChangeWindow {
+    pub cron: Cron,
+    pub duration_s: u64,
+}
+
+/// `[apply]`: whether and how headroom changes capacity itself, and its guardrails.
 #[derive(Clone, Debug)]
 pub struct ApplyCfg {
-    pub enabled: bool,
+    pub mode: ApplyMode,
+    /// Resources carrying this tag with value `true` may be changed.
     pub opt_in_tag: String,
+    /// Resources opted in by name (`asg/NAME`, `table/NAME`) besides the tag.
+    pub resources: Vec<String>,
+    /// In auto mode: the advisory kinds applied, and the least severity.
+    pub kinds: Vec<crate::domain::Kind>,
+    pub min_severity: crate::domain::Severity,
+    /// One action changes capacity by at most this percent, or by at most
+    /// `max_step_instances` instances (whichever allows more).
     pub max_step_percent: u32,
+    pub max_step_instances: u32,
+    /// Least time between two changes of one resource.
     pub cooldown_s: u64,
+    /// Changes only inside one of these (none: any time).
+    pub windows: Vec<ChangeWindow>,
+    /// While this file exists nothing is applied.
+    pub kill_switch: PathBuf,
+    /// Most actions applied in any 24 hours, over every scope.
+    pub max_actions_per_day: u32,
+    /// An instance refresh keeps at least this percent of the group healthy.
+    pub min_healthy_percent: i32,
 }
 
 /// `[advice]`: the parameters of right-sizing (the other analyzers add theirs here).
@@ -1186,32 +1236,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
 
     let notify = notify::read_notify(t.sub("notify"));
 
-    let apply = match t.sub("apply") {
-        Some(a) => {
-            let v = ApplyCfg {
-                enabled: a.bool("enabled").unwrap_or(false),
-                opt_in_tag: a.str("opt_in_tag").unwrap_or_else(|| "headroom:apply".into()),
-                max_step_percent: a.int("max_step_percent", 1, 100).unwrap_or(50) as u32,
-                cooldown_s: a
-                    .str("cooldown")
-                    .and_then(|c| {
-                        parse_duration(&c).or_else(|| {
-                            a.problem("cooldown", format!("bad duration `{c}`"), "e.g. \"30m\"");
-                            None
-                        })
-                    })
-                    .unwrap_or(1800),
-            };
-            a.done();
-            v
-        }
-        None => ApplyCfg {
-            enabled: false,
-            opt_in_tag: "headroom:apply".into(),
-            max_step_percent: 50,
-            cooldown_s: 1800,
-        },
-    };
+    let apply = read_apply(t.sub("apply"), &store.path);
 
     let advice = match t.sub("advice") {
         Some(a) => {
@@ -1777,3 +1802,125 @@ fn read_rules(t: &Tbl, names: &mut BTreeSet<String>) -> Vec<Rule> {
 
 #[cfg(test)]
 mod tests;
+
+/// The kinds auto mode applies when `[apply] kinds` is not given: the ones whose change is a
+/// setting (no purchase, no instance replacement).
+pub const AUTO_KINDS_DEFAULT: [crate::domain::Kind; 3] = [
+    crate::domain::Kind::Rightsize,
+    crate::domain::Kind::AsgLimits,
+    crate::domain::Kind::Dynamodb,
+];
+
+fn read_apply(a: Option<Tbl>, store: &Path) -> ApplyCfg {
+    let kill_default = store.with_file_name("stop-apply");
+    let mut v = ApplyCfg {
+        mode: ApplyMode::Recommend,
+        opt_in_tag: "headroom:apply".into(),
+        resources: vec![],
+        kinds: AUTO_KINDS_DEFAULT.to_vec(),
+        min_severity: crate::domain::Severity::Info,
+        max_step_percent: 50,
+        max_step_instances: 2,
+        cooldown_s: 1800,
+        windows: vec![],
+        kill_switch: kill_default,
+        max_actions_per_day: 10,
+        min_healthy_percent: 90,
+    };
+    let Some(a) = a else { return v };
+    // `enabled = true` (before modes existed) means auto.
+    if a.bool("enabled") == Some(true) {
+        v.mode = ApplyMode::Auto;
+    }
+    if let Some(m) = a.str("mode") {
+        match m.as_str() {
+            "recommend" => v.mode = ApplyMode::Recommend,
+            "approve" => v.mode = ApplyMode::Approve,
+            "auto" => v.mode = ApplyMode::Auto,
+            other => a.problem(
+                "mode",
+                format!("unknown mode `{other}`"),
+                "one of \"recommend\", \"approve\", \"auto\"",
+            ),
+        }
+    }
+    if let Some(tag) = a.str("opt_in_tag") {
+        v.opt_in_tag = tag;
+    }
+    if let Some(list) = a.str_list("resources") {
+        for (i, r) in list.iter().enumerate() {
+            if !(r.starts_with("asg/") || r.starts_with("table/")) || r.ends_with('/') {
+                a.problem(
+                    &format!("resources[{i}]"),
+                    format!("`{r}` is not a resource"),
+                    "write \"asg/NAME\" or \"table/NAME\"",
+                );
+            }
+        }
+        v.resources = list;
+    }
+    if let Some(list) = a.str_list("kinds") {
+        let mut kinds = vec![];
+        for (i, k) in list.iter().enumerate() {
+            match crate::domain::Kind::parse(k) {
+                Some(crate::domain::Kind::Commitment) => a.problem(
+                    &format!("kinds[{i}]"),
+                    "commitments are never applied: a person buys them",
+                    "remove \"commitment\"",
+                ),
+                Some(kind) => kinds.push(kind),
+                None => a.problem(
+                    &format!("kinds[{i}]"),
+                    format!("unknown kind `{k}`"),
+                    "one of rightsize, asg-limits, tier, spot-mix, dynamodb",
+                ),
+            }
+        }
+        v.kinds = kinds;
+    }
+    if let Some(sv) = a.str("min_severity") {
+        match sv.parse() {
+            Ok(s) => v.min_severity = s,
+            Err(_) => a.problem("min_severity", format!("unknown severity `{sv}`"), "one of info, warning, critical"),
+        }
+    }
+    if let Some(p) = a.int("max_step_percent", 1, 100) {
+        v.max_step_percent = p as u32;
+    }
+    if let Some(n) = a.int("max_step_instances", 0, 1000) {
+        v.max_step_instances = n as u32;
+    }
+    if let Some(c) = a.str("cooldown") {
+        match parse_duration(&c) {
+            Some(d) => v.cooldown_s = d,
+            None => a.problem("cooldown", format!("bad duration `{c}`"), "e.g. \"30m\""),
+        }
+    }
+    for w in a.tables("windows") {
+        let cron = read_cron(&w, "cron", "0 2 * * Tue");
+        let duration = w.str("duration").and_then(|d| {
+            parse_duration(&d).filter(|s| *s > 0).or_else(|| {
+                w.problem("duration", format!("bad duration `{d}`"), "e.g. \"2h\"");
+                None
+            })
+        });
+        if !w.has("duration") {
+            w.missing("duration", "duration = \"2h\"");
+        }
+        w.done();
+        if let (Some(cron), Some(duration_s)) = (cron, duration) {
+            v.windows.push(ChangeWindow { cron, duration_s });
+        }
+    }
+    if let Some(k) = a.str("kill_switch") {
+        v.kill_switch = PathBuf::from(k);
+    }
+    if let Some(n) = a.int("max_actions_per_day", 0, 10_000) {
+        v.max_actions_per_day = n as u32;
+    }
+    if let Some(n) = a.int("min_healthy_percent", 0, 100) {
+        v.min_healthy_percent = n as i32;
+    }
+    a.done();
+    v
+}

@@ -482,3 +482,48 @@ fn shipped_route_examples_parse() {
     names.sort();
     assert_eq!(names, vec!["incident", "oncall", "slack"]);
 }
+
+#[test]
+fn apply_section_is_checked_each_with_its_key() {
+    let bad = r#"mode = "yolo"
+kinds = ["rightsize", "commitment", "nope"]
+resources = ["asg/web", "web"]
+[[apply.windows]]
+cron = "0 2 * * Tue"
+[[apply.windows]]
+cron = "0 3 * * Wed"
+duration = "forever"
+
+[advice]"#;
+    let got = problems(&edited("headroom.toml", "mode = \"recommend\"", ""));
+    assert!(got.is_empty(), "mode may be left out: {got:?}");
+    let mut s = Sources::embedded();
+    s.headroom.1 = s
+        .headroom
+        .1
+        .replacen("mode = \"recommend\"", "", 1)
+        .replacen("\n[advice]", &format!("\n{bad}"), 1);
+    // The shipped [apply] already has kinds; drop it so the bad list is the only one.
+    s.headroom.1 = s
+        .headroom
+        .1
+        .replacen("kinds = [\"rightsize\", \"asg-limits\", \"dynamodb\"]\n", "", 1);
+    let got = problems(&s);
+    let has = |k: &str| got.iter().any(|p| p.contains(k));
+    assert!(has("apply.mode: unknown mode `yolo`"), "{got:?}");
+    assert!(has("apply.kinds[1]: commitments are never applied"), "{got:?}");
+    assert!(has("apply.kinds[2]: unknown kind `nope`"), "{got:?}");
+    assert!(has("apply.resources[1]: `web` is not a resource"), "{got:?}");
+    assert!(has("apply.windows[0].duration"), "{got:?}");
+    assert!(has("apply.windows[1].duration: bad duration `forever`"), "{got:?}");
+}
+
+#[test]
+fn apply_defaults_to_recommend_and_enabled_means_auto() {
+    let c = Config::embedded().unwrap();
+    assert_eq!(c.headroom.apply.mode, ApplyMode::Recommend);
+    assert_eq!(c.headroom.apply.kill_switch, c.headroom.store.path.with_file_name("stop-apply"));
+    let s = edited("headroom.toml", "mode = \"recommend\"", "enabled = true");
+    let c = Config::from_sources(&s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.headroom.apply.mode, ApplyMode::Auto);
+}

@@ -108,18 +108,33 @@ impl Sqlite {
             return Ok(None);
         }
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE advisories SET state = ?2, updated_at = ?3 WHERE fingerprint = ?1",
-            params![found[0], state.as_str(), now],
-        )?;
-        tx.execute(
-            "INSERT INTO advisory_history (scope, fingerprint, kind, resource, severity, event, at, summary, cost_delta_micros)
-             SELECT scope, fingerprint, kind, resource, severity, ?2, ?3, summary, cost_delta_micros FROM advisories WHERE fingerprint = ?1",
-            params![found[0], state.as_str(), now],
-        )?;
+        move_advisory(&tx, &found[0], state, None, now)?;
         tx.commit()?;
         Ok(Some(found[0].clone()))
     }
+}
+
+/// Moves an advisory to `state` (only from state `from`, when given) and records the move in
+/// its history. Whether it moved.
+pub(super) fn move_advisory(
+    tx: &Transaction,
+    fp: &str,
+    state: AdvisoryState,
+    from: Option<AdvisoryState>,
+    now: Ts,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE advisories SET state = ?2, updated_at = ?3 WHERE fingerprint = ?1 AND (?4 IS NULL OR state = ?4)",
+        params![fp, state.as_str(), now, from.map(|f| f.as_str())],
+    )?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO advisory_history (scope, fingerprint, kind, resource, severity, event, at, summary, cost_delta_micros)
+             SELECT scope, fingerprint, kind, resource, severity, ?2, ?3, summary, cost_delta_micros FROM advisories WHERE fingerprint = ?1",
+            params![fp, state.as_str(), now],
+        )?;
+    }
+    Ok(n == 1)
 }
 
 pub(super) fn write_rule_states(tx: &Transaction, scope: &Scope, states: &[RuleState]) -> Result<(), StoreError> {
@@ -169,8 +184,8 @@ pub(super) fn reconcile(
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE advisories SET severity = ?2, summary = ?3, evidence = ?4, action = ?5, cost_delta_micros = ?6, last_seen = ?7,
-         state = CASE WHEN state IN ('open', 'acknowledged') THEN state ELSE 'open' END,
-         updated_at = CASE WHEN state IN ('open', 'acknowledged') THEN updated_at ELSE ?7 END
+         state = CASE WHEN state IN ('open', 'acknowledged', 'applied') THEN state ELSE 'open' END,
+         updated_at = CASE WHEN state IN ('open', 'acknowledged', 'applied') THEN updated_at ELSE ?7 END
          WHERE fingerprint = ?1",
     )?;
     for a in current {
@@ -214,7 +229,9 @@ pub(super) fn reconcile(
                     cost,
                     now
                 ])?;
-                if st == "open" || st == "acknowledged" {
+                // An applied advisory still present stays applied (its change may take a few
+                // cycles to show in the metrics); it resolves when absent.
+                if st == "open" || st == "acknowledged" || st == "applied" {
                     out.updated.push(a.fingerprint.clone());
                     if previous.is_some_and(|p| p != a.severity) {
                         out.changed.push(a.fingerprint.clone());
@@ -233,8 +250,9 @@ pub(super) fn reconcile(
         }
     }
     let present: std::collections::HashSet<&str> = current.iter().map(|a| a.fingerprint.as_str()).collect();
-    let mut live =
-        tx.prepare_cached("SELECT fingerprint, last_seen FROM advisories WHERE scope = ?1 AND state IN ('open', 'acknowledged')")?;
+    let mut live = tx.prepare_cached(
+        "SELECT fingerprint, last_seen FROM advisories WHERE scope = ?1 AND state IN ('open', 'acknowledged', 'applied')",
+    )?;
     let rows: Vec<(String, i64)> = live
         .query_map(params![key], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
@@ -324,7 +342,7 @@ fn write_outbox(
 /// An advisory row: kind, resource, severity, summary, evidence, action, cost, first seen.
 type AdvisoryRow = (String, String, String, String, String, Option<String>, Option<i64>, i64);
 
-fn read_one(tx: &Transaction, fp: &str) -> Result<Option<(Advisory, Ts)>, StoreError> {
+pub(super) fn read_one(tx: &Transaction, fp: &str) -> Result<Option<(Advisory, Ts)>, StoreError> {
     let row: Option<AdvisoryRow> = tx
         .query_row(
             "SELECT kind, resource, severity, summary, evidence, action, cost_delta_micros, first_seen FROM advisories WHERE fingerprint = ?1",

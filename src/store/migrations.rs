@@ -299,4 +299,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (week, receiver)
     );
     "#,
+    // 9: the audit of actions (migration 1's table was never written): one row per change,
+    // written before the call (intent, before, guardrail verdicts) and completed after it
+    // (outcome, the setting read back, the error).
+    r#"
+    DROP TABLE audit;
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope       TEXT NOT NULL,
+        resource    TEXT NOT NULL,           -- asg/NAME, table/NAME
+        fingerprint TEXT,                    -- the advisory applied (NULL for an undo)
+        kind        TEXT,
+        undo_of     INTEGER,
+        mode        TEXT NOT NULL,           -- approve, auto, undo
+        summary     TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome     TEXT NOT NULL,           -- started, applied, in-progress, failed
+        before      TEXT NOT NULL,           -- JSON Setting, read from AWS just before
+        intended    TEXT NOT NULL,           -- JSON Setting
+        after       TEXT,                    -- JSON Setting, read back after
+        verdicts    TEXT NOT NULL,           -- JSON [Verdict]
+        error       TEXT,
+        refresh_id  TEXT,
+        decrease    INTEGER NOT NULL DEFAULT 0  -- lowers a table's provisioned capacity
+    );
+    CREATE INDEX audit_resource ON audit (scope, resource, started_at);
+    CREATE INDEX audit_started ON audit (started_at);
+    "#,
 ];

@@ -10,12 +10,13 @@
 //! file in WAL mode, split by concern: `migrations` (the schema), `series` (the cache),
 //! `advice` (rule states, advisories and their outbox rows), `outlooks` (stored forecasts),
 //! `cycle` (the cycle's transaction), `notify` (delivery: routing, groups, the notification
-//! log, silences; the `Outbox` trait), `report` (what the weekly review reads, and which
+//! log, silences; the `Outbox` trait), `audit` (the actions `act/` made; the `Audit` trait), `report` (what the weekly review reads, and which
 //! review went where). Versioned migrations run on open.
 //!
 //! This is the only module that speaks SQL. May use: domain.
 
 mod advice;
+mod audit;
 mod cycle;
 mod migrations;
 mod notify;
@@ -26,10 +27,11 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+pub use audit::{Announce, Audit, AuditRow, Finish, NewAction};
 pub use cycle::{Committed, CycleWrite};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use report::{HistoryRow, ReportLog, ReportRows, SnapshotRow};
-pub use series::{SeriesWrite, Window};
+pub use series::{PeriodPoints, SeriesWrite, Window};
 pub use stats::StoreStats;
 
 use crate::domain::*;

@@ -8,6 +8,9 @@ use crate::domain::*;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
+/// A series' period (seconds) and points.
+pub type PeriodPoints = (u32, Vec<(Ts, f64)>);
+
 /// What a cycle writes for one series.
 #[derive(Clone, Debug)]
 pub struct SeriesWrite {
@@ -70,6 +73,22 @@ impl Sqlite {
     /// Points of one series of a scope at or after `since`, ascending.
     pub fn points(&self, scope: &Scope, key: &str, since: Ts) -> Result<Vec<(Ts, f64)>, StoreError> {
         self.points_in(&scope.key(), key, since)
+    }
+
+    /// A scope's series of a resource for a signal (its snake_case name): its period and its
+    /// points at or after `since`; None when the store has no such series.
+    pub fn series_points(&self, scope: &str, resource: &str, signal: &str, since: Ts) -> Result<Option<PeriodPoints>, StoreError> {
+        let found: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT key, query FROM series WHERE scope = ?1 AND resource = ?2 AND signal = ?3 ORDER BY key LIMIT 1",
+                params![scope, resource, signal],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((key, query)) = found else { return Ok(None) };
+        let period = serde_json::from_str::<MetricQuery>(&query).map(|q| q.period_s).unwrap_or(300);
+        Ok(Some((period, self.points_in(scope, &key, since)?)))
     }
 
     /// The same by the scope's stored key (`''` in a store not yet moved to scopes).
