@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Modules: `domain` (plain data), `config` (two-stage loading, every problem at once),
-//! `model` (the seed sizing model: formulas, tiers, costs, `plan` and `audit`),
+//! `model` (the seed sizing model: formulas, tiers, costs, `plan` and `audit`), `act` (the
+//! only code that changes AWS: plans, guardrails, the audit of every change),
 //! `aws` (the only SDK user: traits + real and simulated accounts), `collect` (GetMetricData
 //! batching and incremental fetch, inventory, spend), `store` (the only SQL: the `Store` trait,
 //! SQLite, one transaction per cycle), `runtime` (a scope's cycle over its in-memory window,
@@ -19,6 +20,7 @@
 //! Everything belongs to a scope (`domain::Scope`: one account in one region); a cycle runs
 //! per scope and reconciles only its own advisories.
 
+pub mod act;
 pub mod analyze;
 pub mod aws;
 pub mod cli;

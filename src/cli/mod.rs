@@ -1,5 +1,5 @@
 //! The command line: `check`, `config check`, `demo`, `plan`, `advisories`, `run`,
-//! `notifications`, `silence`, `notify`. Parses flags (clap), loads the
+//! `notifications`, `silence`, `notify`, `report`, `apply`, `audit`. Parses flags (clap), loads the
 //! config, opens the store, builds the AWS clients or the simulated account, runs the
 //! runtime, and prints for people or as `--json`. Exit codes: 0 ok, 1 advisories at or above
 //! `--fail-on`, 2 error (bad config, unusable store), 3 a cycle was partial (`check`: a source
@@ -7,6 +7,7 @@
 //!
 //! May use: runtime, stages, config, store, aws. `anyhow` is allowed here and in main only.
 
+mod apply;
 mod forecast;
 mod notify;
 mod plan;
@@ -121,6 +122,12 @@ pub enum Command {
     /// The weekly capacity review of an ISO week from the store: HTML, Markdown, JSON and PNG
     /// charts (--out), or sent through the receivers (--send).
     Report(report::ReportArgs),
+    /// Show the plan for applying an advisory's proposed change (before, after, every
+    /// guardrail's verdict); with --yes make it ([apply] mode approve or auto); --undo an
+    /// audited change.
+    Apply(apply::ApplyArgs),
+    /// The audit of changes headroom made: before, intended and after, outcome, errors.
+    Audit(apply::AuditArgs),
     /// Receivers: send a test message, or send what is due without the daemon.
     Notify {
         #[command(subcommand)]
@@ -270,6 +277,8 @@ pub fn main() -> ExitCode {
         Command::Notifications(a) => notify::notifications(&cli.config, a).unwrap_or_else(|c| c),
         Command::Silence { action } => notify::silence(&cli.config, action).unwrap_or_else(|c| c),
         Command::Notify { action } => rt.block_on(notify::notify(&cli.config, action)).unwrap_or_else(|c| c),
+        Command::Apply(a) => rt.block_on(apply::apply(&cli.config, a)).unwrap_or_else(|c| c),
+        Command::Audit(a) => apply::audit(&cli.config, a).unwrap_or_else(|c| c),
     }
 }
 
@@ -602,6 +611,8 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
     let _ = std::fs::remove_dir_all(&notifications);
     let mut cfg = cfg;
     cfg.headroom.notify = demo_notify(&notifications);
+    cfg.headroom.apply.mode = crate::config::ApplyMode::Approve;
+    cfg.headroom.apply.kill_switch = out.join("stop-apply");
     let db = out.join("demo.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -630,6 +641,7 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         ExitCode::from(2)
     })?;
     let review = demo_review(seed, &out.join("report"), now.timestamp()).await?;
+    let plan = demo_plan(&sim, &cfg, &store, &second, later).await;
     if json {
         // The cycles, as before; the notifications are in the store and the folder.
         println!("{}", print::reports_json(&[first, second]));
@@ -662,8 +674,50 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
         for p in &review.2 {
             println!("  {}", p.display());
         }
+        if let Some(plan) = &plan {
+            println!();
+            println!(
+                "Applying, in approve mode: `headroom apply {}` shows this plan and changes nothing; --yes would apply it (the simulated account cannot be changed).",
+                crate::act::short(plan.fingerprint.as_deref().unwrap_or(""))
+            );
+            apply::print_plan(plan, crate::config::ApplyMode::Approve);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's approve-mode plan for one advisory that proposes a change headroom may make
+/// (a setting, not a purchase): before → after and every guardrail's verdict.
+async fn demo_plan(
+    sim: &SimulatedAccount,
+    cfg: &Config,
+    store: &runtime::Shared<Sqlite>,
+    report: &runtime::CycleReport,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::act::Plan> {
+    use crate::domain::Kind;
+    let order = [Kind::Rightsize, Kind::AsgLimits, Kind::SpotMix, Kind::Dynamodb, Kind::Tier];
+    let a = order.iter().find_map(|k| {
+        report
+            .advisories
+            .iter()
+            .find(|a| a.kind == *k && a.action.as_ref().is_some_and(|x| crate::act::target(x).is_ok()))
+    })?;
+    let locked = runtime::apply::Locked(store.clone());
+    let snap = &report.snapshot;
+    let peaks = |resource: &str, current: &crate::act::Current| {
+        let id = crate::domain::ResourceId(resource.to_string());
+        crate::act::peaks_of(current, |signal| {
+            snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.clone()))
+        })
+    };
+    match crate::act::plan_advisory(sim, &locked, cfg, &report.scope.key(), a, peaks, now).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("warning: the demo's apply plan: {e}");
+            None
+        }
+    }
 }
 
 /// The demo's weekly review: the simulated account's last full week, cycled hourly into its

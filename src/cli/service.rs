@@ -118,7 +118,7 @@ pub async fn run(dir: &Path, a: RunArgs) -> Result<ExitCode, ExitCode> {
     }
 }
 
-async fn serve_scopes<A: Account + Send + 'static>(
+async fn serve_scopes<A: Account + crate::aws::Changes + Send + 'static>(
     dir: &Path,
     source: Source,
     scopes: Vec<(A, ScopeState)>,

@@ -15,6 +15,7 @@ pub const HTML: &str = include_str!("../../alerts/templates/email.html.j2");
 fn colour(n: &Notice) -> &'static str {
     match (n.event, n.advisory.severity) {
         (NoticeEvent::Resolved, _) => "#2eb67d",
+        (NoticeEvent::Applied, _) => "#1d9bd1",
         (_, Severity::Critical) => "#e01e5a",
         (_, Severity::Warning) => "#ecb22e",
         (_, Severity::Info) => "#36c5f0",
@@ -34,7 +35,8 @@ fn key_label<'a>(group_key: &'a str, name: &str) -> Option<&'a str> {
 /// "2 firing (1 critical, 1 warning), 1 resolved"
 pub fn counts(items: &[Notice]) -> String {
     let firing: Vec<&Notice> = items.iter().filter(|n| n.event.firing()).collect();
-    let resolved = items.len() - firing.len();
+    let applied = items.iter().filter(|n| n.event == NoticeEvent::Applied).count();
+    let resolved = items.len() - firing.len() - applied;
     let mut parts = vec![];
     if !firing.is_empty() {
         let by = |s: Severity| firing.iter().filter(|n| n.advisory.severity == s).count();
@@ -44,6 +46,9 @@ pub fn counts(items: &[Notice]) -> String {
             .map(|s| format!("{} {s}", by(s)))
             .collect();
         parts.push(format!("{} open ({})", firing.len(), sev.join(", ")));
+    }
+    if applied > 0 {
+        parts.push(format!("{applied} applied by headroom"));
     }
     if resolved > 0 {
         parts.push(format!("{resolved} resolved"));
@@ -60,7 +65,13 @@ pub fn subject(n: &Notification) -> String {
         .map(|i| i.advisory.severity)
         .max()
         .map(|s| s.to_string().to_uppercase())
-        .unwrap_or_else(|| "RESOLVED".into());
+        .unwrap_or_else(|| {
+            if n.items.iter().any(|i| i.event == NoticeEvent::Applied) {
+                "APPLIED".into()
+            } else {
+                "RESOLVED".into()
+            }
+        });
     let services: std::collections::BTreeSet<String> = n.items.iter().map(|i| route::service(i, "service")).collect();
     let service = match key_label(&n.group_key, "service") {
         Some(s) => s.to_string(),

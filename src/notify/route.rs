@@ -133,7 +133,13 @@ pub fn route(cfg: &NotifyCfg, n: &Notice, silences: &[Silence], log: &HashMap<(S
             }
         } else {
             match last {
-                Some(l) if l.event.firing() && l.severity == n.advisory.severity && now - l.sent_at < r.repeat_interval_s as i64 => {
+                // An application is news each time (each is one audit row).
+                Some(l)
+                    if n.event != NoticeEvent::Applied
+                        && l.event.firing()
+                        && l.severity == n.advisory.severity
+                        && now - l.sent_at < r.repeat_interval_s as i64 =>
+                {
                     Some(format!(
                         "duplicate: the same was sent {} ago; repeats after {}",
                         human(now - l.sent_at),
@@ -162,15 +168,8 @@ pub fn route(cfg: &NotifyCfg, n: &Notice, silences: &[Silence], log: &HashMap<(S
     out
 }
 
-/// A duration for people: `45 s`, `12 min`, `3.5 h`, `2.0 d`.
-pub fn human(s: i64) -> String {
-    match s {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{:.1} h", s as f64 / 3600.0),
-        s => format!("{:.1} d", s as f64 / 86_400.0),
-    }
-}
+/// A duration for people (`domain::fmt_duration`).
+pub use crate::domain::fmt_duration as human;
 
 /// Parses a silence matcher `label=pattern`.
 pub fn parse_matcher(s: &str) -> Result<(String, String), String> {

@@ -9,6 +9,7 @@
 //!   store once, when the scope first cycles; the store is the source after a restart.
 //! - `scheduler`: the daemon loop — every scope at each tick of `schedule.collect`, up to
 //!   `aws.concurrent_scopes` at once, never two cycles of one scope at once.
+//! - `apply`: auto mode after a cycle (follow refreshes, apply what `[apply]` allows).
 //! - `review`: the weekly review, sent once per week and receiver (recorded in the store).
 //! - `health`: per scope, how the last cycle ended; /healthz and systemd's STATUS= read it.
 //! - `shutdown`: SIGTERM / Ctrl-C as a future; `run` takes any future, so tests can stop it.
@@ -17,6 +18,7 @@
 //! async reactor. May use: every stage, the store, config, domain.
 
 mod app;
+pub mod apply;
 mod cycle;
 mod health;
 pub mod review;

@@ -20,12 +20,12 @@
 use super::app::{Clock, Shared};
 use super::cycle::{ScopeState, cycle};
 use super::health::Health;
-use crate::aws::Account;
+use crate::aws::{Account, Changes};
 use crate::config::Config;
 use crate::domain::Ts;
 use crate::metrics::{self, CycleL, ScopeL, SourceL};
 use crate::notify::Notifier;
-use crate::store::{Outbox, Reviews, Store};
+use crate::store::{Audit, Outbox, Reviews, Store};
 use chrono::Utc;
 use std::future::Future;
 use std::sync::Arc;
@@ -88,8 +88,8 @@ pub async fn run<A, S>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError>
 where
-    A: Account + Send + 'static,
-    S: Store + Outbox + Reviews + 'static,
+    A: Account + Changes + Send + 'static,
+    S: Store + Outbox + Reviews + Audit + 'static,
 {
     let names: Vec<_> = scopes.iter().map(|(_, s)| s.scope.clone()).collect();
     let svc = Service::fixed(cfg, &names, clock.now().timestamp());
@@ -105,8 +105,8 @@ pub async fn run_service<A, S>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError>
 where
-    A: Account + Send + 'static,
-    S: Store + Outbox + Reviews + 'static,
+    A: Account + Changes + Send + 'static,
+    S: Store + Outbox + Reviews + Audit + 'static,
 {
     let cfg = svc.config.borrow().clone();
     // The notifier: woken after each cycle and at its own next due time; asked to stop at
@@ -205,6 +205,12 @@ where
                 let started = std::time::Instant::now();
                 let result = cycle(api, &cfg, &store, state, now).await;
                 record(&health, &state.scope, &result, started.elapsed(), Utc::now().timestamp());
+                if let Ok(report) = &result
+                    && super::apply::after_cycle(api, &cfg, &store, report, now).await > 0
+                {
+                    // Applied changes are announced through the outbox.
+                    wake.notify_one();
+                }
                 crate::systemd::status(&health.status_line());
                 // A backfill's peak (gigabytes at fleet scale) would otherwise stay resident
                 // between cycles: glibc keeps freed memory in its arenas.

@@ -1,0 +1,599 @@
+//! The guardrails: each a pure check of one planned change against the config, the
+//! resource's state read just before, the store's record of earlier actions and the
+//! lookback's peak. Each returns a `Verdict` (allowed or blocked, with its reason); a plan
+//! carries all of them, and a change is made only when every one allows it.
+//!
+//! May use: domain, config, aws's plain types. Pure: `now` and everything else passed in.
+
+use super::{Current, Setting};
+use crate::config::{ApplyCfg, Pricing};
+use crate::domain::{Ts, fmt_duration, fmt_ts};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One guardrail's answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub guard: &'static str,
+    pub allowed: bool,
+    pub reason: String,
+}
+
+fn allow(guard: &'static str, reason: impl Into<String>) -> Verdict {
+    Verdict {
+        guard,
+        allowed: true,
+        reason: reason.into(),
+    }
+}
+
+fn block(guard: &'static str, reason: impl Into<String>) -> Verdict {
+    Verdict {
+        guard,
+        allowed: false,
+        reason: reason.into(),
+    }
+}
+
+/// The lookback's peak load: for a group in instance-equivalents at 100 % CPU
+/// (max over time of CPU % × instances ÷ 100), for a table in consumed units per second.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Peaks {
+    pub instances: Option<(f64, Ts)>,
+    pub rcu: Option<(f64, Ts)>,
+    pub wcu: Option<(f64, Ts)>,
+}
+
+impl Peaks {
+    /// From a group's CPU % and desired-capacity series (the capacity in force at each CPU
+    /// point is the newest desired value at or before it; `current` before the first).
+    pub fn group(cpu: &[(Ts, f64)], desired: &[(Ts, f64)], current: i32) -> Peaks {
+        let mut j = 0;
+        let mut cap = desired.first().map(|d| d.1).unwrap_or(f64::from(current));
+        let mut best: Option<(f64, Ts)> = None;
+        for &(t, c) in cpu {
+            while j < desired.len() && desired[j].0 <= t {
+                cap = desired[j].1;
+                j += 1;
+            }
+            let units = c / 100.0 * cap;
+            if units.is_finite() && best.is_none_or(|b| units > b.0) {
+                best = Some((units, t));
+            }
+        }
+        Peaks {
+            instances: best,
+            ..Default::default()
+        }
+    }
+
+    /// From a table's consumed-capacity series, each point the period's Sum (as CloudWatch
+    /// reports ConsumedRead/WriteCapacityUnits), divided by the period.
+    pub fn table(read: &[(Ts, f64)], write: &[(Ts, f64)], period_s: u32) -> Peaks {
+        let per_s = |pts: &[(Ts, f64)]| {
+            pts.iter()
+                .map(|&(t, v)| (v / f64::from(period_s.max(1)), t))
+                .filter(|p| p.0.is_finite())
+                .fold(
+                    None,
+                    |b: Option<(f64, Ts)>, p| if b.is_none_or(|b| p.0 > b.0) { Some(p) } else { b },
+                )
+        };
+        Peaks {
+            rcu: per_s(read),
+            wcu: per_s(write),
+            ..Default::default()
+        }
+    }
+}
+
+/// What the guardrails know besides the change itself.
+pub struct Context<'a> {
+    pub cfg: &'a ApplyCfg,
+    pub pricing: &'a Pricing,
+    pub timezone: chrono_tz::Tz,
+    pub now: DateTime<Utc>,
+    /// `asg/NAME` or `table/NAME`.
+    pub resource: &'a str,
+    pub current: &'a Current,
+    /// When this resource was last changed by headroom (an applied or failed action).
+    pub last_change_at: Option<Ts>,
+    /// Actions applied in the 24 hours before now, over every scope.
+    pub actions_last_day: u32,
+    /// Capacity decreases of this table headroom made since 00:00 UTC, and the last one.
+    pub table_decreases_today: u32,
+    pub last_table_decrease_at: Option<Ts>,
+    /// Whether the scope's newest cycle in the store was partial; None when it has none.
+    pub snapshot_partial: Option<bool>,
+    pub peaks: &'a Peaks,
+    /// [advice] headroom, percent.
+    pub headroom_percent: f64,
+    pub kill_switch_present: bool,
+}
+
+/// Every guardrail on one change, in a fixed order.
+pub fn check(before: &Setting, after: &Setting, c: &Context) -> Vec<Verdict> {
+    vec![
+        kill_switch(c),
+        opt_in(c),
+        step(before, after, c),
+        cooldown(c),
+        floor(before, after, c),
+        table_decreases(before, after, c),
+        window(c),
+        complete_data(c),
+        steady(c),
+        budget(c),
+    ]
+}
+
+fn kill_switch(c: &Context) -> Verdict {
+    if c.kill_switch_present {
+        block(
+            "kill-switch",
+            format!(
+                "{} exists: nothing is applied while it does (remove it to apply again)",
+                c.cfg.kill_switch.display()
+            ),
+        )
+    } else {
+        allow("kill-switch", format!("{} absent", c.cfg.kill_switch.display()))
+    }
+}
+
+fn opt_in(c: &Context) -> Verdict {
+    let tag = &c.cfg.opt_in_tag;
+    if c.cfg.resources.iter().any(|r| r == c.resource) {
+        return allow("opt-in", format!("{} is listed in [apply] resources", c.resource));
+    }
+    match c.current.tags().iter().find(|(k, _)| k == tag) {
+        Some((_, v)) if v.eq_ignore_ascii_case("true") => allow("opt-in", format!("tagged {tag}=true")),
+        Some((_, v)) => block(
+            "opt-in",
+            format!("tag {tag} is `{v}`, not `true`: tag the resource {tag}=true or list it in [apply] resources"),
+        ),
+        None => block(
+            "opt-in",
+            format!(
+                "not opted in: tag the resource {tag}=true or list {} in [apply] resources",
+                c.resource
+            ),
+        ),
+    }
+}
+
+/// The largest allowed move from `from`: max_step_percent of it, or max_step_instances.
+fn step_ok(from: f64, to: f64, pct: u32, n: Option<u32>) -> bool {
+    let moved = (to - from).abs();
+    moved <= from.abs() * f64::from(pct) / 100.0 + 1e-9 || n.is_some_and(|n| moved <= f64::from(n))
+}
+
+fn step(before: &Setting, after: &Setting, c: &Context) -> Verdict {
+    let pct = c.cfg.max_step_percent;
+    let n = Some(c.cfg.max_step_instances).filter(|n| *n > 0);
+    let mut moves: Vec<(String, f64, f64, Option<u32>)> = vec![];
+    let mut count = |name: &str, a: i32, b: i32| {
+        if a != b {
+            moves.push((name.to_string(), f64::from(a), f64::from(b), n));
+        }
+    };
+    match (before, after) {
+        (
+            Setting::Size { min, max, desired },
+            Setting::Size {
+                min: m2,
+                max: x2,
+                desired: d2,
+            },
+        )
+        | (
+            Setting::Migration { min, max, desired, .. },
+            Setting::Migration {
+                min: m2,
+                max: x2,
+                desired: d2,
+                ..
+            },
+        ) => {
+            count("desired", *desired, *d2);
+            count("min", *min, *m2);
+            count("max", *max, *x2);
+        }
+        (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) if value != v2 => {
+            moves.push(("target".into(), *value, *v2, None));
+        }
+        (Setting::Mix(a), Setting::Mix(b)) => {
+            count("on-demand base", a.on_demand_base_capacity, b.on_demand_base_capacity);
+            if a.on_demand_percentage_above_base != b.on_demand_percentage_above_base {
+                // A share moves in points: at most max_step_percent points.
+                let d = (a.on_demand_percentage_above_base - b.on_demand_percentage_above_base).abs();
+                if d > pct as i32 {
+                    return block(
+                        "step",
+                        format!(
+                            "on-demand share {} % → {} % moves {d} points, more than max_step_percent {pct}: apply it in steps",
+                            a.on_demand_percentage_above_base, b.on_demand_percentage_above_base
+                        ),
+                    );
+                }
+            }
+        }
+        (
+            Setting::Table { rcu, wcu, mode, .. },
+            Setting::Table {
+                rcu: r2,
+                wcu: w2,
+                mode: m2,
+                ..
+            },
+        ) if mode == m2 => {
+            for (name, a, b) in [("read capacity", rcu, r2), ("write capacity", wcu, w2)] {
+                if let (Some(a), Some(b)) = (a, b)
+                    && a != b
+                {
+                    moves.push((name.into(), *a as f64, *b as f64, None));
+                }
+            }
+        }
+        _ => {}
+    }
+    if moves.is_empty() {
+        return allow("step", "no capacity figure moves (a mode or type change only)");
+    }
+    for (name, a, b, n) in &moves {
+        if !step_ok(*a, *b, pct, *n) {
+            return block(
+                "step",
+                format!(
+                    "{name} {a} → {b} is {:+.0} %, more than max_step_percent {pct}{}: apply it in steps",
+                    (b - a) / a.abs().max(1e-9) * 100.0,
+                    n.map(|n| format!(" or {n} instances")).unwrap_or_default()
+                ),
+            );
+        }
+    }
+    let list: Vec<String> = moves.iter().map(|(k, a, b, _)| format!("{k} {a} → {b}")).collect();
+    let counts = moves.iter().find_map(|m| m.3);
+    allow(
+        "step",
+        format!(
+            "{} within max_step_percent {pct}{}",
+            list.join(", "),
+            counts.map(|n| format!(" or {n} instances")).unwrap_or_default()
+        ),
+    )
+}
+
+fn cooldown(c: &Context) -> Verdict {
+    let now = c.now.timestamp();
+    match c.last_change_at {
+        Some(t) if now - t < c.cfg.cooldown_s as i64 => block(
+            "cooldown",
+            format!(
+                "changed at {}, within the cooldown of {}: next change after {}",
+                fmt_ts(t),
+                fmt_duration(c.cfg.cooldown_s as i64),
+                fmt_ts(t + c.cfg.cooldown_s as i64)
+            ),
+        ),
+        Some(t) => allow("cooldown", format!("last changed {}", fmt_ts(t))),
+        None => allow("cooldown", "never changed by headroom"),
+    }
+}
+
+fn floor(before: &Setting, after: &Setting, c: &Context) -> Verdict {
+    let h = c.headroom_percent;
+    let factor = 1.0 + h / 100.0;
+    match (before, after) {
+        (Setting::Size { desired: d1, max: x1, .. }, Setting::Size { desired: d2, max: x2, .. }) => {
+            if d2 >= d1 && x2 >= x1 {
+                return allow("floor", "capacity does not go down");
+            }
+            let Some((peak, at)) = c.peaks.instances else {
+                return block(
+                    "floor",
+                    "no CPU history in the lookback: a decrease cannot be shown to keep the peak's headroom",
+                );
+            };
+            let need = (peak * factor - 1e-9).ceil().max(1.0);
+            let lowest = (*d2).min(*x2);
+            if f64::from(lowest) < need {
+                block(
+                    "floor",
+                    format!(
+                        "{lowest} instances is below the lookback's peak {peak:.2} instance-equivalents ({}) × (1 + {h} %) = {need}",
+                        fmt_ts(at)
+                    ),
+                )
+            } else {
+                allow(
+                    "floor",
+                    format!(
+                        "{lowest} ≥ peak {peak:.2} instance-equivalents ({}) × (1 + {h} %) = {need}",
+                        fmt_ts(at)
+                    ),
+                )
+            }
+        }
+        (Setting::Migration { mix: m1, desired: d1, .. }, Setting::Migration { mix: m2, desired: d2, .. }) => {
+            let vcpu = |m: &crate::aws::Mix| {
+                m.overrides
+                    .first()
+                    .and_then(|o| c.pricing.instances.get(&o.instance_type))
+                    .map(|p| p.vcpu)
+            };
+            let (Some(v1), Some(v2)) = (vcpu(m1), vcpu(m2)) else {
+                return block("floor", "an instance type is not in pricing.toml: its vCPUs are unknown");
+            };
+            let cap_after = f64::from(*d2) * v2 / v1;
+            if cap_after >= f64::from(*d1) {
+                return allow("floor", format!("{d2} × {v2} vCPU ≥ {d1} × {v1} vCPU: capacity does not go down"));
+            }
+            let Some((peak, at)) = c.peaks.instances else {
+                return block(
+                    "floor",
+                    "no CPU history in the lookback: a smaller fleet cannot be shown to hold the peak",
+                );
+            };
+            let need = peak * factor;
+            if cap_after < need {
+                block(
+                    "floor",
+                    format!(
+                        "{d2} × {v2} vCPU = {cap_after:.2} of today's instances, below the peak {peak:.2} ({}) × (1 + {h} %) = {need:.2}",
+                        fmt_ts(at)
+                    ),
+                )
+            } else {
+                allow(
+                    "floor",
+                    format!("{cap_after:.2} of today's instances ≥ peak {peak:.2} × (1 + {h} %) = {need:.2}"),
+                )
+            }
+        }
+        (Setting::Target { value: v1, .. }, Setting::Target { value: v2, .. }) => {
+            // At the target, the peak plus headroom must still fit under 100 % CPU.
+            let most = 100.0 / factor;
+            if v2 <= v1 || *v2 <= most {
+                allow("floor", format!("target {v2} % × (1 + {h} %) ≤ 100 %"))
+            } else {
+                block(
+                    "floor",
+                    format!("target {v2} % leaves less than {h} % headroom at the peak (at most {most:.1} %)"),
+                )
+            }
+        }
+        (
+            Setting::Table { rcu: r1, wcu: w1, .. },
+            Setting::Table {
+                mode, rcu: r2, wcu: w2, ..
+            },
+        ) => {
+            if mode != "PROVISIONED" {
+                return allow("floor", "on-demand capacity follows the load");
+            }
+            let mut said = vec![];
+            for (name, a, b, peak) in [("read", r1, r2, c.peaks.rcu), ("write", w1, w2, c.peaks.wcu)] {
+                let Some(b) = b else { continue };
+                if a.is_some_and(|a| *b >= a) {
+                    continue;
+                }
+                let Some((p, at)) = peak else {
+                    return block(
+                        "floor",
+                        format!("no consumed {name} capacity in the lookback: {b} units cannot be shown to hold the peak"),
+                    );
+                };
+                let need = (p * factor - 1e-9).ceil();
+                if (*b as f64) < need {
+                    return block(
+                        "floor",
+                        format!(
+                            "{name} {b} units/s is below the peak {p:.1} consumed ({}) × (1 + {h} %) = {need}",
+                            fmt_ts(at)
+                        ),
+                    );
+                }
+                said.push(format!("{name} {b} ≥ peak {p:.1} × (1 + {h} %) = {need}"));
+            }
+            if said.is_empty() {
+                allow("floor", "capacity does not go down")
+            } else {
+                allow("floor", said.join("; "))
+            }
+        }
+        _ => allow("floor", "does not change capacity"),
+    }
+}
+
+/// AWS allows 4 decreases of a table's provisioned capacity per UTC day, and one more in
+/// any hour without a decrease in the hour before (up to 27 a day).
+pub const TABLE_DECREASES_FREE: u32 = 4;
+pub const TABLE_DECREASES_MAX: u32 = 27;
+
+fn table_decreases(before: &Setting, after: &Setting, c: &Context) -> Verdict {
+    let (
+        Setting::Table { rcu: r1, wcu: w1, .. },
+        Setting::Table {
+            mode, rcu: r2, wcu: w2, ..
+        },
+    ) = (before, after)
+    else {
+        return allow("table-decreases", "not a table");
+    };
+    let down = |a: &Option<i64>, b: &Option<i64>| matches!((a, b), (Some(a), Some(b)) if b < a);
+    if mode != "PROVISIONED" || !(down(r1, r2) || down(w1, w2)) {
+        return allow("table-decreases", "no provisioned capacity decrease");
+    }
+    let aws = match c.current {
+        Current::Table(t) => u32::try_from(t.decreases_today).unwrap_or(u32::MAX),
+        Current::Group(_) => 0,
+    };
+    let today = aws.max(c.table_decreases_today);
+    let now = c.now.timestamp();
+    if today < TABLE_DECREASES_FREE {
+        return allow(
+            "table-decreases",
+            format!("{today} decreases today, {TABLE_DECREASES_FREE} allowed at any time"),
+        );
+    }
+    let quiet_hour = c.last_table_decrease_at.is_none_or(|t| now - t >= 3600);
+    if today < TABLE_DECREASES_MAX && quiet_hour {
+        allow("table-decreases", format!("{today} decreases today; none in the last hour"))
+    } else {
+        block(
+            "table-decreases",
+            format!(
+                "{today} decreases today: AWS allows {TABLE_DECREASES_FREE} a day plus one per hour without a decrease in the hour before{}",
+                c.last_table_decrease_at
+                    .map(|t| format!(" (last at {})", fmt_ts(t)))
+                    .unwrap_or_default()
+            ),
+        )
+    }
+}
+
+/// Whether `now` is inside a window: a tick of its cron in the last `duration`.
+pub fn in_window(w: &crate::config::ChangeWindow, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let from = (now - chrono::Duration::seconds(w.duration_s as i64)).with_timezone(&tz);
+    let tick = w.cron.schedule.after(&from).next()?;
+    let tick = tick.with_timezone(&Utc);
+    (tick <= now).then(|| tick + chrono::Duration::seconds(w.duration_s as i64))
+}
+
+fn window(c: &Context) -> Verdict {
+    if c.cfg.windows.is_empty() {
+        return allow("change-window", "no [[apply.windows]]: any time");
+    }
+    for w in &c.cfg.windows {
+        if let Some(until) = in_window(w, c.timezone, c.now) {
+            return allow(
+                "change-window",
+                format!("inside `{}` until {}", w.cron.expr, fmt_ts(until.timestamp())),
+            );
+        }
+    }
+    let next = c
+        .cfg
+        .windows
+        .iter()
+        .filter_map(|w| w.cron.schedule.after(&c.now.with_timezone(&c.timezone)).next())
+        .map(|t| t.with_timezone(&Utc).timestamp())
+        .min();
+    block(
+        "change-window",
+        format!(
+            "outside every change window{}",
+            next.map(|t| format!("; the next opens {}", fmt_ts(t))).unwrap_or_default()
+        ),
+    )
+}
+
+fn complete_data(c: &Context) -> Verdict {
+    match c.snapshot_partial {
+        Some(false) => allow("complete-data", "the scope's last cycle read every source"),
+        Some(true) => block(
+            "complete-data",
+            "the scope's last cycle was partial (a source failed): no change on incomplete data",
+        ),
+        None => block("complete-data", "no cycle of this scope in the store yet"),
+    }
+}
+
+fn steady(c: &Context) -> Verdict {
+    let Current::Group(g) = c.current else {
+        return allow("steady", "not a group");
+    };
+    if let Some(r) = g.refresh.as_ref().filter(|r| r.running()) {
+        return block(
+            "steady",
+            format!(
+                "instance refresh {} is {}{}",
+                r.id,
+                r.status,
+                r.percent_complete.map(|p| format!(" ({p} %)")).unwrap_or_default()
+            ),
+        );
+    }
+    if g.in_service != g.desired {
+        return block(
+            "steady",
+            format!("mid-scaling: {} of {} desired instances in service", g.in_service, g.desired),
+        );
+    }
+    allow(
+        "steady",
+        format!("{} of {} in service, no refresh running", g.in_service, g.desired),
+    )
+}
+
+fn budget(c: &Context) -> Verdict {
+    let max = c.cfg.max_actions_per_day;
+    if c.actions_last_day >= max {
+        block(
+            "daily-budget",
+            format!("{} actions in the last 24 h: max_actions_per_day is {max}", c.actions_last_day),
+        )
+    } else {
+        allow("daily-budget", format!("{} of {max} actions in the last 24 h", c.actions_last_day))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_peak_is_cpu_times_the_capacity_in_force() {
+        // CPU 50 % on 4 instances (2.0), then 90 % on 2 (1.8), then 60 % on 4 (2.4).
+        let cpu = [(0, 50.0), (300, 90.0), (600, 60.0)];
+        let desired = [(0, 4.0), (300, 2.0), (600, 4.0)];
+        let p = Peaks::group(&cpu, &desired, 9);
+        let (v, at) = p.instances.unwrap();
+        assert!((v - 0.6 * 4.0).abs() < 1e-9);
+        assert_eq!(at, 600);
+        // Without a desired series, the current capacity stands in.
+        let p = Peaks::group(&cpu, &[], 3);
+        assert!((p.instances.unwrap().0 - 0.9 * 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_table_peak_is_the_period_sum_per_second() {
+        let p = Peaks::table(&[(0, 600.0), (300, 1500.0)], &[(0, 30.0)], 300);
+        assert_eq!(p.rcu, Some((1500.0 / 300.0, 300)));
+        assert_eq!(p.wcu, Some((30.0 / 300.0, 0)));
+    }
+
+    #[test]
+    fn a_step_is_within_the_percent_or_the_instance_count() {
+        // 4 → 6 is +50 %: within 50 %.
+        assert!(step_ok(4.0, 6.0, 50, None));
+        // 4 → 7 is +75 %: too far, unless 3 instances are allowed.
+        assert!(!step_ok(4.0, 7.0, 50, Some(2)));
+        assert!(step_ok(4.0, 7.0, 50, Some(3)));
+        // 1 → 2 is +100 %, one instance.
+        assert!(step_ok(1.0, 2.0, 50, Some(1)));
+    }
+
+    #[test]
+    fn a_window_holds_from_its_tick_for_its_duration() {
+        let w = crate::config::ChangeWindow {
+            cron: crate::config::parse_cron("0 2 * * *").unwrap(),
+            duration_s: 7200,
+        };
+        let at = |h: u32, m: u32| {
+            DateTime::parse_from_rfc3339(&format!("2026-12-05T{h:02}:{m:02}:00Z"))
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let tz = chrono_tz::UTC;
+        assert_eq!(in_window(&w, tz, at(2, 0)).map(|t| t.timestamp()), Some(at(4, 0).timestamp()));
+        assert!(in_window(&w, tz, at(3, 59)).is_some());
+        assert!(in_window(&w, tz, at(4, 0)).is_none(), "the end is outside");
+        assert!(in_window(&w, tz, at(1, 59)).is_none());
+        // The same window in New York: 02:00 local is 07:00 UTC in December.
+        let ny = chrono_tz::America::New_York;
+        assert!(in_window(&w, ny, at(7, 30)).is_some());
+        assert!(in_window(&w, ny, at(2, 30)).is_none());
+    }
+}

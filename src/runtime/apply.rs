@@ -1,0 +1,125 @@
+//! Auto mode after a scope's cycle: follow the instance refreshes still rolling out, then
+//! apply the cycle's advisories of the kinds and severities `[apply]` allows — each through
+//! every guardrail, each at most once on its own (a failed attempt waits for a person).
+//!
+//! May use: act, store, config, domain.
+
+use super::app::lock;
+use super::{CycleReport, Shared};
+use crate::act;
+use crate::aws::Changes;
+use crate::config::{ApplyMode, Config};
+use crate::domain::{AdvisoryState, ResourceId};
+use crate::store::{Audit, AuditRow, Finish, NewAction, StoreError, StoredAdvisory};
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+/// The shared store as `act` needs it: each call locks it briefly.
+pub struct Locked<S>(pub Shared<S>);
+
+impl<S: Audit> Audit for Locked<S> {
+    fn begin_action(&mut self, a: &NewAction, now: i64) -> Result<i64, StoreError> {
+        lock(&self.0).begin_action(a, now)
+    }
+    fn finish_action(&mut self, id: i64, f: &Finish, now: i64) -> Result<(), StoreError> {
+        lock(&self.0).finish_action(id, f, now)
+    }
+    fn audit_rows(&self, scope: Option<&str>, outcome: Option<&str>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        lock(&self.0).audit_rows(scope, outcome, limit)
+    }
+    fn audit_row(&self, id: i64) -> Result<Option<AuditRow>, StoreError> {
+        lock(&self.0).audit_row(id)
+    }
+    fn last_change_at(&self, scope: &str, resource: &str) -> Result<Option<i64>, StoreError> {
+        lock(&self.0).last_change_at(scope, resource)
+    }
+    fn actions_since(&self, since: i64) -> Result<u32, StoreError> {
+        lock(&self.0).actions_since(since)
+    }
+    fn table_decreases(&self, scope: &str, resource: &str, since: i64) -> Result<(u32, Option<i64>), StoreError> {
+        lock(&self.0).table_decreases(scope, resource, since)
+    }
+    fn last_partial(&self, scope: &str) -> Result<Option<bool>, StoreError> {
+        lock(&self.0).last_partial(scope)
+    }
+    fn find_advisory(&self, fingerprint: &str) -> Result<Vec<StoredAdvisory>, StoreError> {
+        lock(&self.0).find_advisory(fingerprint)
+    }
+    fn last_attempt(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        lock(&self.0).last_attempt(fingerprint)
+    }
+}
+
+/// After a committed cycle: in auto mode, follow refreshes and apply what is allowed.
+/// Returns how many changes were made.
+pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
+    api: &A,
+    cfg: &Config,
+    store: &Shared<S>,
+    report: &CycleReport,
+    now: DateTime<Utc>,
+) -> usize {
+    if cfg.headroom.apply.mode != ApplyMode::Auto {
+        return 0;
+    }
+    let scope = report.scope.key();
+    let mut locked = Locked(store.clone());
+    if let Err(e) = act::follow(api, &mut locked, &scope, now).await {
+        warn!(scope = %scope, error = %e, "following instance refreshes failed");
+    }
+    let mut made = 0;
+    for a in &report.advisories {
+        if !act::auto_applies(cfg, a) {
+            continue;
+        }
+        let open = match locked.find_advisory(&a.fingerprint) {
+            Ok(found) => found
+                .iter()
+                .any(|s| s.advisory.fingerprint == a.fingerprint && s.state == AdvisoryState::Open),
+            Err(e) => {
+                warn!(error = %e, "store: cannot read the advisory's state; not applying");
+                continue;
+            }
+        };
+        if !open {
+            continue;
+        }
+        match locked.last_attempt(&a.fingerprint) {
+            Ok(Some(o)) if o == "failed" || o == "started" => continue,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "store: cannot read earlier attempts; not applying");
+                continue;
+            }
+        }
+        let snap = &report.snapshot;
+        let peaks = |resource: &str, current: &act::Current| {
+            let id = ResourceId(resource.to_string());
+            act::peaks_of(current, |signal| {
+                snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.clone()))
+            })
+        };
+        let plan = match act::plan_advisory(api, &locked, cfg, &scope, a, peaks, now).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(scope = %scope, fingerprint = %act::short(&a.fingerprint), error = %e, "cannot plan the advisory's change");
+                continue;
+            }
+        };
+        if plan.in_place {
+            continue;
+        }
+        if !plan.allowed() {
+            crate::metrics::get().act_outcome("blocked");
+            let reasons: Vec<String> = plan.blocked().iter().map(|v| format!("{}: {}", v.guard, v.reason)).collect();
+            info!(scope = %scope, resource = %plan.resource, fingerprint = %act::short(&a.fingerprint), blocked = %reasons.join("; "), "auto apply blocked");
+            continue;
+        }
+        match act::apply(api, &mut locked, cfg, &plan, "auto", now).await {
+            Ok(act::Outcome::Applied { .. } | act::Outcome::InProgress { .. }) => made += 1,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "store: cannot record the action"),
+        }
+    }
+    made
+}
