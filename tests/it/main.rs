@@ -2,6 +2,7 @@
 //! Peers (moto, aiosmtpd) come from scripts/test; a test that needs one fails without it.
 
 mod advice;
+mod apply;
 mod bad_days;
 mod cli;
 mod collect_moto;

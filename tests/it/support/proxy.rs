@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1 between the SDK and moto. Each AWS operation
 //! (from `X-Amz-Target` or the query `Action`) gets a fault: forward, throttle (HTTP 400
-//! Throttling), server error (HTTP 500), delay then forward, or connection reset. It counts the
+//! Throttling), server error (HTTP 500), delay then forward, connection reset, or a recorded
+//! answer (for what moto does not implement). It counts the
 //! requests per operation so tests can check that retries stay bounded.
 
 use std::collections::HashMap;
@@ -18,6 +19,9 @@ pub enum Fault {
     Reset,
     /// HTTP 200 with a body that is no AWS answer (a captive portal, the wrong service).
     Garbage200,
+    /// HTTP 200 with this XML body: a recorded answer of an operation moto does not
+    /// implement (StartInstanceRefresh, DescribeInstanceRefreshes: PEERS.md).
+    Answer(&'static str),
     /// HTTP 403 AccessDenied when the request body contains this text (e.g. one role's
     /// account id in an AssumeRole), else forward.
     DenyIf(&'static str),
@@ -182,6 +186,17 @@ async fn serve(
     };
     match fault {
         Fault::DenyIf(_) => unreachable!("resolved above"),
+        Fault::Answer(body) => {
+            client
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await?
+        }
         Fault::Garbage200 => {
             let body = "<html><body>Welcome to the proxy</body></html>";
             client
