@@ -180,7 +180,7 @@ impl Metrics {
         );
         r.register(
             "headroom_act_actions",
-            "Changes to AWS by outcome (applied, failed, blocked by a guardrail)",
+            "Changes to AWS by outcome: applied, in_progress (an instance refresh rolls it out), failed, blocked (a guardrail said no; auto mode counts each cycle it is asked again)",
             m.actions.clone(),
         );
         r.register_with_unit(

@@ -432,6 +432,7 @@ pub async fn apply<A: Changes, S: Audit + ?Sized>(
         return Ok(Outcome::InPlace);
     }
     if !plan.allowed() {
+        crate::metrics::get().act_outcome("blocked");
         return Ok(Outcome::Blocked {
             reasons: plan.blocked().iter().map(|v| format!("{}: {}", v.guard, v.reason)).collect(),
         });
@@ -482,7 +483,7 @@ pub async fn apply<A: Changes, S: Audit + ?Sized>(
                 }
             };
             let outcome = if refresh.is_some() { "in-progress" } else { "applied" };
-            crate::metrics::get().act_outcome("applied");
+            crate::metrics::get().act_outcome(if refresh.is_some() { "in_progress" } else { "applied" });
             store.finish_action(
                 id,
                 &Finish {

@@ -109,14 +109,11 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
         if plan.in_place {
             continue;
         }
-        if !plan.allowed() {
-            crate::metrics::get().act_outcome("blocked");
-            let reasons: Vec<String> = plan.blocked().iter().map(|v| format!("{}: {}", v.guard, v.reason)).collect();
-            info!(scope = %scope, resource = %plan.resource, fingerprint = %act::short(&a.fingerprint), blocked = %reasons.join("; "), "auto apply blocked");
-            continue;
-        }
         match act::apply(api, &mut locked, cfg, &plan, "auto", now).await {
             Ok(act::Outcome::Applied { .. } | act::Outcome::InProgress { .. }) => made += 1,
+            Ok(act::Outcome::Blocked { reasons }) => {
+                info!(scope = %scope, resource = %plan.resource, fingerprint = %act::short(&a.fingerprint), blocked = %reasons.join("; "), "auto apply blocked")
+            }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "store: cannot record the action"),
         }
