@@ -330,7 +330,7 @@ fn open_at_end(a: &crate::store::StoredAdvisory, to: Ts) -> bool {
 /// interval (for the expected number of cycles); a week not over at `now` is reviewed up to
 /// `now`.
 pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s: i64, now: Ts) -> Review {
-    let (from, to) = (week.from, week.to.min(now.max(week.from + 1)));
+    let (from, to) = (week.from, week.end_at(now));
     let tz = cfg.headroom.schedule.timezone;
     let mut data = DataCoverage {
         cycles_expected: 0,
@@ -852,7 +852,7 @@ pub fn read<S: crate::store::Reviews>(
     week: &Week,
     now: Ts,
 ) -> Result<Vec<ReportRows>, crate::store::StoreError> {
-    let to = week.to.min(now.max(week.from + 1));
+    let to = week.end_at(now);
     scopes
         .iter()
         .map(|s| store.report_rows(s, week.from, to, week.from - HISTORY_DAYS * HOUR * 24))

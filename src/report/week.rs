@@ -50,6 +50,12 @@ pub fn days_left_in_month(day: &str) -> i64 {
 }
 
 impl Week {
+    /// Where the review of this week ends at `now`: the week's end, or `now` while the week
+    /// is not over (and never before its first second).
+    pub fn end_at(&self, now: Ts) -> Ts {
+        self.to.min(now.max(self.from + 1))
+    }
+
     /// The ISO week `year`-W`number`, or None when it does not exist.
     pub fn iso(year: i32, number: u32, tz: Tz) -> Option<Week> {
         let monday = NaiveDate::from_isoywd_opt(year, number, Weekday::Mon)?;

@@ -37,7 +37,8 @@ pub struct ReportRows {
     pub snapshots: Vec<SnapshotRow>,
     /// The inventory of the last snapshot before the week's end.
     pub inventory: Option<(Ts, Vec<AsgState>, Vec<TableState>)>,
-    /// Every series of the scope with its points in `[history_from, to)`.
+    /// Every series of the scope with its points in the week (`[from, to)`); users and
+    /// requests (the tier fit) from `history_from`.
     pub series: Vec<Series>,
     /// The account's daily spend from `history_from`'s day to the week's end.
     pub spend: Vec<DailySpend>,
@@ -123,8 +124,15 @@ impl Sqlite {
             let Ok(query) = serde_json::from_str::<MetricQuery>(&query) else {
                 continue;
             };
+            // Only the tier fit (users and requests) looks before the week: the rest is read
+            // for the week alone (at fleet scale, 28 days of every series is ~100 M points).
+            let since = if matches!(signal, Signal::ConcurrentUsers | Signal::Requests) {
+                history_from
+            } else {
+                from
+            };
             let pts: Vec<(Ts, f64)> = points
-                .query_map(params![id, history_from, to], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![id, since, to], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             rows.series.push(Series {
                 resource: ResourceId(resource),
