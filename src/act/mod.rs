@@ -54,6 +54,12 @@ pub fn target(action: &Action) -> Result<(String, String), String> {
     })
 }
 
+fn no_mix(group: &str) -> String {
+    format!(
+        "{group} has no mixed instances policy: its instance type lives in its launch template (change it there, or give the group a mixed instances policy)"
+    )
+}
+
 /// The setting of `current` of the same shape as `like` (the before-setting of a change,
 /// and what is read back after it).
 pub fn setting_of(current: &Current, like: &Setting) -> Result<Setting, String> {
@@ -67,16 +73,19 @@ pub fn setting_of(current: &Current, like: &Setting) -> Result<Setting, String> 
             .policies
             .iter()
             .find(|p| &p.name == policy)
-            .and_then(|p| p.target_value.map(|value| Setting::Target {
-                policy: policy.clone(),
-                value,
-            }))
+            .and_then(|p| {
+                p.target_value.map(|value| Setting::Target {
+                    policy: policy.clone(),
+                    value,
+                })
+            })
             .ok_or_else(|| format!("{} has no target-tracking policy {policy}", g.name)),
-        (Current::Group(g), Setting::Mix(_)) => g
-            .mix
-            .clone()
-            .map(Setting::Mix)
-            .ok_or_else(|| format!("{} has no mixed instances policy: its instance types live in its launch template", g.name)),
+        (Current::Group(g), Setting::Mix(_)) => g.mix.clone().map(Setting::Mix).ok_or_else(|| {
+            format!(
+                "{} has no mixed instances policy: its instance types live in its launch template",
+                g.name
+            )
+        }),
         (Current::Group(g), Setting::Migration { .. }) => g
             .mix
             .clone()
@@ -86,12 +95,7 @@ pub fn setting_of(current: &Current, like: &Setting) -> Result<Setting, String> 
                 max: g.max,
                 desired: g.desired,
             })
-            .ok_or_else(|| {
-                format!(
-                    "{} has no mixed instances policy: its instance type lives in its launch template (change it there, or give the group a mixed instances policy)",
-                    g.name
-                )
-            }),
+            .ok_or_else(|| no_mix(&g.name)),
         (Current::Table(t), Setting::Table { .. }) => Ok(Setting::Table {
             mode: t.mode.clone(),
             rcu: t.rcu,
@@ -139,26 +143,7 @@ pub fn proposed(action: &Action, current: &Current) -> Result<Setting, String> {
         }),
         Action::SetInstanceType { from, to, desired, .. } => {
             let g = group()?;
-            let Some(Setting::Migration { mut mix, min, max, .. }) = setting_of(
-                current,
-                &Setting::Migration {
-                    mix: Mix {
-                        on_demand_base_capacity: 0,
-                        on_demand_percentage_above_base: 0,
-                        spot_allocation_strategy: None,
-                        overrides: vec![],
-                    },
-                    min: 0,
-                    max: 0,
-                    desired: 0,
-                },
-            )
-            .ok() else {
-                return Err(format!(
-                    "{} has no mixed instances policy: its instance type lives in its launch template (change it there, or give the group a mixed instances policy)",
-                    g.name
-                ));
-            };
+            let (mut mix, min, max) = (g.mix.clone().ok_or_else(|| no_mix(&g.name))?, g.min, g.max);
             // The new type takes the old one's place (first: the preferred type).
             let weight = mix
                 .overrides
