@@ -5,7 +5,7 @@
 //!
 //! May use: aws-sdk-*, domain. Called only from `act/`.
 
-use super::sdk::{SdkAws, classify, overrides_of};
+use super::sdk::{SdkAws, classify, is_in_service, overrides_of, policy_of};
 use super::*;
 use aws_sdk_applicationautoscaling::types::{
     MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
@@ -119,6 +119,29 @@ fn dimension(read: bool) -> ScalableDimension {
     }
 }
 
+impl SdkAws {
+    /// Application Auto Scaling's (min, max) of a table's read and write capacity.
+    async fn table_bounds(&self, name: &str) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), AwsError> {
+        let targets = self
+            .change
+            .scaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Dynamodb)
+            .resource_ids(format!("table/{name}"))
+            .send()
+            .await
+            .map_err(|e| classify("applicationautoscaling", "DescribeScalableTargets", e))?;
+        let bounds = |read: bool| {
+            targets
+                .scalable_targets()
+                .iter()
+                .find(|s| *s.scalable_dimension() == dimension(read))
+                .map(|s| (i64::from(s.min_capacity()), i64::from(s.max_capacity())))
+        };
+        Ok((bounds(true), bounds(false)))
+    }
+}
+
 impl Changes for SdkAws {
     async fn read_group(&self, name: &str) -> Result<GroupConfig, AwsError> {
         let g = self.group(name).await?;
@@ -157,28 +180,10 @@ impl Changes for SdkAws {
             min: g.min_size().unwrap_or(0),
             max: g.max_size().unwrap_or(0),
             desired: g.desired_capacity().unwrap_or(0),
-            in_service: g
-                .instances()
-                .iter()
-                .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
-                .count() as i32,
+            in_service: g.instances().iter().filter(|i| is_in_service(i)).count() as i32,
             tags,
             mix,
-            policies: policies
-                .iter()
-                .map(|p| {
-                    let tt = p.target_tracking_configuration();
-                    ScalingPolicy {
-                        name: p.policy_name().unwrap_or_default().to_string(),
-                        policy_type: p.policy_type().unwrap_or_default().to_string(),
-                        target_metric: tt
-                            .and_then(|t| t.predefined_metric_specification())
-                            .and_then(|m| m.predefined_metric_type())
-                            .map(|t| t.as_str().to_string()),
-                        target_value: tt.and_then(|t| t.target_value()),
-                    }
-                })
-                .collect(),
+            policies: policies.iter().map(policy_of).collect(),
             refresh,
         })
     }
@@ -341,22 +346,7 @@ impl Changes for SdkAws {
             tags = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
             tags.sort();
         }
-        let targets = self
-            .change
-            .scaling
-            .describe_scalable_targets()
-            .service_namespace(ServiceNamespace::Dynamodb)
-            .resource_ids(format!("table/{name}"))
-            .send()
-            .await
-            .map_err(|e| classify("applicationautoscaling", "DescribeScalableTargets", e))?;
-        let bounds = |read: bool| {
-            targets
-                .scalable_targets()
-                .iter()
-                .find(|s| *s.scalable_dimension() == dimension(read))
-                .map(|s| (i64::from(s.min_capacity()), i64::from(s.max_capacity())))
-        };
+        let (read_scaling, write_scaling) = self.table_bounds(name).await?;
         let provisioned = mode == "PROVISIONED";
         Ok(TableConfig {
             name: name.to_string(),
@@ -366,8 +356,8 @@ impl Changes for SdkAws {
             decreases_today: pt.and_then(|p| p.number_of_decreases_today()).unwrap_or(0),
             mode,
             tags,
-            read_scaling: bounds(true),
-            write_scaling: bounds(false),
+            read_scaling,
+            write_scaling,
         })
     }
 
@@ -399,6 +389,7 @@ impl Changes for SdkAws {
 
     async fn set_table_scaling(&self, name: &str, read: Option<(i64, i64)>, write: Option<(i64, i64)>) -> Result<(), AwsError> {
         let resource = format!("table/{name}");
+        let registered = self.table_bounds(name).await?;
         for (is_read, bounds) in [(true, read), (false, write)] {
             match bounds {
                 Some((lo, hi)) => {
@@ -446,12 +437,7 @@ impl Changes for SdkAws {
                         .map_err(|e| classify("applicationautoscaling", "PutScalingPolicy", e))?;
                 }
                 None => {
-                    let registered = self.read_table(name).await?;
-                    let had = if is_read {
-                        registered.read_scaling
-                    } else {
-                        registered.write_scaling
-                    };
+                    let had = if is_read { registered.0 } else { registered.1 };
                     if had.is_some() {
                         self.change
                             .scaling

@@ -432,6 +432,25 @@ impl Metrics for SdkAws {
     }
 }
 
+/// A scaling policy as headroom keeps it (type, and a target-tracking metric and target).
+pub(super) fn policy_of(p: &aws_sdk_autoscaling::types::ScalingPolicy) -> ScalingPolicy {
+    let tt = p.target_tracking_configuration();
+    ScalingPolicy {
+        name: p.policy_name().unwrap_or_default().to_string(),
+        policy_type: p.policy_type().unwrap_or_default().to_string(),
+        target_metric: tt
+            .and_then(|t| t.predefined_metric_specification())
+            .and_then(|m| m.predefined_metric_type())
+            .map(|t| t.as_str().to_string()),
+        target_value: tt.and_then(|t| t.target_value()),
+    }
+}
+
+/// Whether a group's instance is in service.
+pub(super) fn is_in_service(i: &aws_sdk_autoscaling::types::Instance) -> bool {
+    i.lifecycle_state().map(|s| s.as_str()) == Some("InService")
+}
+
 /// The instance types (and weights) of a group's mixed instances policy.
 pub(super) fn overrides_of(m: &aws_sdk_autoscaling::types::MixedInstancesPolicy) -> Vec<InstanceOverride> {
     m.launch_template()
@@ -482,7 +501,7 @@ impl Inventory for SdkAws {
                     if let Some(t) = i.instance_type() {
                         *types.entry(t.to_string()).or_default() += 1;
                     }
-                    if i.lifecycle_state().map(|s| s.as_str()) == Some("InService") {
+                    if is_in_service(i) {
                         in_service += 1;
                     }
                 }
@@ -532,21 +551,7 @@ impl Inventory for SdkAws {
         let policies = out
             .scaling_policies()
             .iter()
-            .map(|p| {
-                let tt = p.target_tracking_configuration();
-                (
-                    p.auto_scaling_group_name().unwrap_or_default().to_string(),
-                    ScalingPolicy {
-                        name: p.policy_name().unwrap_or_default().to_string(),
-                        policy_type: p.policy_type().unwrap_or_default().to_string(),
-                        target_metric: tt
-                            .and_then(|t| t.predefined_metric_specification())
-                            .and_then(|m| m.predefined_metric_type())
-                            .map(|t| t.as_str().to_string()),
-                        target_value: tt.and_then(|t| t.target_value()),
-                    },
-                )
-            })
+            .map(|p| (p.auto_scaling_group_name().unwrap_or_default().to_string(), policy_of(p)))
             .collect();
         Ok(PolicyPage {
             policies,
