@@ -15,11 +15,22 @@
 //!    by AICc) on the last `trend_days` of the deseasonalised series, plus `snaive_weight` ×
 //!    the last day's remainder: a blend with the seasonal-naive forecast of the detrended
 //!    series, which beats either alone on real metrics and keeps a growing series' growth.
-//! 6. **Intervals** (conformal): the same model is refitted at `folds` earlier origins
-//!    (one horizon apart) and its errors on the observed points that followed give the
-//!    quantiles of the 80 % and 95 % bands, widened by `interval_scale` (1.15; three folds see fewer
-//!    regime changes than the future holds) and `interval_scale95` (1.4: the 2.5 % tails rest
-//!    on a few dozen errors and come out too narrow); past the longest fold the width grows as √steps.
+//! 6. **Past origins**: the same model is refitted at `folds` (4) earlier origins, one horizon
+//!    apart, on the last `fold_window_days` (7) of their history; on the observed points that
+//!    followed, its errors and seasonal naive's are kept (`calibrate::PastError`). A fold whose
+//!    history's last day was mostly interpolated weighs less (by its observed share).
+//! 7. **Choice**: per series, the model, seasonal naive or their mean, whichever erred least
+//!    at the past origins (recent origins weighted by `fold_decay`); an alternative must beat
+//!    the model by `select_margin` (10 %). Named in `model` and `chosen`.
+//! 8. **Intervals** (conformal, per series): quantiles of the chosen forecast's past errors,
+//!    each taken relative to its forecast's size (|forecast| + `relative` × the mean level,
+//!    for non-negative series) and scaled back by the size of each step's forecast, so a band
+//!    is wide at a busy peak and narrow at a quiet trough. After a level shift (a changepoint
+//!    of the daily means), only the origins a season past it count when they hold a horizon's
+//!    errors; otherwise all do, widened by `shift_widen`. Scaled by `interval_scale` (1.05)
+//!    and `interval_scale95` (1.1: the 2.5 % tails rest on few errors); past the fold horizon
+//!    the width grows as √steps. Every default is checked leave-one-folder-out on the
+//!    benchmark (`scripts/forecast_lofo.py`, BENCHMARKS.md).
 //!
 //! Fallbacks, each named in the result: shorter than two cycles of any season → AutoETS
 //! without season; fewer than 10 points → the mean with the history's range as its interval;
@@ -34,6 +45,7 @@ use augurs::mstl::stlrs;
 use augurs::{Fit, Predict};
 use serde::Serialize;
 
+use super::calibrate::{self, Candidate, PastError};
 use super::grid::interpolate;
 
 /// Knobs of the model; the defaults are the ones BENCHMARKS.md measures.
@@ -77,6 +89,30 @@ pub struct Params {
     /// the series' steps): over a horizon of days, hour-to-hour noise hides the growth that
     /// daily means show, and AutoETS picks no trend.
     pub trend_daily: bool,
+    /// Choose per series between the model, seasonal naive and their mean by their errors at
+    /// the past origins.
+    pub select: bool,
+    /// Seasonal naive or the mean replaces the model only when its past error is below
+    /// (1 − this) × the model's.
+    pub select_margin: f64,
+    /// Weight of the k-th most recent past origin: `fold_decay`^(k − 1) (1: all alike).
+    pub fold_decay: f64,
+    /// Interval quantiles at a step come from the errors within ± this share of the horizon
+    /// of that step (0: all steps pooled).
+    pub step_window: f64,
+    /// After a level shift in the daily means, calibrate on the errors after it alone.
+    pub shift_guard: bool,
+    /// Widen the intervals by this when too few errors follow the level shift.
+    pub shift_widen: f64,
+    /// Calibrate on errors relative to the forecast's size (|forecast| + this × the mean
+    /// absolute value) for non-negative series; 0: absolute errors.
+    pub relative: f64,
+    /// Days of history each past-origin fit sees (None: `window_days`).
+    pub fold_window_days: Option<f64>,
+    /// Past-origin fits use the ETS form the main fit chose instead of searching again.
+    pub fold_same_ets: bool,
+    /// `outlier_mads` of the past-origin fits (None: the same; 0: no outlier pass).
+    pub fold_outlier_mads: Option<f64>,
 }
 
 impl Default for Params {
@@ -85,19 +121,29 @@ impl Default for Params {
             window_days: 28.0,
             trend_days: 1.0,
             outlier_mads: 6.0,
-            folds: 3,
-            snaive_weight: 0.3,
+            folds: 4,
+            snaive_weight: 0.15,
             weekly: true,
             min_weekly_strength: 0.3,
             robust_loops: 2,
-            interval_scale: 1.15,
-            interval_scale95: 1.4,
+            interval_scale: 1.05,
+            interval_scale95: 1.1,
             transform: true,
             trend_daily: false,
             multiplicative: false,
             mstl_iterations: 1,
             fold_robust_loops: Some(0),
             inner_loops: 0,
+            select: true,
+            select_margin: 0.1,
+            fold_decay: 0.85,
+            step_window: 0.0,
+            shift_guard: true,
+            shift_widen: 1.25,
+            fold_window_days: Some(7.0),
+            fold_outlier_mads: None,
+            fold_same_ets: false,
+            relative: 0.1,
         }
     }
 }
@@ -124,9 +170,19 @@ impl Params {
             "mstl_iterations" => self.mstl_iterations = num()? as usize,
             "inner_loops" => self.inner_loops = num()? as usize,
             "fold_robust_loops" => self.fold_robust_loops = Some(num()? as usize),
+            "select" => self.select = num()? != 0.0,
+            "select_margin" => self.select_margin = num()?,
+            "fold_decay" => self.fold_decay = num()?,
+            "step_window" => self.step_window = num()?,
+            "shift_guard" => self.shift_guard = num()? != 0.0,
+            "shift_widen" => self.shift_widen = num()?,
+            "fold_window_days" => self.fold_window_days = Some(num()?),
+            "relative" => self.relative = num()?,
+            "fold_outlier_mads" => self.fold_outlier_mads = Some(num()?),
+            "fold_same_ets" => self.fold_same_ets = num()? != 0.0,
             other => {
                 return Err(format!(
-                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops)"
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops, select, select_margin, fold_decay, step_window, shift_guard, shift_widen, fold_window_days, fold_outlier_mads, fold_same_ets, relative)"
                 ));
             }
         }
@@ -160,6 +216,9 @@ pub struct Forecast {
     pub hi95: Vec<f64>,
     /// The model that made the point forecast, e.g. "MSTL(288) + ETS(A,N,N), 30 % seasonal naive".
     pub model: String,
+    /// The candidate the series' past origins favoured: "model", "seasonal naive" or "mean
+    /// of model and seasonal naive" ("model" for the fallbacks).
+    pub chosen: String,
     pub periods: Vec<usize>,
     /// Why a simpler model than MSTL + ETS was used, if one was.
     pub fallback: Option<String>,
@@ -211,6 +270,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             lo95: v.clone(),
             hi95: v,
             model: "constant".into(),
+            chosen: "model".into(),
             periods: vec![],
             fallback: Some("the series is constant".into()),
             intervals_from: "none: every value is the same".into(),
@@ -257,16 +317,22 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
         }
         None => y.clone(),
     };
-    let main = Fitted::point(&fit_y, &periods, h, day, p);
+    let main = Fitted::point(&fit_y, &periods, h, day, p, None);
     let mut point = main.values.clone();
-    // Conformal intervals from past origins, in the original scale.
-    let longest = periods.iter().copied().max().unwrap_or(0);
-    let min_train = (2 * longest).max(10);
+    // Past origins: the model refitted at `folds` earlier origins (one horizon apart), its
+    // errors and seasonal naive's on the observed points that followed, in the original scale.
+    // A fold needs two cycles of the shortest season (it drops a longer one it cannot fit):
+    // requiring two weeks would leave a 16-day series folds of a few steps.
+    let shortest = periods.iter().copied().min().unwrap_or(0);
+    let min_train = (2 * shortest).max(10);
     let hf = h.min(n.saturating_sub(min_train) / p.folds.max(1));
-    let mut errs: Vec<f64> = Vec::new();
+    let naive_q = main.periods.first().copied();
+    let mut past: Vec<PastError> = Vec::new();
     let mut folds_used = 0;
     let fold_p = Params {
         robust_loops: p.fold_robust_loops.unwrap_or(p.robust_loops),
+        window_days: p.fold_window_days.unwrap_or(p.window_days),
+        outlier_mads: p.fold_outlier_mads.unwrap_or(p.outlier_mads),
         ..p.clone()
     };
     if p.folds > 0 && hf >= 1 {
@@ -274,15 +340,36 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             let q = n - k * hf;
             // The seasons the main fit kept (its weekly-strength test is not repeated).
             let fold_periods: Vec<usize> = main.periods.iter().copied().filter(|x| q >= 2 * x).collect();
-            let f = Fitted::point(&fit_y[..q], &fold_periods, hf, day, &fold_p);
+            let f = Fitted::point(
+                &fit_y[..q],
+                &fold_periods,
+                hf,
+                day,
+                &fold_p,
+                main.form.as_ref().filter(|_| p.fold_same_ets),
+            );
             let mut fv = f.values;
             if let Some(t) = &tf {
                 t.inverse(&mut fv);
             }
+            // The observed share of the season (a day, else `hf` steps) before the origin.
+            let back = naive_q.unwrap_or(hf).min(q).max(1);
+            let trust = input
+                .observed
+                .map(|o| o[q - back..q].iter().filter(|b| **b).count() as f64 / back as f64)
+                .unwrap_or(1.0);
             for (s, fs) in fv.iter().enumerate() {
                 let i = q + s;
                 if input.observed.is_none_or(|o| o.get(i).copied().unwrap_or(true)) && fs.is_finite() {
-                    errs.push(y[i] - fs);
+                    past.push(PastError {
+                        fold: k,
+                        step: s,
+                        origin: q,
+                        y: y[i],
+                        trust,
+                        model: y[i] - fs,
+                        naive: naive_q.filter(|nq| q >= *nq).map(|nq| y[i] - y[q - nq + s % nq]),
+                    });
                 }
             }
             folds_used += 1;
@@ -291,39 +378,80 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
     if let Some(t) = &tf {
         t.inverse(&mut point);
     }
+    // The candidate the past origins favour (since the last level shift, when one is found).
+    // The first origin whose history holds a whole season of the current level.
+    let shift = if p.shift_guard { super::level_shift(&y, day) } else { None };
+    let since = shift.map(|cp| cp + naive_q.unwrap_or(0));
+    let (chosen, maes) = if p.select {
+        calibrate::choose(&past, p.fold_decay, since, hf, p.select_margin)
+    } else {
+        (Candidate::Model, [None; 3])
+    };
+    let model_name = main.model.clone() + tf.as_ref().map(Tf::name).unwrap_or("");
+    let model = match (chosen, naive_q, maes) {
+        (Candidate::Model, _, _) | (_, None, _) => model_name,
+        (c, Some(nq), [Some(m), Some(sn), Some(b)]) => {
+            for (s, v) in point.iter_mut().enumerate() {
+                *v = c.combine(*v, y[n - nq + s % nq]);
+            }
+            format!(
+                "{} ({nq}), chosen over {model_name}: mean absolute error at {folds_used} past origins {:.4} (model {:.4}, seasonal naive {:.4}, mean {:.4})",
+                c.name(),
+                if c == Candidate::Blend { b } else { sn },
+                m,
+                sn,
+                b
+            )
+        }
+        _ => model_name,
+    };
     let mut out = Forecast {
         point: vec![],
         lo80: vec![],
         hi80: vec![],
         lo95: vec![],
         hi95: vec![],
-        model: main.model.clone() + tf.as_ref().map(Tf::name).unwrap_or(""),
+        model,
+        chosen: chosen.name().to_string(),
         periods: main.periods.clone(),
         fallback,
         intervals_from: String::new(),
         outliers: main.outliers,
     };
-    let (q, from) = if errs.len() >= 20 {
-        let e = sorted(&errs);
-        let q = [0.025, 0.1, 0.9, 0.975].map(|a| quantile_sorted(&e, a));
-        (
-            q,
-            format!(
-                "errors of {folds_used} past forecasts of {hf} steps ({} observed points)",
-                errs.len()
-            ),
-        )
-    } else {
-        // Too short to calibrate: a Gaussian band from one-step differences, growing with √steps.
-        let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
-        let sd = (d.iter().map(|x| x * x).sum::<f64>() / d.len().max(1) as f64).sqrt();
-        (
-            [-Z95 * sd, -Z80 * sd, Z80 * sd, Z95 * sd],
-            "too little history to calibrate: ±z × the spread of one-step changes, growing with √steps".into(),
-        )
+    let floor = (p.relative > 0.0 && non_negative).then(|| p.relative * y.iter().map(|v| v.abs()).sum::<f64>() / n as f64);
+    let weighing = calibrate::Weighing {
+        window: p.step_window,
+        decay: p.fold_decay,
+        since,
+        widen: p.shift_widen,
+        floor,
     };
-    out.intervals_from = from;
-    let hf = hf.max(1);
+    let cal = calibrate::bands(&past, chosen, hf, &weighing);
+    let q: Vec<[f64; 4]> = match &cal {
+        Some(c) => {
+            let mut from = format!(
+                "errors of {folds_used} past forecasts of {hf} steps ({} observed points{}{})",
+                c.used,
+                if p.step_window > 0.0 { ", by horizon step" } else { "" },
+                if p.fold_decay < 1.0 { ", recent ones weighted more" } else { "" }
+            );
+            if let (Some(_), Some(cp)) = (c.after_shift, shift) {
+                from += &format!("; only those of origins a season after the level shift {} steps ago", n - cp);
+            } else if let Some(w) = c.widened {
+                from += &format!("; widened {w}× (too few errors since the level shift)");
+            }
+            out.intervals_from = from;
+            c.q.clone()
+        }
+        None => {
+            // Too short to calibrate: a Gaussian band from one-step differences, growing with √steps.
+            let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+            let sd = (d.iter().map(|x| x * x).sum::<f64>() / d.len().max(1) as f64).sqrt();
+            out.intervals_from = "too little history to calibrate: ±z × the spread of one-step changes, growing with √steps".into();
+            vec![[-Z95 * sd, -Z80 * sd, Z80 * sd, Z95 * sd]]
+        }
+    };
+    let hf = q.len().max(1);
     for (s, f) in point.iter_mut().enumerate() {
         if !f.is_finite() {
             *f = y[n - 1];
@@ -332,6 +460,8 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
         let (k, k95) = (grow * p.interval_scale, grow * p.interval_scale95);
         let clamp = |v: f64| if non_negative { v.max(0.0) } else { v };
         let pt = clamp(*f);
+        let size = floor.filter(|_| cal.is_some()).map(|f| pt.abs() + f).unwrap_or(1.0);
+        let q = q[s.min(hf - 1)].map(|x| x * size);
         out.lo95.push(clamp(pt + k95 * q[0]).min(pt));
         out.lo80.push(clamp(pt + k * q[1]).min(pt));
         out.hi80.push((pt + k * q[2]).max(pt));
@@ -359,6 +489,7 @@ fn mean_forecast(y: &[f64], h: usize, non_negative: bool) -> Forecast {
         lo95: vec![c(lo - w); h],
         hi95: vec![hi + w; h],
         model: "mean".into(),
+        chosen: "model".into(),
         periods: vec![],
         fallback: Some(format!("only {} points: the mean, with the history's range", y.len())),
         intervals_from: "the range of the history (80 %), widened by the range again (95 %)".into(),
@@ -398,11 +529,14 @@ struct Fitted {
     model: String,
     periods: Vec<usize>,
     outliers: usize,
+    /// The trend's ETS form (past-origin fits reuse it instead of searching again).
+    form: Option<EtsForm>,
 }
 
 impl Fitted {
-    /// The point forecast of `h` steps from `y` with the given seasons.
-    fn point(y: &[f64], periods: &[usize], h: usize, day: usize, p: &Params) -> Fitted {
+    /// The point forecast of `h` steps from `y` with the given seasons (and the trend's ETS
+    /// form, when given, instead of AutoETS's search).
+    fn point(y: &[f64], periods: &[usize], h: usize, day: usize, p: &Params, form: Option<&EtsForm>) -> Fitted {
         let n = y.len();
         let unit = if day >= 2 {
             day
@@ -411,24 +545,26 @@ impl Fitted {
         };
         if periods.is_empty() {
             let l = ((p.trend_days * unit as f64) as usize).clamp(10, n);
-            let (v, m) = ets(&y[n - l..], h);
+            let (v, m, form) = ets(&y[n - l..], h, form);
             return Fitted {
                 values: v,
                 model: m,
                 periods: vec![],
                 outliers: 0,
+                form,
             };
         }
         let longest = *periods.iter().max().unwrap_or(&1);
         let w = ((p.window_days * unit as f64) as usize).max(2 * longest).min(n);
         let yw = &y[n - w..];
         let Some(mut fit) = mstl(yw, periods, p.robust_loops, p) else {
-            let (v, m) = ets(yw, h);
+            let (v, m, form) = ets(yw, h, form);
             return Fitted {
                 values: v,
                 model: m + " (MSTL failed)",
                 periods: vec![],
                 outliers: 0,
+                form,
             };
         };
         let mut periods = periods.to_vec();
@@ -489,10 +625,10 @@ impl Fitted {
         let rem = fit.remainder();
         let deseason: Vec<f64> = trend.iter().zip(rem).map(|(t, r)| t + r).collect();
         let l = ((p.trend_days * unit as f64) as usize).clamp(10, w);
-        let (mut values, trend_model) = if p.trend_daily && unit >= 2 && l >= 3 * unit {
-            daily_trend(&deseason[w - l..], unit, h)
+        let (mut values, trend_model, form) = if p.trend_daily && unit >= 2 && l >= 3 * unit {
+            daily_trend(&deseason[w - l..], unit, h, form)
         } else {
-            ets(&deseason[w - l..], h)
+            ets(&deseason[w - l..], h, form)
         };
         for (comp, q) in fit.seasonal().iter().zip(&periods) {
             for (s, v) in values.iter_mut().enumerate() {
@@ -518,6 +654,7 @@ impl Fitted {
             model,
             periods,
             outliers,
+            form,
         }
     }
 }
@@ -583,11 +720,11 @@ pub fn daily_means(y: &[f64], unit: usize) -> Vec<f64> {
 
 /// AutoETS on the daily means of `y` (`unit` steps a day, whole days from the end), its daily
 /// forecasts interpolated linearly between day centres back to `h` steps.
-fn daily_trend(y: &[f64], unit: usize, h: usize) -> (Vec<f64>, String) {
+fn daily_trend(y: &[f64], unit: usize, h: usize, form: Option<&EtsForm>) -> (Vec<f64>, String, Option<EtsForm>) {
     let means = daily_means(y, unit);
     let days = means.len();
     let ahead = h.div_ceil(unit) + 1;
-    let (f, m) = ets(&means, ahead);
+    let (f, m, form) = ets(&means, ahead, form);
     // Centre of the last observed day is at step −unit/2 (relative to the first forecast
     // step 0 = one step after the end); day k ≥ 1 of the forecast is centred k days later.
     let mut knots = vec![means[days - 1]];
@@ -600,19 +737,30 @@ fn daily_trend(y: &[f64], unit: usize, h: usize) -> (Vec<f64>, String) {
             knots[i] + (knots[i + 1] - knots[i]) * frac
         })
         .collect();
-    (values, format!("{m} on daily means"))
+    (values, format!("{m} on daily means"), form)
 }
 
-/// AutoETS without season on `y`; the last value if it cannot be fitted.
-fn ets(y: &[f64], h: usize) -> (Vec<f64>, String) {
-    let fitted = AutoETS::new(1, "AZN").map_err(|_| ()).and_then(|m| m.fit(y).map_err(|_| ()));
+/// An ETS model's form: its "AZN"-style spec (error, trend, season) and whether the trend is
+/// damped.
+pub(crate) type EtsForm = (String, bool);
+
+/// AutoETS without season on `y` (or the ETS of `form` alone, as a past-origin fit repeats
+/// the choice the main fit made); the last value if it cannot be fitted.
+fn ets(y: &[f64], h: usize, form: Option<&EtsForm>) -> (Vec<f64>, String, Option<EtsForm>) {
+    let model = match form {
+        Some((spec, damped)) => AutoETS::new(1, spec.as_str()).and_then(|m| m.damped(*damped)),
+        None => AutoETS::new(1, "AZN"),
+    };
+    let fitted = model.map_err(|_| ()).and_then(|m| m.fit(y).map_err(|_| ()));
     if let Ok(f) = fitted
         && let Ok(fc) = f.predict(h, None)
         && fc.point.iter().all(|v| v.is_finite())
     {
-        return (fc.point, format!("ETS({})", f.model().model_type()));
+        let t = f.model().model_type();
+        let form = (t.to_string(), f.model().damped());
+        return (fc.point, format!("ETS({t})"), Some(form));
     }
-    (vec![y[y.len() - 1]; h], "naive (ETS could not be fitted)".into())
+    (vec![y[y.len() - 1]; h], "naive (ETS could not be fitted)".into(), None)
 }
 
 /// The median of each point's window of ± `half` points (shorter at the ends).

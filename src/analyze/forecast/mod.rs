@@ -11,6 +11,7 @@
 //!
 //! Pure and synchronous: `now` and the data are parameters. May use: domain, augurs.
 
+pub mod calibrate;
 pub mod engine;
 pub mod grid;
 
@@ -86,20 +87,63 @@ pub struct Growth {
 /// Growth of the daily means of a regular series with `day` steps per day; None with fewer
 /// than 7 full days (after the last changepoint) or when the series has no finite values.
 pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
-    if day == 0 {
-        return None;
-    }
-    let means = engine::daily_means(y, day);
-    if means.len() < 7 || !means.iter().all(|m| m.is_finite()) {
-        return None;
-    }
-    // Changepoints of the daily means around their Theil-Sen line (so steady growth is not a
-    // change), in units of their day-to-day noise, by Bayesian online detection.
+    let means = week_of_daily_means(y, day)?;
+    let Shifts { means, weekly, cps } = shifts(&means);
+    let start = cps.iter().copied().filter(|c| means.len() - c >= 7).max().unwrap_or(0);
+    let seg = &means[start..];
+    let positive = seg.iter().all(|m| *m > 0.0);
+    let mean_level = seg.iter().sum::<f64>() / seg.len() as f64;
+    let ys: Vec<f64> = if positive {
+        seg.iter().map(|m| m.ln()).collect()
+    } else {
+        seg.to_vec()
+    };
+    let n = ys.len() as f64;
+    let xbar = (n - 1.0) / 2.0;
+    let ybar = ys.iter().sum::<f64>() / n;
+    let sxx: f64 = (0..ys.len()).map(|i| (i as f64 - xbar).powi(2)).sum();
+    let b = (0..ys.len()).map(|i| (i as f64 - xbar) * (ys[i] - ybar)).sum::<f64>() / sxx;
+    let a = ybar - b * xbar;
+    let sse: f64 = (0..ys.len()).map(|i| (ys[i] - a - b * i as f64).powi(2)).sum();
+    // The weekday profile took 6 more degrees of freedom.
+    let dof = (n - 2.0 - if weekly { 6.0 } else { 0.0 }).max(1.0);
+    let se = (sse / dof / sxx).sqrt();
+    let rate = |slope: f64| {
+        if positive {
+            (30.0 * slope).exp() - 1.0
+        } else if mean_level.abs() > 0.0 {
+            30.0 * slope / mean_level.abs()
+        } else {
+            0.0
+        }
+    };
+    let k = 1.281_551_565_545;
+    let g = Growth {
+        per_30d: rate(b),
+        lo80: rate(b - k * se),
+        hi80: rate(b + k * se),
+        days: seg.len(),
+        changepoint_days_ago: (start > 0).then(|| means.len() - start),
+        fit: if positive { "log-linear" } else { "linear" }.to_string(),
+    };
+    (g.per_30d.is_finite() && g.lo80.is_finite() && g.hi80.is_finite()).then_some(g)
+}
+
+/// The daily means after their weekday profile (when one explains most of their spread), and
+/// the days where a new level starts (changepoints of the means around their Theil-Sen line,
+/// so steady growth is not a change, found by Bayesian online detection).
+struct Shifts {
+    means: Vec<f64>,
+    weekly: bool,
+    cps: Vec<usize>,
+}
+
+fn shifts(means: &[f64]) -> Shifts {
     let positive_all = means.iter().all(|m| *m > 0.0);
     let mut space: Vec<f64> = if positive_all {
         means.iter().map(|m| m.ln()).collect()
     } else {
-        means.clone()
+        means.to_vec()
     };
     let theil_sen = |v: &[f64]| {
         let mut slopes = vec![];
@@ -173,44 +217,26 @@ pub fn growth(y: &[f64], day: usize) -> Option<Growth> {
         .map(|c| c + 1)
         .filter(|c| *c < means.len())
         .collect();
-    let start = cps.iter().copied().filter(|c| means.len() - c >= 7).max().unwrap_or(0);
-    let seg = &means[start..];
-    let positive = seg.iter().all(|m| *m > 0.0);
-    let mean_level = seg.iter().sum::<f64>() / seg.len() as f64;
-    let ys: Vec<f64> = if positive {
-        seg.iter().map(|m| m.ln()).collect()
-    } else {
-        seg.to_vec()
-    };
-    let n = ys.len() as f64;
-    let xbar = (n - 1.0) / 2.0;
-    let ybar = ys.iter().sum::<f64>() / n;
-    let sxx: f64 = (0..ys.len()).map(|i| (i as f64 - xbar).powi(2)).sum();
-    let b = (0..ys.len()).map(|i| (i as f64 - xbar) * (ys[i] - ybar)).sum::<f64>() / sxx;
-    let a = ybar - b * xbar;
-    let sse: f64 = (0..ys.len()).map(|i| (ys[i] - a - b * i as f64).powi(2)).sum();
-    // The weekday profile took 6 more degrees of freedom.
-    let dof = (n - 2.0 - if weekly { 6.0 } else { 0.0 }).max(1.0);
-    let se = (sse / dof / sxx).sqrt();
-    let rate = |slope: f64| {
-        if positive {
-            (30.0 * slope).exp() - 1.0
-        } else if mean_level.abs() > 0.0 {
-            30.0 * slope / mean_level.abs()
-        } else {
-            0.0
-        }
-    };
-    let k = 1.281_551_565_545;
-    let g = Growth {
-        per_30d: rate(b),
-        lo80: rate(b - k * se),
-        hi80: rate(b + k * se),
-        days: seg.len(),
-        changepoint_days_ago: (start > 0).then(|| means.len() - start),
-        fit: if positive { "log-linear" } else { "linear" }.to_string(),
-    };
-    (g.per_30d.is_finite() && g.lo80.is_finite() && g.hi80.is_finite()).then_some(g)
+    Shifts { means, weekly, cps }
+}
+
+/// The means of the whole days of `y` (`day` steps each); None without a day length, with
+/// fewer than 7 days, or with a non-finite mean.
+fn week_of_daily_means(y: &[f64], day: usize) -> Option<Vec<f64>> {
+    if day == 0 {
+        return None;
+    }
+    let means = engine::daily_means(y, day);
+    (means.len() >= 7 && means.iter().all(|m| m.is_finite())).then_some(means)
+}
+
+/// Where the series' current level starts: the first index of the day after the last
+/// changepoint of its daily means (`day` steps each, whole days counted from the end); None
+/// without one, or with fewer than 7 days.
+pub fn level_shift(y: &[f64], day: usize) -> Option<usize> {
+    let means = week_of_daily_means(y, day)?;
+    let off = y.len() - means.len() * day;
+    shifts(&means).cps.last().map(|c| off + c * day)
 }
 
 /// Hourly means of a series of (time, value) points of `period_s` seconds, as a regular grid

@@ -99,6 +99,7 @@ fn crossing_of_a_straight_forecast_is_exact() {
         hi95: point.iter().map(|v| v + 2.0 * c).collect(),
         point,
         model: "test".into(),
+        chosen: "model".into(),
         periods: vec![],
         fallback: None,
         intervals_from: String::new(),
@@ -279,6 +280,125 @@ fn intervals_cover_about_their_nominal_share_on_a_noisy_seasonal_series() {
     assert!((0.65..=0.95).contains(&c80), "80 % band holds {c80}");
     assert!(c95 >= c80 && c95 >= 0.85, "95 % band holds {c95}");
     assert!(fc.intervals_from.contains("past forecasts"), "{}", fc.intervals_from);
+}
+
+/// A day whose shape is a square wave: `high` for the first `on` steps, `low` after.
+fn square_day(t: usize, on: usize, low: f64, high: f64) -> f64 {
+    if t % DAY < on { high } else { low }
+}
+
+#[test]
+fn seasonal_naive_is_chosen_when_the_past_origins_say_it_errs_less() {
+    // 12 days whose daily shape is a square wave on for 8 hours; from day 6 on, for 16 hours.
+    // The model's seasonal profile (a 28-day window) blends both shapes, so at the four past
+    // origins (days 8–11, all after the change) it misses 8 hours of each day by about half the
+    // step; seasonal naive repeats the day before exactly (errors = the ±0.5 noise only).
+    let n = 12 * DAY;
+    let y: Vec<f64> = (0..n)
+        .map(|t| square_day(t, if t < 6 * DAY { 96 } else { 192 }, 10.0, 110.0) + 0.5 * noise(t))
+        .collect();
+    let fc = forecast(&input(&y, DAY), &Params::default()).unwrap();
+    assert_sane(&fc, DAY);
+    assert_eq!(fc.chosen, "seasonal naive", "{}", fc.model);
+    assert!(fc.model.starts_with("seasonal naive (288), chosen over MSTL"), "{}", fc.model);
+    // The forecast is the last day, step for step (no clamping: every value is positive).
+    for j in 0..DAY {
+        assert_eq!(fc.point[j], y[n - DAY + j], "step {j}");
+    }
+    // With the choice off, the model's smoothed profile stays: on average it is further from
+    // the day that repeats than the ±0.5 noise (seasonal naive's distance here is 0).
+    let p = Params {
+        select: false,
+        ..Params::default()
+    };
+    let m = forecast(&input(&y, DAY), &p).unwrap();
+    assert_eq!(m.chosen, "model");
+    let off = (0..DAY).map(|j| (m.point[j] - y[n - DAY + j]).abs()).sum::<f64>() / DAY as f64;
+    assert!(off > 1.0, "the model is {off} from the last day on average");
+}
+
+#[test]
+fn intervals_use_only_the_errors_after_a_level_shift() {
+    // 10 days at 100 with noise ±1, then 3 days at 300 (same noise). At the four past origins
+    // (one day apart), folds 3 and 4 start before the shift and miss it by about 200 on their
+    // whole day; folds 1 and 2 start a day or more after it. The guard keeps folds 1 and 2
+    // (2 × 288 = 576 errors ≥ one horizon), so the 80 % band is a few units wide; without it,
+    // half the errors are ~200 and the band's upper 90 % quantile is ~200 wide.
+    let n = 13 * DAY;
+    let y: Vec<f64> = (0..n)
+        .map(|t| if t < 10 * DAY { 100.0 } else { 300.0 } + noise(t) + linear_sine(0.0, 0.0, 5.0, t))
+        .collect();
+    let p = Params {
+        relative: 0.0,
+        ..Params::default()
+    };
+    let guarded = forecast(&input(&y, DAY), &p).unwrap();
+    assert!(guarded.intervals_from.contains("level shift"), "{}", guarded.intervals_from);
+    let open = forecast(
+        &input(&y, DAY),
+        &Params {
+            shift_guard: false,
+            ..p.clone()
+        },
+    )
+    .unwrap();
+    let width = |f: &Forecast| f.hi80[0] - f.lo80[0];
+    assert!(width(&guarded) < 20.0, "guarded band {}", width(&guarded));
+    assert!(width(&open) > 100.0, "unguarded band {}", width(&open));
+    // The level the forecast follows is the new one.
+    assert!((guarded.point[0] - 300.0).abs() < 10.0, "{}", guarded.point[0]);
+}
+
+#[test]
+fn relative_errors_make_the_band_follow_the_forecasts_size() {
+    // A daily sine between 20 and 180 whose noise is 10 % of the value: errors relative to the
+    // forecast's size give a band ~ size × the relative quantile, so it is wider at the peak
+    // (step 72: sin = 1, value 180) than at the trough (step 216: value 20) in about that ratio;
+    // absolute errors pooled over the horizon give every step the same width.
+    let n = 10 * DAY;
+    let y: Vec<f64> = (0..n)
+        .map(|t| {
+            let v = linear_sine(100.0, 0.0, 80.0, t);
+            v * (1.0 + 0.1 * noise(t))
+        })
+        .collect();
+    let rel = forecast(&input(&y, DAY), &Params::default()).unwrap();
+    let abs = forecast(
+        &input(&y, DAY),
+        &Params {
+            relative: 0.0,
+            ..Params::default()
+        },
+    )
+    .unwrap();
+    let w = |f: &Forecast, j: usize| f.hi80[j] - f.lo80[j];
+    // Peak and trough sizes are |forecast| + 0.1 × mean|y| = 180 + 10 and 20 + 10: ratio 190 / 30.
+    let ratio = w(&rel, 72) / w(&rel, 216);
+    assert!(
+        (3.5..=9.0).contains(&ratio),
+        "peak/trough width ratio {ratio}, expected about {:.1}",
+        190.0 / 30.0
+    );
+    assert!((w(&abs, 72) - w(&abs, 216)).abs() < 1e-9, "absolute band differs by step");
+}
+
+#[test]
+fn a_level_shift_is_found_at_the_start_of_the_new_level() {
+    // 9 days at 50 and 5 days at 80 (noise ±0.5): the new level starts at day 9's first index.
+    let y: Vec<f64> = (0..14 * DAY)
+        .map(|t| if t < 9 * DAY { 50.0 } else { 80.0 } + 0.5 * noise(t))
+        .collect();
+    assert_eq!(level_shift(&y, DAY), Some(9 * DAY));
+    // A partial first day shifts the grid: whole days are counted from the end.
+    let off = 100;
+    let mut z = vec![50.0; off];
+    z.extend_from_slice(&y);
+    assert_eq!(level_shift(&z, DAY), Some(off + 9 * DAY));
+    // No shift, too few days, or no day length: None.
+    let flat: Vec<f64> = (0..14 * DAY).map(|t| 50.0 + 0.5 * noise(t)).collect();
+    assert_eq!(level_shift(&flat, DAY), None);
+    assert_eq!(level_shift(&y[..6 * DAY], DAY), None);
+    assert_eq!(level_shift(&y, 0), None);
 }
 
 #[test]
