@@ -92,6 +92,13 @@ const SPECS: &[Spec] = &[
     spec("storage_per_user", Kind::Size, "KB", false, "stored data per user"),
     spec("storage_growth_daily", Kind::Share, "", false, "daily growth of stored data"),
     spec(
+        "buffer",
+        Kind::Share,
+        "",
+        false,
+        "safety buffer: instances (by users and by memory) and storage are shown with it too",
+    ),
+    spec(
         "instance_memory",
         Kind::Size,
         "GB",
@@ -816,6 +823,16 @@ fn workload(c: &mut Calc) {
                 &format!("⌈memory_{label} ÷ instance_memory⌉"),
                 &[("instance_memory", format!("{} GB", Num(im / 1e9)))],
             );
+            if let Some(b) = c.v("buffer") {
+                c.add(
+                    &format!("instances_by_memory_{label}_buffered"),
+                    capacity::instances_for_memory(Bytes(mem.0 * (1.0 + b)), Bytes(im)) as f64,
+                    Kind::Count,
+                    "instances",
+                    &format!("⌈memory_{label} × (1 + buffer) ÷ instance_memory⌉"),
+                    &[("buffer", c.shown("buffer"))],
+                );
+            }
         }
     }
     // Instances by users per instance (low/high ends of the stated range).
@@ -849,6 +866,23 @@ fn workload(c: &mut Calc) {
                     ("users_per_instance_low", c.shown("users_per_instance_low")),
                 ],
             );
+            if let Some(b) = c.v("buffer") {
+                for (end, per) in [("low", hi), ("high", lo)] {
+                    let key = if end == "low" {
+                        "users_per_instance_high"
+                    } else {
+                        "users_per_instance_low"
+                    };
+                    c.add(
+                        &format!("instances_{label}_{end}_buffered"),
+                        capacity::instances_for_users(u * (1.0 + b), per) as f64,
+                        Kind::Count,
+                        "instances",
+                        &format!("⌈{users_key} × (1 + buffer) ÷ {key}⌉"),
+                        &[("buffer", c.shown("buffer"))],
+                    );
+                }
+            }
         }
     }
     // Storage.
@@ -868,6 +902,16 @@ fn workload(c: &mut Calc) {
             &format!("{who} × storage_per_user"),
             &[(who, format!("{}", Num(u))), ("storage_per_user", c.shown("storage_per_user"))],
         );
+        if let Some(b) = c.v("buffer") {
+            c.add(
+                "storage_buffered",
+                st.0 * (1.0 + b),
+                Kind::Size,
+                "GB",
+                "storage × (1 + buffer)",
+                &[("buffer", c.shown("buffer"))],
+            );
+        }
         if let Some(g) = c.v("storage_growth_daily") {
             c.add(
                 "storage_growth_per_day",

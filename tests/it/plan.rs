@@ -592,3 +592,51 @@ fn purchase_comparison_prices_every_option_from_the_table() {
     assert!((r.1 - at(&ri1, false)).abs() < 1e-6, "{r:?}");
     assert!((r.2 - want_max).abs() < 1e-5, "{r:?} vs {want_max}");
 }
+
+/// Issue 18 item 3: a safety buffer on sizing, shown both ways. Expected counts are computed
+/// here: ⌈users × (1 + buffer) ÷ users per instance⌉, ⌈memory × (1 + buffer) ÷ instance
+/// memory⌉ (GB = 10⁹ bytes, GiB = 2³⁰), storage × (1 + buffer).
+#[test]
+fn a_safety_buffer_sizes_instances_and_storage_both_ways() {
+    let cfg = Config::embedded().unwrap();
+    let body = |mem: &str, buffer: &str| {
+        format!(
+            "[inputs]\nconcurrent_users = 1000\nusers_per_instance_low = 50\nusers_per_instance_high = 70\n\
+             memory_per_user = \"100 MB\"\ninstance_memory = \"{mem}\"\ntotal_users = 1_000_000\n\
+             storage_per_user = \"50 KB\"\n{buffer}"
+        )
+    };
+    let (users, b) = (1000.0_f64, 0.25_f64);
+    let ceil = |x: f64| x.ceil();
+    let memory = users * 100e6; // 100 MB per user
+    let storage = 1e6 * 50e3; // 50 KB per registered user
+    for (mem, mem_bytes) in [("4 GB", 4e9), ("4 GiB", 4.0 * GIB)] {
+        for buffer in ["buffer = \"25 %\"\n", "buffer = 0.25\n"] {
+            let p = Profile::parse("buffer", &body(mem, buffer), &cfg).unwrap_or_else(|e| panic!("{e}"));
+            let plan = plan::plan(&p, &cfg).unwrap();
+            let v = |n: &str| plan.figure(n).unwrap_or_else(|| panic!("no figure {n}")).value;
+            // Without the buffer: ⌈1000 ÷ 70⌉ = 15, ⌈1000 ÷ 50⌉ = 20; with it: ⌈1250 ÷ 70⌉ = 18,
+            // ⌈1250 ÷ 50⌉ = 25.
+            assert_eq!(v("instances_avg_low"), ceil(users / 70.0));
+            assert_eq!(v("instances_avg_low_buffered"), ceil(users * (1.0 + b) / 70.0));
+            assert_eq!(v("instances_avg_high"), ceil(users / 50.0));
+            assert_eq!(v("instances_avg_high_buffered"), ceil(users * (1.0 + b) / 50.0));
+            // 100 GB of memory: 25 instances of 4 GB (32 buffered); 24 of 4 GiB (30 buffered).
+            assert_eq!(v("instances_by_memory_avg"), ceil(memory / mem_bytes));
+            assert_eq!(v("instances_by_memory_avg_buffered"), ceil(memory * (1.0 + b) / mem_bytes));
+            assert!((v("storage") - storage).abs() < 1e-3);
+            assert!((v("storage_buffered") - storage * (1.0 + b)).abs() < 1e-3);
+            let f = plan.figure("instances_by_memory_avg_buffered").unwrap();
+            assert_eq!(f.formula, "⌈memory_avg × (1 + buffer) ÷ instance_memory⌉");
+            assert_eq!(f.inputs["buffer"].parse::<f64>().ok(), Some(b), "{:?}", f.inputs);
+        }
+    }
+    assert_eq!(ceil(memory * 1.25 / (4.0 * GIB)), 30.0, "the GiB case rounds as the comment says");
+    // No buffer: no buffered figures.
+    let p = Profile::parse("none", &body("4 GB", ""), &cfg).unwrap();
+    let plan = plan::plan(&p, &cfg).unwrap();
+    assert!(plan.figures.iter().all(|f| !f.name.ends_with("_buffered")));
+    // A negative buffer is refused with the key named.
+    let e = Profile::parse("neg", &body("4 GB", "buffer = \"-5 %\"\n"), &cfg).unwrap_err();
+    assert!(e.to_string().contains("buffer"), "{e}");
+}
