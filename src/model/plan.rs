@@ -225,6 +225,20 @@ const SPECS: &[Spec] = &[
         "on-demand share of a spot mix (default 30 %)",
     ),
     spec(
+        "spot_discount",
+        Kind::Share,
+        "",
+        false,
+        "spot price's discount off on-demand (default: each type's in pricing.toml)",
+    ),
+    spec(
+        "commitment_share",
+        Kind::Share,
+        "",
+        false,
+        "share of the desired nodes on a 1-yr Savings Plan in the blended cost (default 0)",
+    ),
+    spec(
         "link_capacity",
         Kind::BitRate,
         "Gbit/s",
@@ -1325,7 +1339,17 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
             None => return Ok(None),
         },
     };
-    let pricing = &c.cfg.pricing;
+    // The plan's own spot discount, when it states one, replaces the price table's.
+    let overridden;
+    let pricing = match c.v("spot_discount") {
+        Some(d) => {
+            let mut p = c.cfg.pricing.clone();
+            p.instances.values_mut().for_each(|i| i.spot_discount = d);
+            overridden = p;
+            &overridden
+        }
+        None => &c.cfg.pricing,
+    };
     let mix = c.v("on_demand_share").unwrap_or(0.3);
     let mut by_option = Vec::new();
     for opt in Option_::ALL {
@@ -1441,6 +1465,65 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
         "Σ group max × its own purchase option × 730 h",
         &[],
     );
+    // At the desired counts: each option, and the blend the plan's purchase assumptions make:
+    // commitment_share on a 1-yr Savings Plan, the rest on_demand_share on demand, spot after.
+    let commit = c.v("commitment_share").unwrap_or(0.0);
+    let desired = |opt| {
+        tiers::bundle_hourly_usd(t, pricing, opt, At::Desired)
+            .map(|h| tiers::monthly(h).as_usd_f64())
+            .map_err(|e| input_err(scenario, "tier", e))
+    };
+    let (od_d, spot_d, own_d, sp_d, mix_d) = (
+        desired(Option_::OnDemand)?,
+        desired(Option_::Spot)?,
+        desired(Option_::AsDesigned)?,
+        desired(Option_::Sp1)?,
+        desired(Option_::Mix(mix))?,
+    );
+    for (n, v, how) in [
+        ("on_demand", od_d, "Σ group desired × on-demand hourly × 730 h"),
+        ("spot", spot_d, "Σ group desired × on-demand × (1 − spot discount) × 730 h"),
+        ("designed", own_d, "Σ group desired × its own purchase option × 730 h"),
+    ] {
+        c.add(&format!("tier_nodes_monthly_{n}_desired"), v, Kind::Money, "USD/month", how, &[]);
+    }
+    let blended = commit * sp_d + (1.0 - commit) * mix_d;
+    let assumptions = [
+        ("commitment_share", format!("{}", Num(commit))),
+        ("on_demand_share", format!("{}", Num(mix))),
+        (
+            "spot_discount",
+            c.v("spot_discount")
+                .map(|d| format!("{}", Num(d)))
+                .unwrap_or_else(|| "pricing.toml".into()),
+        ),
+    ];
+    c.add(
+        "tier_nodes_monthly_blended_desired",
+        blended,
+        Kind::Money,
+        "USD/month",
+        "commitment_share × 1-yr Savings Plan + (1 − commitment_share) × (on_demand_share × on-demand + (1 − on_demand_share) × spot), at the desired counts",
+        &assumptions,
+    );
+    c.add(
+        "blended_saving_monthly",
+        od_d - blended,
+        Kind::Money,
+        "USD/month",
+        "tier_nodes_monthly_on_demand_desired − tier_nodes_monthly_blended_desired",
+        &[],
+    );
+    if od_d > 0.0 {
+        c.add(
+            "blended_saving_share",
+            (od_d - blended) / od_d,
+            Kind::Share,
+            "%",
+            "blended_saving_monthly ÷ tier_nodes_monthly_on_demand_desired",
+            &[],
+        );
+    }
     // The tier's request-rate range by the per-user rate (what the tier's bound implies).
     if let Some(rpm) = c.v("requests_per_user_per_minute") {
         // The top tier has no upper bound, so no rate at it.

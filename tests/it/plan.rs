@@ -75,6 +75,18 @@ impl<'a> Pins<'a> {
         self.eq(&n("tier_nodes_monthly_spot_max"), month(sum(&|g| g.max as f64 * spot(g))));
         self.eq(&n("tier_nodes_monthly_designed_min"), month(sum(&|g| g.min as f64 * own(g))));
         self.eq(&n("tier_nodes_monthly_designed_max"), month(sum(&|g| g.max as f64 * own(g))));
+        // At the desired counts, and the default blend: no commitment, 30 % on demand, 70 % spot.
+        let od_d = month(sum(&|g| g.desired as f64 * od(g)));
+        self.eq(&n("tier_nodes_monthly_on_demand_desired"), od_d);
+        self.eq(&n("tier_nodes_monthly_spot_desired"), month(sum(&|g| g.desired as f64 * spot(g))));
+        self.eq(
+            &n("tier_nodes_monthly_designed_desired"),
+            month(sum(&|g| g.desired as f64 * own(g))),
+        );
+        let blend = month(sum(&|g| g.desired as f64 * (0.3 * od(g) + 0.7 * spot(g))));
+        self.eq(&n("tier_nodes_monthly_blended_desired"), blend);
+        self.eq(&n("blended_saving_monthly"), od_d - blend);
+        self.eq(&n("blended_saving_share"), (od_d - blend) / od_d);
     }
 }
 
@@ -639,4 +651,68 @@ fn a_safety_buffer_sizes_instances_and_storage_both_ways() {
     // A negative buffer is refused with the key named.
     let e = Profile::parse("neg", &body("4 GB", "buffer = \"-5 %\"\n"), &cfg).unwrap_err();
     assert!(e.to_string().contains("buffer"), "{e}");
+}
+
+/// Issue 18 item 5: purchase assumptions as inputs. With spot_discount 60 %, commitment_share
+/// 40 % and on_demand_share 20 %, each figure is Σ over the tier's groups of their count ×
+/// the hourly price the assumptions give, × 730 h (prices from pricing.toml here).
+#[test]
+fn purchase_assumptions_set_per_plan_price_min_desired_max_and_the_blend() {
+    let cfg = Config::embedded().unwrap();
+    let body = "[inputs]\nconcurrent_users = 1000\nspot_discount = \"60 %\"\ncommitment_share = \"40 %\"\n\
+                on_demand_share = \"20 %\"\n";
+    let p = Profile::parse("assumptions", body, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&p, &cfg).unwrap();
+    let v = |n: &str| plan.figure(n).unwrap_or_else(|| panic!("no figure {n}")).value;
+    let t = cfg
+        .sizing
+        .tiers
+        .iter()
+        .find(|t| t.concurrent_users.0 <= 1000.0 && 1000.0 < t.concurrent_users.1)
+        .unwrap();
+    let price = |g: &headroom::config::NodeGroup| &cfg.pricing.instances[&g.instance_types[0]];
+    let od = |g: &headroom::config::NodeGroup| price(g).on_demand_hourly.as_usd_f64();
+    let sp1 = |g: &headroom::config::NodeGroup| price(g).sp_1yr_hourly.as_usd_f64();
+    let (d, c, s) = (0.60, 0.40, 0.20);
+    let spot = |g: &headroom::config::NodeGroup| od(g) * (1.0 - d);
+    let month = |x: f64| (x * 730.0 * 1e6).round() / 1e6;
+    let sum = |f: &dyn Fn(&headroom::config::NodeGroup) -> f64| t.node_groups.iter().map(f).sum::<f64>();
+    let near =
+        |got: f64, want: f64, what: &str| assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{what}: got {got}, want {want}");
+    near(
+        v("tier_nodes_monthly_spot_min"),
+        month(sum(&|g| g.min as f64 * spot(g))),
+        "spot at min",
+    );
+    near(
+        v("tier_nodes_monthly_spot_max"),
+        month(sum(&|g| g.max as f64 * spot(g))),
+        "spot at max",
+    );
+    near(
+        v("tier_nodes_monthly_spot_desired"),
+        month(sum(&|g| g.desired as f64 * spot(g))),
+        "spot at desired",
+    );
+    let od_d = month(sum(&|g| g.desired as f64 * od(g)));
+    near(v("tier_nodes_monthly_on_demand_desired"), od_d, "on-demand at desired");
+    // The blend: 40 % on the 1-yr Savings Plan; of the other 60 %, 20 % on demand, 80 % spot.
+    let blend = month(sum(&|g| {
+        g.desired as f64 * (c * sp1(g) + (1.0 - c) * (s * od(g) + (1.0 - s) * spot(g)))
+    }));
+    near(v("tier_nodes_monthly_blended_desired"), blend, "blend");
+    near(v("blended_saving_monthly"), od_d - blend, "saving in dollars");
+    near(v("blended_saving_share"), (od_d - blend) / od_d, "saving in percent");
+    assert!(v("blended_saving_share") > 0.0 && v("blended_saving_share") < 1.0);
+    let f = plan.figure("tier_nodes_monthly_blended_desired").unwrap();
+    assert_eq!(f.inputs["spot_discount"].parse::<f64>().ok(), Some(d), "{:?}", f.inputs);
+    // The mix row of the purchase table follows the plan's on-demand share: 20 % / 80 %.
+    assert!(
+        plan.tiers[0].monthly_by_option.iter().any(|o| o.0 == "20 % on-demand / 80 % spot"),
+        "{:?}",
+        plan.tiers[0].monthly_by_option
+    );
+    // A discount of 100 % or more is refused with its key.
+    let bad = Profile::parse("bad", "[inputs]\nconcurrent_users = 1000\nspot_discount = \"120 %\"\n", &cfg);
+    assert!(bad.as_ref().is_err_and(|e| e.to_string().contains("spot_discount")), "{bad:?}");
 }
