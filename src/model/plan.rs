@@ -249,6 +249,14 @@ const SPECS: &[Spec] = &[
 ];
 
 const TEXT_KEYS: &[(&str, &str)] = &[
+    (
+        "growth_months",
+        "months after which the growth table shows users, instances, storage and cost (default 3, 6, 12, 24)",
+    ),
+    (
+        "user_thresholds",
+        "concurrent-user counts whose crossing month the growth table gives, e.g. \"5000, 20000\"",
+    ),
     ("instance_type", "instance type of the fleet, from pricing.toml"),
     ("dynamodb_consistency", "eventual, strong or transactional (default eventual)"),
     (
@@ -637,6 +645,7 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
         if let Some(fit) = tier_fit(&mut c, &prefix)? {
             out.tiers.push(fit);
         }
+        growth(&mut c, &prefix)?;
         out.figures.extend(c.figs);
     }
     let mut c = Calc {
@@ -1583,6 +1592,144 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
         months_to_next: months,
         migration_steps: t.migration_steps.clone(),
     }))
+}
+
+/// Positive numbers from a comma-separated text input (`key`), or the defaults when absent.
+fn number_list(c: &Calc, scenario: &str, key: &str, defaults: &[f64]) -> Result<Vec<f64>, PlanError> {
+    let Some(text) = c.inp.text.get(key) else {
+        return Ok(defaults.to_vec());
+    };
+    text.split(',')
+        .map(|x| {
+            let t = x.trim().replace('_', "");
+            t.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| {
+                input_err(
+                    scenario,
+                    key,
+                    format!("{:?} is not a positive number (expected e.g. \"3, 6, 12\")", x.trim()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The growth table: at `growth_monthly` compound growth, users, instances (with and without
+/// the buffer), storage and the monthly cost of the tier they fall in after each of
+/// `growth_months`; the month each tier boundary above today's users and each of
+/// `user_thresholds` is reached (with the buffer: the month the buffered users reach it).
+fn growth(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
+    let (Some(g), Some(users)) = (
+        c.v("growth_monthly"),
+        c.v("concurrent_users").or_else(|| c.f("peak_concurrent_users")),
+    ) else {
+        return Ok(());
+    };
+    if g <= 0.0 {
+        return Ok(());
+    }
+    let months = number_list(c, scenario, "growth_months", &[3.0, 6.0, 12.0, 24.0])?;
+    let thresholds = number_list(c, scenario, "user_thresholds", &[])?;
+    let buffer = c.v("buffer");
+    let gs = c.shown("growth_monthly");
+    for n in months {
+        let n = n.round().max(1.0);
+        let factor = (1.0 + g).powf(n);
+        let u = users * factor;
+        c.add(
+            &format!("users_m{n}"),
+            u,
+            Kind::Count,
+            "users",
+            &format!("users × (1 + growth_monthly)^{n}"),
+            &[("users", format!("{}", Num(users))), ("growth_monthly", gs.clone())],
+        );
+        if let Some(low) = c.v("users_per_instance_low") {
+            c.add(
+                &format!("instances_m{n}"),
+                capacity::instances_for_users(u, low) as f64,
+                Kind::Count,
+                "instances",
+                &format!("⌈users_m{n} ÷ users_per_instance_low⌉"),
+                &[("users_per_instance_low", c.shown("users_per_instance_low"))],
+            );
+            if let Some(b) = buffer {
+                c.add(
+                    &format!("instances_m{n}_buffered"),
+                    capacity::instances_for_users(u * (1.0 + b), low) as f64,
+                    Kind::Count,
+                    "instances",
+                    &format!("⌈users_m{n} × (1 + buffer) ÷ users_per_instance_low⌉"),
+                    &[("buffer", c.shown("buffer"))],
+                );
+            }
+        }
+        if let Some(st) = c.f("storage") {
+            let (v, how) = match c.v("storage_growth_daily") {
+                Some(d) => (
+                    st * (1.0 + d).powf(n * 365.0 / 12.0),
+                    format!("storage × (1 + storage_growth_daily)^({n} × 365 ÷ 12 days)"),
+                ),
+                None => (
+                    st * factor,
+                    format!("storage × (1 + growth_monthly)^{n} (stored data grows with the users)"),
+                ),
+            };
+            c.add(&format!("storage_m{n}"), v, Kind::Size, "GB", &how, &[]);
+        }
+        if let Some(t) = tiers::tier_for(&c.cfg.sizing.tiers, u) {
+            let hourly = tiers::bundle_hourly_usd(t, &c.cfg.pricing, Option_::AsDesigned, At::Desired)
+                .map_err(|e| input_err(scenario, "tier", e))?;
+            c.add(
+                &format!("monthly_cost_m{n}"),
+                tiers::monthly(hourly).as_usd_f64(),
+                Kind::Money,
+                "USD/month",
+                &format!(
+                    "tier {} (where users_m{n} falls): Σ group desired × its own purchase option × 730 h",
+                    t.name
+                ),
+                &[],
+            );
+        }
+    }
+    let mut lines: Vec<(String, f64)> = c
+        .cfg
+        .sizing
+        .tiers
+        .iter()
+        .filter(|t| t.concurrent_users.0 > users)
+        .map(|t| (format!("tier_{}", t.name), t.concurrent_users.0))
+        .collect();
+    lines.extend(
+        thresholds
+            .iter()
+            .map(|v| (format!("users_{}", Num(*v).to_string().replace(',', "")), *v)),
+    );
+    for (name, line) in lines {
+        if let Some(m) = tiers::months_until(users, Share(g), line) {
+            c.add(
+                &format!("month_reaching_{name}"),
+                f64::from(m),
+                Kind::Count,
+                "months",
+                &format!("⌈ln({} ÷ users) ÷ ln(1 + growth_monthly)⌉", Num(line)),
+                &[("users", format!("{}", Num(users))), ("growth_monthly", gs.clone())],
+            );
+        }
+        if let Some(b) = buffer
+            && let Some(m) = tiers::months_until(users * (1.0 + b), Share(g), line)
+        {
+            c.add(
+                &format!("month_reaching_{name}_buffered"),
+                f64::from(m),
+                Kind::Count,
+                "months",
+                &format!("⌈ln({} ÷ (users × (1 + buffer))) ÷ ln(1 + growth_monthly)⌉", Num(line)),
+                &[("buffer", c.shown("buffer"))],
+            );
+        }
+    }
+    Ok(())
 }
 
 fn fargate(c: &mut Calc, tasks: &[FargateTask]) {

@@ -129,6 +129,42 @@ fn clearview_every_figure() {
         pin.eq(&format!("instances_{label}_high"), ceil(u / lo));
     }
     pin.eq("storage", total * store_user);
+    // The growth table (issue 18 item 4): 15 % a month, compounded, after 3, 6, 12 and 24
+    // months; instances at the conservative end (50 users each); stored data grows with the
+    // users; the cost is the tier the grown users fall in, as designed, at desired counts.
+    for n in [3.0, 6.0, 12.0, 24.0] {
+        let u = users * (1.0f64 + growth).powf(n);
+        pin.eq(&format!("users_m{n}"), u);
+        pin.eq(&format!("instances_m{n}"), ceil(u / lo));
+        pin.eq(&format!("storage_m{n}"), total * store_user * (1.0f64 + growth).powf(n));
+        let t = cfg
+            .sizing
+            .tiers
+            .iter()
+            .find(|t| t.concurrent_users.0 <= u && u < t.concurrent_users.1)
+            .unwrap();
+        let own = |g: &headroom::config::NodeGroup| {
+            let pr = &cfg.pricing.instances[&g.instance_types[0]];
+            let od = pr.on_demand_hourly.as_usd_f64();
+            if g.purchase == headroom::config::Purchase::Spot {
+                od * (1.0 - pr.spot_discount)
+            } else {
+                od
+            }
+        };
+        let hourly: f64 = t.node_groups.iter().map(|g| g.desired as f64 * own(g)).sum();
+        pin.eq(&format!("monthly_cost_m{n}"), (hourly * 730.0 * 1e6).round() / 1e6);
+    }
+    // 100 × 1.15^12 = 535 ≥ 500 (medium) in month 12; the other tiers' lower bounds likewise.
+    for t in cfg.sizing.tiers.iter().filter(|t| t.concurrent_users.0 > users) {
+        let m = ((t.concurrent_users.0 / users).ln() / (1.0f64 + growth).ln()).ceil();
+        pin.eq(&format!("month_reaching_tier_{}", t.name), m);
+    }
+    assert_eq!(
+        p.figure("month_reaching_tier_medium").map(|f| f.value),
+        Some(12.0),
+        "1.15^11 = 4.65 < 5 ≤ 1.15^12 = 5.35"
+    );
     // Daily transfer counts each daily user's requests (004's formula, applied to 000's inputs).
     pin.eq("transfer_per_user", req * 10.0);
     pin.eq("daily_transfer", dau * req * 10.0);
@@ -715,4 +751,42 @@ fn purchase_assumptions_set_per_plan_price_min_desired_max_and_the_blend() {
     // A discount of 100 % or more is refused with its key.
     let bad = Profile::parse("bad", "[inputs]\nconcurrent_users = 1000\nspot_discount = \"120 %\"\n", &cfg);
     assert!(bad.as_ref().is_err_and(|e| e.to_string().contains("spot_discount")), "{bad:?}");
+}
+
+/// Issue 18 item 4: the growth table's options: given months, user thresholds and the buffer
+/// (the buffered users reach a line sooner), storage compounding daily when its daily growth is
+/// given, and a bad month list refused with its key.
+#[test]
+fn the_growth_table_takes_months_thresholds_and_the_buffer() {
+    let cfg = Config::embedded().unwrap();
+    let body = "[inputs]\nconcurrent_users = 200\ngrowth_monthly = \"10 %\"\nbuffer = \"30 %\"\n\
+                users_per_instance_low = 40\ntotal_users = 100_000\nstorage_per_user = \"1 MB\"\n\
+                storage_growth_daily = \"0.5 %\"\ngrowth_months = \"1, 18\"\nuser_thresholds = \"1_000, 250\"\n";
+    let p = Profile::parse("growth", body, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&p, &cfg).unwrap();
+    let v = |n: &str| plan.figure(n).unwrap_or_else(|| panic!("no figure {n}")).value;
+    let (users, g, b) = (200.0f64, 0.10f64, 0.30f64);
+    for n in [1.0, 18.0] {
+        let u = users * (1.0 + g).powf(n);
+        assert!((v(&format!("users_m{n}")) - u).abs() < 1e-9 * u);
+        assert_eq!(v(&format!("instances_m{n}")), (u / 40.0).ceil());
+        assert_eq!(v(&format!("instances_m{n}_buffered")), (u * (1.0 + b) / 40.0).ceil());
+        // 100,000 users × 1 MB, growing 0.5 % a day for n × 365/12 days.
+        let st = 1e5 * 1e6 * 1.005f64.powf(n * 365.0 / 12.0);
+        assert!((v(&format!("storage_m{n}")) - st).abs() < 1e-6 * st);
+    }
+    assert!(plan.figure("users_m3").is_none(), "only the given months");
+    // 1,000 users: ⌈ln(1000/200) / ln 1.1⌉ = ⌈16.89⌉ = 17; buffered ⌈ln(1000/260) / ln 1.1⌉ = ⌈14.13⌉ = 15.
+    let m = |line: f64, from: f64| ((line / from).ln() / (1.0 + g).ln()).ceil();
+    assert_eq!(v("month_reaching_users_1000"), m(1000.0, users));
+    assert_eq!(v("month_reaching_users_1000_buffered"), m(1000.0, users * (1.0 + b)));
+    assert_eq!((m(1000.0, users), m(1000.0, 260.0)), (17.0, 15.0));
+    // 250: month 3 (1.1^3 = 1.331 ≥ 1.25), but the buffered 260 are past it already: month 0.
+    assert_eq!(v("month_reaching_users_250"), 3.0);
+    assert_eq!(v("month_reaching_users_250_buffered"), 0.0);
+    // A month list that is not numbers is refused, naming the key.
+    let bad = body.replace("\"1, 18\"", "\"soon\"");
+    let p = Profile::parse("growth", &bad, &cfg).unwrap();
+    let e = plan::plan(&p, &cfg).unwrap_err();
+    assert!(e.to_string().contains("growth_months") && e.to_string().contains("soon"), "{e}");
 }
