@@ -239,6 +239,22 @@ const SPECS: &[Spec] = &[
         "share of the desired nodes on a 1-yr Savings Plan in the blended cost (default 0)",
     ),
     spec(
+        "peak_concurrent_users",
+        Kind::Count,
+        "",
+        true,
+        "given figure: users online at the peak (else DAU × peak_share)",
+    ),
+    spec("avg_rps", Kind::ReqRate, "req/s", true, "given figure: average requests per second"),
+    spec("peak_rps", Kind::ReqRate, "req/s", true, "given figure: peak requests per second"),
+    spec(
+        "storage",
+        Kind::Size,
+        "GB",
+        true,
+        "given figure: stored data (else users × storage_per_user)",
+    ),
+    spec(
         "link_capacity",
         Kind::BitRate,
         "Gbit/s",
@@ -264,6 +280,11 @@ const TEXT_KEYS: &[(&str, &str)] = &[
         "the tier whose bundle a scenario uses (default: the tier its users fall in)",
     ),
 ];
+
+/// Figures that may also be given (`--set peak_rps=2000`): a given figure is used as it is
+/// by every figure computed from it, shown as "given", and compared with what its own inputs
+/// give when they are there too (a contradiction is a note, never silently resolved).
+const GIVEN: &[&str] = &["peak_concurrent_users", "avg_rps", "peak_rps", "storage"];
 
 /// Parsed inputs: quantities in base units, and text values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -511,6 +532,8 @@ pub struct Figure {
     pub shown: f64,
     pub formula: String,
     pub inputs: BTreeMap<String, String>,
+    /// Given with `--set` or in the profile rather than computed.
+    pub given: bool,
 }
 
 /// What a plan found about tiers for its users.
@@ -547,6 +570,7 @@ struct Calc<'a> {
     inp: &'a Inputs,
     prefix: String,
     figs: Vec<Figure>,
+    notes: Vec<String>,
 }
 
 /// Display unit and divisor for a figure's kind.
@@ -576,14 +600,18 @@ impl Calc<'_> {
             format!("{}.{n}", self.prefix)
         }
     }
-    /// A value already computed in this scenario.
+    /// A value already computed in this scenario, or given.
     fn f(&self, n: &str) -> Option<f64> {
         let full = self.name(n);
-        self.figs.iter().find(|f| f.name == full).map(|f| f.value)
+        self.figs.iter().find(|f| f.name == full).map(|f| f.value).or_else(|| self.given(n))
+    }
+    /// The value of a figure the inputs give.
+    fn given(&self, n: &str) -> Option<f64> {
+        GIVEN.contains(&n).then(|| self.v(n)).flatten()
     }
     fn add(&mut self, n: &str, value: f64, kind: Kind, unit: &str, formula: &str, inputs: &[(&str, String)]) {
         let (unit, div) = display(kind, unit);
-        self.figs.push(Figure {
+        let mut fig = Figure {
             name: self.name(n),
             value,
             kind,
@@ -591,7 +619,48 @@ impl Calc<'_> {
             shown: value / div,
             formula: formula.to_string(),
             inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        });
+            given: false,
+        };
+        if let Some(g) = self.given(n) {
+            // Given: the given value stands; what the inputs give is shown beside it, and a
+            // difference of more than 0.5 % is a contradiction to report.
+            let computed = format!("{} {}", Num(value / div), fig.unit).trim().to_string();
+            if (g - value).abs() > 0.005 * g.abs().max(value.abs()) {
+                self.notes.push(format!(
+                    "{}: given as {} but its inputs give {computed} ({formula}): check one or the other",
+                    fig.name,
+                    format!("{} {}", Num(g / div), fig.unit).trim()
+                ));
+            }
+            fig.value = g;
+            fig.shown = g / div;
+            fig.formula = "given".into();
+            fig.inputs = BTreeMap::from([(format!("its inputs give ({formula})"), computed)]);
+            fig.given = true;
+        }
+        self.figs.push(fig);
+    }
+    /// The given figures nothing computed, as figures of their own.
+    fn add_given_rest(&mut self) {
+        for n in GIVEN {
+            let full = self.name(n);
+            if let Some(g) = self.given(n)
+                && !self.figs.iter().any(|f| f.name == full)
+                && let Some(spec) = SPECS.iter().find(|s| s.key == *n)
+            {
+                let (unit, div) = display(spec.kind, spec.unit);
+                self.figs.push(Figure {
+                    name: full,
+                    value: g,
+                    kind: spec.kind,
+                    unit,
+                    shown: g / div,
+                    formula: "given".into(),
+                    inputs: BTreeMap::new(),
+                    given: true,
+                });
+            }
+        }
     }
     fn shown(&self, k: &str) -> String {
         let spec = SPECS.iter().find(|s| s.key == k);
@@ -610,11 +679,11 @@ impl Calc<'_> {
     }
     fn fig_shown(&self, n: &str) -> String {
         let full = self.name(n);
-        self.figs
-            .iter()
-            .find(|f| f.name == full)
-            .map(|f| format!("{} {}", Num(f.shown), f.unit).trim().to_string())
-            .unwrap_or_default()
+        match self.figs.iter().find(|f| f.name == full) {
+            Some(f) => format!("{} {}", Num(f.shown), f.unit).trim().to_string(),
+            None if self.given(n).is_some() => self.shown(n),
+            None => String::new(),
+        }
     }
 }
 
@@ -637,6 +706,7 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
             inp,
             prefix: prefix.clone(),
             figs: vec![],
+            notes: vec![],
         };
         workload(&mut c);
         compute(&mut c)?;
@@ -646,17 +716,21 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
             out.tiers.push(fit);
         }
         growth(&mut c, &prefix)?;
+        c.add_given_rest();
         out.figures.extend(c.figs);
+        out.notes.extend(c.notes);
     }
     let mut c = Calc {
         cfg,
         inp: &profile.inputs,
         prefix: String::new(),
         figs: vec![],
+        notes: vec![],
     };
     fargate(&mut c, &profile.fargate);
     items(&mut c, &profile.items)?;
     out.figures.extend(c.figs);
+    out.notes.extend(c.notes);
     // A figure that is not a finite number came from inputs too large for the arithmetic
     // (1e308 users): say so, rather than print or drop it.
     if let Some(f) = out.figures.iter().find(|f| !f.value.is_finite()) {
@@ -744,16 +818,18 @@ fn workload(c: &mut Calc) {
             "DAU × peak_share",
             &[("DAU", format!("{}", Num(d))), ("peak_share", c.shown("peak_share"))],
         );
-        if let Some((r, how, _)) = &per_user_rps {
-            c.add(
-                "peak_rps",
-                peak * r,
-                Kind::ReqRate,
-                "req/s",
-                &format!("peak_concurrent_users × {how}"),
-                &[("peak_concurrent_users", format!("{}", Num(peak)))],
-            );
-        }
+    }
+    if let Some(peak) = c.f("peak_concurrent_users")
+        && let Some((r, how, _)) = &per_user_rps
+    {
+        c.add(
+            "peak_rps",
+            peak * r,
+            Kind::ReqRate,
+            "req/s",
+            &format!("peak_concurrent_users × {how}"),
+            &[("peak_concurrent_users", format!("{}", Num(peak)))],
+        );
     }
     if let Some(m) = c.v("peak_requests_per_minute") {
         c.add(
@@ -925,10 +1001,13 @@ fn workload(c: &mut Calc) {
             &format!("{who} × storage_per_user"),
             &[(who, format!("{}", Num(u))), ("storage_per_user", c.shown("storage_per_user"))],
         );
+    }
+    // From the stored data computed above or given.
+    if let Some(st) = c.f("storage") {
         if let Some(b) = c.v("buffer") {
             c.add(
                 "storage_buffered",
-                st.0 * (1.0 + b),
+                st * (1.0 + b),
                 Kind::Size,
                 "GB",
                 "storage × (1 + buffer)",
@@ -938,7 +1017,7 @@ fn workload(c: &mut Calc) {
         if let Some(g) = c.v("storage_growth_daily") {
             c.add(
                 "storage_growth_per_day",
-                w::storage_growth_per_day(st, Share(g)).0,
+                w::storage_growth_per_day(Bytes(st), Share(g)).0,
                 Kind::Size,
                 "GB",
                 "storage × storage_growth_daily",

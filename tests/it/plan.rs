@@ -790,3 +790,60 @@ fn the_growth_table_takes_months_thresholds_and_the_buffer() {
     let e = plan::plan(&p, &cfg).unwrap_err();
     assert!(e.to_string().contains("growth_months") && e.to_string().contains("soon"), "{e}");
 }
+
+/// Issue 18 item 1: a figure given with `--set` is used downstream, shown as given, and a
+/// contradiction with its own inputs is reported. Expected values from the formulas here:
+/// clearview's peak is 1,000,000 × 10 % × 5 % = 5,000 users; its per-user rate 10 ÷ 600 s.
+#[test]
+fn a_given_figure_flows_downstream_and_a_contradiction_is_reported() {
+    let cfg = Config::embedded().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles/clearview.toml");
+    let base = std::fs::read_to_string(&path).unwrap();
+    let with = |extra: &str| {
+        let body = base.replace("[inputs]\n", &format!("[inputs]\n{extra}\n"));
+        let p = Profile::parse("clearview", &body, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        plan::plan(&p, &cfg).unwrap()
+    };
+    let computed_peak = 1e6 * 0.10 * 0.05;
+    let plan = with("peak_concurrent_users = 6000");
+    let f = plan.figure("peak_concurrent_users").unwrap();
+    assert!(f.given && f.value == 6000.0 && f.formula == "given", "{f:?}");
+    let v = |n: &str| plan.figure(n).unwrap().value;
+    assert!((v("peak_rps") - 6000.0 * 10.0 / 600.0).abs() < 1e-9);
+    assert_eq!(v("instances_peak_high"), (6000.0f64 / 50.0).ceil());
+    assert_eq!(v("memory_peak"), 6000.0 * 100e6);
+    assert!(!plan.figure("peak_rps").unwrap().given, "computed from the given figure");
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.contains("peak_concurrent_users"))
+        .expect("a contradiction note");
+    assert!(note.contains("given as 6,000 users") && note.contains("give 5,000 users"), "{note}");
+    // Given as what the inputs give: no note.
+    let plan = with(&format!("peak_concurrent_users = {computed_peak}"));
+    assert!(plan.notes.iter().all(|n| !n.contains("peak_concurrent_users")), "{:?}", plan.notes);
+    assert!(plan.figure("peak_concurrent_users").unwrap().given);
+
+    // A given figure with nothing to compute it from: peak_rps alone. 2,000 req/s × (5 + 15) KB
+    // = 40 MB/s = 320 Mbit/s (bytes × 8).
+    let p = Profile::parse(
+        "x",
+        "[inputs]\npeak_rps = 2000\nrequest_size = \"5 KB\"\nresponse_size = \"15 KB\"\nstorage = \"2 TB\"\nbuffer = \"10 %\"\n",
+        &cfg,
+    )
+    .unwrap();
+    let plan = plan::plan(&p, &cfg).unwrap();
+    let v = |n: &str| plan.figure(n).unwrap_or_else(|| panic!("no {n}")).value;
+    assert!(plan.figure("peak_rps").unwrap().given);
+    assert_eq!(v("bandwidth_in_peak"), 2000.0 * 5e3);
+    assert_eq!(v("throughput_peak_bits"), 2000.0 * 20e3 * 8.0);
+    assert!(plan.figure("storage").unwrap().given);
+    assert!((v("storage_buffered") - 2e12 * 1.1).abs() < 1.0);
+    // The binary's JSON marks each figure given or computed.
+    let out = headroom(&["plan", "--set", "peak_rps=2000", "--set", "request_size=5KB", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fig = |n: &str| j["figures"].as_array().unwrap().iter().find(|f| f["name"] == n).cloned().unwrap();
+    assert_eq!(fig("peak_rps")["given"], true);
+    assert_eq!(fig("bandwidth_in_peak")["given"], false);
+}
