@@ -109,8 +109,6 @@ pub struct Params {
     pub relative: f64,
     /// Days of history each past-origin fit sees (None: `window_days`).
     pub fold_window_days: Option<f64>,
-    /// Past-origin fits use the ETS form the main fit chose instead of searching again.
-    pub fold_same_ets: bool,
     /// `outlier_mads` of the past-origin fits (None: the same; 0: no outlier pass).
     pub fold_outlier_mads: Option<f64>,
 }
@@ -142,7 +140,6 @@ impl Default for Params {
             shift_widen: 1.25,
             fold_window_days: Some(7.0),
             fold_outlier_mads: None,
-            fold_same_ets: false,
             relative: 0.1,
         }
     }
@@ -179,10 +176,9 @@ impl Params {
             "fold_window_days" => self.fold_window_days = Some(num()?),
             "relative" => self.relative = num()?,
             "fold_outlier_mads" => self.fold_outlier_mads = Some(num()?),
-            "fold_same_ets" => self.fold_same_ets = num()? != 0.0,
             other => {
                 return Err(format!(
-                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops, select, select_margin, fold_decay, step_window, shift_guard, shift_widen, fold_window_days, fold_outlier_mads, fold_same_ets, relative)"
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops, select, select_margin, fold_decay, step_window, shift_guard, shift_widen, fold_window_days, fold_outlier_mads, relative)"
                 ));
             }
         }
@@ -317,7 +313,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
         }
         None => y.clone(),
     };
-    let main = Fitted::point(&fit_y, &periods, h, day, p, None);
+    let main = Fitted::point(&fit_y, &periods, h, day, p);
     let mut point = main.values.clone();
     // Past origins: the model refitted at `folds` earlier origins (one horizon apart), its
     // errors and seasonal naive's on the observed points that followed, in the original scale.
@@ -340,14 +336,7 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             let q = n - k * hf;
             // The seasons the main fit kept (its weekly-strength test is not repeated).
             let fold_periods: Vec<usize> = main.periods.iter().copied().filter(|x| q >= 2 * x).collect();
-            let f = Fitted::point(
-                &fit_y[..q],
-                &fold_periods,
-                hf,
-                day,
-                &fold_p,
-                main.form.as_ref().filter(|_| p.fold_same_ets),
-            );
+            let f = Fitted::point(&fit_y[..q], &fold_periods, hf, day, &fold_p);
             let mut fv = f.values;
             if let Some(t) = &tf {
                 t.inverse(&mut fv);
@@ -356,7 +345,8 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
             let back = naive_q.unwrap_or(hf).min(q).max(1);
             let trust = input
                 .observed
-                .map(|o| o[q - back..q].iter().filter(|b| **b).count() as f64 / back as f64)
+                .and_then(|o| o.get(q - back..q))
+                .map(|o| o.iter().filter(|b| **b).count() as f64 / back as f64)
                 .unwrap_or(1.0);
             for (s, fs) in fv.iter().enumerate() {
                 let i = q + s;
@@ -529,14 +519,11 @@ struct Fitted {
     model: String,
     periods: Vec<usize>,
     outliers: usize,
-    /// The trend's ETS form (past-origin fits reuse it instead of searching again).
-    form: Option<EtsForm>,
 }
 
 impl Fitted {
-    /// The point forecast of `h` steps from `y` with the given seasons (and the trend's ETS
-    /// form, when given, instead of AutoETS's search).
-    fn point(y: &[f64], periods: &[usize], h: usize, day: usize, p: &Params, form: Option<&EtsForm>) -> Fitted {
+    /// The point forecast of `h` steps from `y` with the given seasons.
+    fn point(y: &[f64], periods: &[usize], h: usize, day: usize, p: &Params) -> Fitted {
         let n = y.len();
         let unit = if day >= 2 {
             day
@@ -545,26 +532,24 @@ impl Fitted {
         };
         if periods.is_empty() {
             let l = ((p.trend_days * unit as f64) as usize).clamp(10, n);
-            let (v, m, form) = ets(&y[n - l..], h, form);
+            let (v, m) = ets(&y[n - l..], h);
             return Fitted {
                 values: v,
                 model: m,
                 periods: vec![],
                 outliers: 0,
-                form,
             };
         }
         let longest = *periods.iter().max().unwrap_or(&1);
         let w = ((p.window_days * unit as f64) as usize).max(2 * longest).min(n);
         let yw = &y[n - w..];
         let Some(mut fit) = mstl(yw, periods, p.robust_loops, p) else {
-            let (v, m, form) = ets(yw, h, form);
+            let (v, m) = ets(yw, h);
             return Fitted {
                 values: v,
                 model: m + " (MSTL failed)",
                 periods: vec![],
                 outliers: 0,
-                form,
             };
         };
         let mut periods = periods.to_vec();
@@ -625,10 +610,10 @@ impl Fitted {
         let rem = fit.remainder();
         let deseason: Vec<f64> = trend.iter().zip(rem).map(|(t, r)| t + r).collect();
         let l = ((p.trend_days * unit as f64) as usize).clamp(10, w);
-        let (mut values, trend_model, form) = if p.trend_daily && unit >= 2 && l >= 3 * unit {
-            daily_trend(&deseason[w - l..], unit, h, form)
+        let (mut values, trend_model) = if p.trend_daily && unit >= 2 && l >= 3 * unit {
+            daily_trend(&deseason[w - l..], unit, h)
         } else {
-            ets(&deseason[w - l..], h, form)
+            ets(&deseason[w - l..], h)
         };
         for (comp, q) in fit.seasonal().iter().zip(&periods) {
             for (s, v) in values.iter_mut().enumerate() {
@@ -654,7 +639,6 @@ impl Fitted {
             model,
             periods,
             outliers,
-            form,
         }
     }
 }
@@ -720,11 +704,11 @@ pub fn daily_means(y: &[f64], unit: usize) -> Vec<f64> {
 
 /// AutoETS on the daily means of `y` (`unit` steps a day, whole days from the end), its daily
 /// forecasts interpolated linearly between day centres back to `h` steps.
-fn daily_trend(y: &[f64], unit: usize, h: usize, form: Option<&EtsForm>) -> (Vec<f64>, String, Option<EtsForm>) {
+fn daily_trend(y: &[f64], unit: usize, h: usize) -> (Vec<f64>, String) {
     let means = daily_means(y, unit);
     let days = means.len();
     let ahead = h.div_ceil(unit) + 1;
-    let (f, m, form) = ets(&means, ahead, form);
+    let (f, m) = ets(&means, ahead);
     // Centre of the last observed day is at step −unit/2 (relative to the first forecast
     // step 0 = one step after the end); day k ≥ 1 of the forecast is centred k days later.
     let mut knots = vec![means[days - 1]];
@@ -737,30 +721,19 @@ fn daily_trend(y: &[f64], unit: usize, h: usize, form: Option<&EtsForm>) -> (Vec
             knots[i] + (knots[i + 1] - knots[i]) * frac
         })
         .collect();
-    (values, format!("{m} on daily means"), form)
+    (values, format!("{m} on daily means"))
 }
 
-/// An ETS model's form: its "AZN"-style spec (error, trend, season) and whether the trend is
-/// damped.
-pub(crate) type EtsForm = (String, bool);
-
-/// AutoETS without season on `y` (or the ETS of `form` alone, as a past-origin fit repeats
-/// the choice the main fit made); the last value if it cannot be fitted.
-fn ets(y: &[f64], h: usize, form: Option<&EtsForm>) -> (Vec<f64>, String, Option<EtsForm>) {
-    let model = match form {
-        Some((spec, damped)) => AutoETS::new(1, spec.as_str()).and_then(|m| m.damped(*damped)),
-        None => AutoETS::new(1, "AZN"),
-    };
-    let fitted = model.map_err(|_| ()).and_then(|m| m.fit(y).map_err(|_| ()));
+/// AutoETS without season on `y`; the last value if it cannot be fitted.
+fn ets(y: &[f64], h: usize) -> (Vec<f64>, String) {
+    let fitted = AutoETS::new(1, "AZN").map_err(|_| ()).and_then(|m| m.fit(y).map_err(|_| ()));
     if let Ok(f) = fitted
         && let Ok(fc) = f.predict(h, None)
         && fc.point.iter().all(|v| v.is_finite())
     {
-        let t = f.model().model_type();
-        let form = (t.to_string(), f.model().damped());
-        return (fc.point, format!("ETS({t})"), Some(form));
+        return (fc.point, format!("ETS({})", f.model().model_type()));
     }
-    (vec![y[y.len() - 1]; h], "naive (ETS could not be fitted)".into(), None)
+    (vec![y[y.len() - 1]; h], "naive (ETS could not be fitted)".into())
 }
 
 /// The median of each point's window of ± `half` points (shorter at the ends).
