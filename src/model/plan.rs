@@ -609,18 +609,24 @@ impl Calc<'_> {
     fn given(&self, n: &str) -> Option<f64> {
         GIVEN.contains(&n).then(|| self.v(n)).flatten()
     }
-    fn add(&mut self, n: &str, value: f64, kind: Kind, unit: &str, formula: &str, inputs: &[(&str, String)]) {
+    /// A figure of this scenario, its value shown in `unit`.
+    fn figure(&self, n: &str, value: f64, kind: Kind, unit: &str, formula: &str, given: bool) -> (Figure, f64) {
         let (unit, div) = display(kind, unit);
-        let mut fig = Figure {
+        let fig = Figure {
             name: self.name(n),
             value,
             kind,
             unit,
             shown: value / div,
             formula: formula.to_string(),
-            inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-            given: false,
+            inputs: BTreeMap::new(),
+            given,
         };
+        (fig, div)
+    }
+    fn add(&mut self, n: &str, value: f64, kind: Kind, unit: &str, formula: &str, inputs: &[(&str, String)]) {
+        let (mut fig, div) = self.figure(n, value, kind, unit, formula, false);
+        fig.inputs = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         if let Some(g) = self.given(n) {
             // Given: the given value stands; what the inputs give is shown beside it, and a
             // difference of more than 0.5 % is a contradiction to report.
@@ -648,17 +654,8 @@ impl Calc<'_> {
                 && !self.figs.iter().any(|f| f.name == full)
                 && let Some(spec) = SPECS.iter().find(|s| s.key == *n)
             {
-                let (unit, div) = display(spec.kind, spec.unit);
-                self.figs.push(Figure {
-                    name: full,
-                    value: g,
-                    kind: spec.kind,
-                    unit,
-                    shown: g / div,
-                    formula: "given".into(),
-                    inputs: BTreeMap::new(),
-                    given: true,
-                });
+                let (fig, _) = self.figure(n, g, spec.kind, spec.unit, "given", true);
+                self.figs.push(fig);
             }
         }
     }
@@ -966,12 +963,7 @@ fn workload(c: &mut Calc) {
                 ],
             );
             if let Some(b) = c.v("buffer") {
-                for (end, per) in [("low", hi), ("high", lo)] {
-                    let key = if end == "low" {
-                        "users_per_instance_high"
-                    } else {
-                        "users_per_instance_low"
-                    };
+                for (end, per, key) in [("low", hi, "users_per_instance_high"), ("high", lo, "users_per_instance_low")] {
                     c.add(
                         &format!("instances_{label}_{end}_buffered"),
                         capacity::instances_for_users(u * (1.0 + b), per) as f64,

@@ -75,18 +75,20 @@ pub fn fold_weight(fold: usize, decay: f64) -> f64 {
     decay.powi(fold.saturating_sub(1) as i32)
 }
 
-/// The candidate with the lowest weighted mean absolute error, and each candidate's error
-/// (None where it has none). The model wins ties, whenever seasonal naive has no errors, and
-/// unless another candidate's error is below (1 − `margin`) × the model's.
-/// With `shift` (the first origin that saw a whole season of the current level), only the
-/// errors of folds from that origin on count when at least `min_after` exist: the old level's
-/// errors say little about the new one.
-pub fn choose(errs: &[PastError], decay: f64, shift: Option<usize>, min_after: usize, margin: f64) -> (Candidate, [Option<f64>; 3]) {
-    let after = shift.map(|cp| errs.iter().filter(|e| e.origin >= cp).count()).unwrap_or(0);
-    let from = match shift {
-        Some(cp) if after >= min_after.max(1) => cp,
-        _ => 0,
-    };
+/// The first origin whose folds' errors count alone: `since` (the first origin a season past
+/// the last level shift) when at least `min` errors follow it; None otherwise (all count).
+/// The old level's errors say little about the new one.
+pub fn cutoff(errs: &[PastError], since: Option<usize>, min: usize) -> Option<usize> {
+    let cp = since?;
+    (errs.iter().filter(|e| e.origin >= cp).count() >= min.max(1)).then_some(cp)
+}
+
+/// The candidate with the lowest weighted mean absolute error over the folds from origin
+/// `from` on (`cutoff`), and each candidate's error (None where it has none). The model wins
+/// ties, whenever seasonal naive has no errors, and unless another candidate's error is below
+/// (1 − `margin`) × the model's.
+pub fn choose(errs: &[PastError], decay: f64, from: Option<usize>, margin: f64) -> (Candidate, [Option<f64>; 3]) {
+    let from = from.unwrap_or(0);
     let mae = |c: Candidate| {
         let (mut s, mut w) = (0.0, 0.0);
         for e in errs.iter().filter(|e| e.origin >= from) {
@@ -163,25 +165,23 @@ pub struct Weighing {
     pub window: f64,
     /// Fold recency weight (`fold_weight`).
     pub decay: f64,
-    /// The first origin after the last level shift (as in `choose`), if any.
-    pub since: Option<usize>,
-    /// The widening when too few errors follow the shift.
-    pub widen: f64,
+    /// Only the folds from this origin on count (`cutoff`).
+    pub from: Option<usize>,
+    /// The widening when a level shift was found but too few errors follow it.
+    pub widen: Option<f64>,
     /// With a floor, errors count relative to their forecast's size (|forecast| + floor); the
     /// bands are then in units of size.
     pub floor: Option<f64>,
 }
 
 /// Quantiles per horizon step of `c`'s errors: at step s, the errors of steps within
-/// ± `w.window` × `hf` (at least ± 1) of s, weighted by fold recency and trust. With
-/// `w.since`, only the errors of folds from that origin on count when at least `hf` exist;
-/// otherwise all count, and the band is widened by `w.widen`. None when fewer than 20 errors
-/// exist.
+/// ± `w.window` × `hf` (at least ± 1) of s, weighted by fold recency and trust; only the
+/// folds from `w.from` on, widened by `w.widen`. None when fewer than 20 errors count.
 pub fn bands(errs: &[PastError], c: Candidate, hf: usize, w: &Weighing) -> Option<Calibration> {
     let Weighing {
         window,
         decay,
-        since: shift,
+        from,
         widen,
         floor,
     } = *w;
@@ -192,70 +192,53 @@ pub fn bands(errs: &[PastError], c: Candidate, hf: usize, w: &Weighing) -> Optio
             None => x,
         })
     };
-    let all: Vec<(usize, f64, f64)> = errs
+    let use_: Vec<(usize, f64, f64)> = errs
         .iter()
+        .filter(|e| e.origin >= from.unwrap_or(0))
         .filter_map(|e| score(e).map(|x| (e.step, x, fold_weight(e.fold, decay) * e.trust)))
         .collect();
-    if all.len() < 20 || hf == 0 {
+    if use_.len() < 20 || hf == 0 {
         return None;
-    }
-    let mut use_: Vec<(usize, f64, f64)> = all.clone();
-    let (mut after_shift, mut widened) = (None, None);
-    if let Some(cp) = shift {
-        let after: Vec<(usize, f64, f64)> = errs
-            .iter()
-            .filter(|e| e.origin >= cp)
-            .filter_map(|e| score(e).map(|x| (e.step, x, fold_weight(e.fold, decay) * e.trust)))
-            .collect();
-        if after.len() >= hf.max(20) {
-            use_ = after;
-            after_shift = Some(cp);
-        } else if after.len() < all.len() {
-            widened = Some(widen);
-        }
     }
     let half = if window > 0.0 {
         ((window * hf as f64).round() as usize).max(1)
     } else {
         hf
     };
-    let scale = widened.unwrap_or(1.0);
+    let scale = widen.unwrap_or(1.0);
     let mut by_step: Vec<Vec<(f64, f64)>> = vec![Vec::new(); hf];
     for (s, x, w) in &use_ {
         if *s < hf {
             by_step[*s].push((*x, *w));
         }
     }
-    let mut q = Vec::with_capacity(hf);
     let mut buf: Vec<(f64, f64)> = Vec::new();
-    if half >= hf {
+    let band_of = |buf: &mut Vec<(f64, f64)>| [0.025, 0.1, 0.9, 0.975].map(|a| scale * weighted_quantile(buf, a));
+    let q = if half >= hf {
         // Pooled: one band for every step.
         buf.extend(use_.iter().map(|(_, x, w)| (*x, *w)));
-        let band = [0.025, 0.1, 0.9, 0.975].map(|a| scale * weighted_quantile(&mut buf, a));
-        return Some(Calibration {
-            q: vec![band; hf],
-            used: use_.len(),
-            after_shift,
-            widened,
-        });
-    }
-    for s in 0..hf {
-        buf.clear();
-        for v in &by_step[s.saturating_sub(half)..(s + half + 1).min(hf)] {
-            buf.extend_from_slice(v);
-        }
-        if buf.len() < 20 {
-            // Too few near this step (a short horizon): every step's errors.
-            buf.clear();
-            buf.extend(use_.iter().map(|(_, x, w)| (*x, *w)));
-        }
-        q.push([0.025, 0.1, 0.9, 0.975].map(|a| scale * weighted_quantile(&mut buf, a)));
-    }
+        vec![band_of(&mut buf); hf]
+    } else {
+        (0..hf)
+            .map(|s| {
+                buf.clear();
+                for v in &by_step[s.saturating_sub(half)..(s + half + 1).min(hf)] {
+                    buf.extend_from_slice(v);
+                }
+                if buf.len() < 20 {
+                    // Too few near this step (a short horizon): every step's errors.
+                    buf.clear();
+                    buf.extend(use_.iter().map(|(_, x, w)| (*x, *w)));
+                }
+                band_of(&mut buf)
+            })
+            .collect()
+    };
     Some(Calibration {
         q,
         used: use_.len(),
-        after_shift,
-        widened,
+        after_shift: from,
+        widened: widen,
     })
 }
 
@@ -285,12 +268,12 @@ mod tests {
                 err(1, s, sign, 3.0 * sign)
             })
             .collect();
-        let (c, maes) = choose(&errs, 1.0, None, 0, 0.0);
+        let (c, maes) = choose(&errs, 1.0, None, 0.0);
         assert_eq!(c, Candidate::Model);
         assert_eq!(maes, [Some(1.0), Some(3.0), Some(2.0)]);
         // Errors of opposite signs cancel in the blend: |(2 − 2) / 2| = 0 beats both.
         let errs: Vec<PastError> = (0..30).map(|s| err(1, s, 2.0, -2.0)).collect();
-        assert_eq!(choose(&errs, 1.0, None, 0, 0.0).0, Candidate::Blend);
+        assert_eq!(choose(&errs, 1.0, None, 0.0).0, Candidate::Blend);
         // Without a season there is nothing to compare: the model.
         let errs: Vec<PastError> = (0..30)
             .map(|s| PastError {
@@ -298,7 +281,7 @@ mod tests {
                 ..err(1, s, 5.0, 0.0)
             })
             .collect();
-        assert_eq!(choose(&errs, 1.0, None, 0, 0.0), (Candidate::Model, [None, None, None]));
+        assert_eq!(choose(&errs, 1.0, None, 0.0), (Candidate::Model, [None, None, None]));
     }
 
     #[test]
@@ -307,8 +290,8 @@ mod tests {
         // Equal weights: model (1 + 5) / 2 = 3 vs naive (4 + 0) / 2 = 2 → naive.
         // Decay 0.25: model (1 + 0.25 × 5) / 1.25 = 1.8 vs naive (4 + 0) / 1.25 = 3.2 → model.
         let errs = vec![err(1, 0, 1.0, 4.0), err(2, 0, 5.0, 0.0)];
-        assert_eq!(choose(&errs, 1.0, None, 0, 0.0).0, Candidate::SeasonalNaive);
-        let (c, m) = choose(&errs, 0.25, None, 0, 0.0);
+        assert_eq!(choose(&errs, 1.0, None, 0.0).0, Candidate::SeasonalNaive);
+        let (c, m) = choose(&errs, 0.25, None, 0.0);
         assert_eq!(c, Candidate::Model);
         assert!((m[0].unwrap() - 1.8).abs() < 1e-12 && (m[1].unwrap() - 3.2).abs() < 1e-12);
     }
@@ -330,12 +313,12 @@ mod tests {
         assert!(weighted_quantile(&mut [], 0.5).is_nan());
     }
 
-    fn weigh(window: f64, since: Option<usize>) -> Weighing {
+    fn weigh(window: f64, from: Option<usize>, widen: Option<f64>) -> Weighing {
         Weighing {
             window,
             decay: 1.0,
-            since,
-            widen: 1.5,
+            from,
+            widen,
             floor: None,
         }
     }
@@ -359,23 +342,26 @@ mod tests {
                 }
             }
         }
-        let c = bands(&errs, Candidate::Model, 100, &weigh(0.05, None)).unwrap();
+        let c = bands(&errs, Candidate::Model, 100, &weigh(0.05, None, None)).unwrap();
         // Window ± 5 steps: at step 50 the errors are ±4.5..±5.5, so the 97.5 % quantile is
         // between 5 and 5.5 and the 2.5 % its mirror; at step 5, between 0.5 and 1.
         assert!(c.q[50][3] > 5.0 && c.q[50][3] <= 5.5, "{:?}", c.q[50]);
         assert!((c.q[50][0] + c.q[50][3]).abs() < 1e-9);
         assert!(c.q[5][3] > 0.5 && c.q[5][3] <= 1.0, "{:?}", c.q[5]);
         // Pooled (window 0): every step has the same band.
-        let pooled = bands(&errs, Candidate::Model, 100, &weigh(0.0, None)).unwrap();
+        let pooled = bands(&errs, Candidate::Model, 100, &weigh(0.0, None, None)).unwrap();
         assert_eq!(pooled.q[5], pooled.q[50]);
         // Folds from origin 900 on (fold 1 starts there): fold 1's 200 errors ≥ 100 remain, alone.
-        let after = bands(&errs, Candidate::Model, 100, &weigh(0.0, Some(900))).unwrap();
+        assert_eq!(cutoff(&errs, Some(900), 100), Some(900));
+        let after = bands(&errs, Candidate::Model, 100, &weigh(0.0, Some(900), None)).unwrap();
         assert_eq!((after.used, after.after_shift, after.widened), (200, Some(900), None));
         // From 990 on leaves no fold (< one horizon of 100 errors): all are used, widened 1.5×.
-        let wide = bands(&errs, Candidate::Model, 100, &weigh(0.0, Some(990))).unwrap();
+        assert_eq!(cutoff(&errs, Some(990), 100), None);
+        assert_eq!(cutoff(&errs, None, 100), None);
+        let wide = bands(&errs, Candidate::Model, 100, &weigh(0.0, None, Some(1.5))).unwrap();
         assert_eq!((wide.used, wide.after_shift, wide.widened), (400, None, Some(1.5)));
         assert!((wide.q[0][3] - 1.5 * pooled.q[0][3]).abs() < 1e-9);
         // Fewer than 20 errors: no calibration.
-        assert!(bands(&errs[..19], Candidate::Model, 100, &weigh(0.0, None)).is_none());
+        assert!(bands(&errs[..19], Candidate::Model, 100, &weigh(0.0, None, None)).is_none());
     }
 }

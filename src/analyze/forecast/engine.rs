@@ -109,8 +109,6 @@ pub struct Params {
     pub relative: f64,
     /// Days of history each past-origin fit sees (None: `window_days`).
     pub fold_window_days: Option<f64>,
-    /// `outlier_mads` of the past-origin fits (None: the same; 0: no outlier pass).
-    pub fold_outlier_mads: Option<f64>,
 }
 
 impl Default for Params {
@@ -139,7 +137,6 @@ impl Default for Params {
             shift_guard: true,
             shift_widen: 1.25,
             fold_window_days: Some(7.0),
-            fold_outlier_mads: None,
             relative: 0.1,
         }
     }
@@ -175,10 +172,9 @@ impl Params {
             "shift_widen" => self.shift_widen = num()?,
             "fold_window_days" => self.fold_window_days = Some(num()?),
             "relative" => self.relative = num()?,
-            "fold_outlier_mads" => self.fold_outlier_mads = Some(num()?),
             other => {
                 return Err(format!(
-                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops, select, select_margin, fold_decay, step_window, shift_guard, shift_widen, fold_window_days, fold_outlier_mads, relative)"
+                    "--param {other}: unknown (window_days, trend_days, outlier_mads, folds, snaive_weight, weekly, min_weekly_strength, robust_loops, interval_scale, interval_scale95, transform, trend_daily, multiplicative, mstl_iterations, inner_loops, fold_robust_loops, select, select_margin, fold_decay, step_window, shift_guard, shift_widen, fold_window_days, relative)"
                 ));
             }
         }
@@ -328,7 +324,6 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
     let fold_p = Params {
         robust_loops: p.fold_robust_loops.unwrap_or(p.robust_loops),
         window_days: p.fold_window_days.unwrap_or(p.window_days),
-        outlier_mads: p.fold_outlier_mads.unwrap_or(p.outlier_mads),
         ..p.clone()
     };
     if p.folds > 0 && hf >= 1 {
@@ -372,8 +367,14 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
     // The first origin whose history holds a whole season of the current level.
     let shift = if p.shift_guard { super::level_shift(&y, day) } else { None };
     let since = shift.map(|cp| cp + naive_q.unwrap_or(0));
+    // Only the folds from there on count when they hold a horizon of errors; a shift with too
+    // few errors after it widens the band instead.
+    let from = calibrate::cutoff(&past, since, hf.max(20));
+    let widen = since
+        .filter(|s| from.is_none() && past.iter().any(|e| e.origin < *s))
+        .map(|_| p.shift_widen);
     let (chosen, maes) = if p.select {
-        calibrate::choose(&past, p.fold_decay, since, hf, p.select_margin)
+        calibrate::choose(&past, p.fold_decay, from, p.select_margin)
     } else {
         (Candidate::Model, [None; 3])
     };
@@ -412,8 +413,8 @@ pub fn forecast(input: &Input, p: &Params) -> Result<Forecast, ForecastError> {
     let weighing = calibrate::Weighing {
         window: p.step_window,
         decay: p.fold_decay,
-        since,
-        widen: p.shift_widen,
+        from,
+        widen,
         floor,
     };
     let cal = calibrate::bands(&past, chosen, hf, &weighing);
