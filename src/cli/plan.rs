@@ -3,7 +3,7 @@
 //! against them. Exit 1 when an audited figure is off beyond its tolerance, 2 on bad input.
 
 use crate::config::Config;
-use crate::model::audit::{self, Finding};
+use crate::model::audit::{self, Assumption, Finding, Repeated};
 use crate::model::plan::{self, Inputs, Plan, Profile};
 use crate::model::units::Num;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
     }
     // The audit file names its profile, relative to itself, unless --profile is given.
     let mut stated = None;
+    let mut assumptions = vec![];
     let mut profile_path = args.profile.clone();
     if let Some(a) = &args.audit {
         let body = match std::fs::read_to_string(a) {
@@ -38,11 +39,12 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
             Err(e) => return fail(format!("cannot read audit file {}: {e}", a.display())),
         };
         match audit::parse_file(&a.display().to_string(), &body) {
-            Ok((p, s)) => {
+            Ok(f) => {
                 if profile_path.is_none() {
-                    profile_path = p.map(|p| a.parent().unwrap_or(Path::new(".")).join(p));
+                    profile_path = f.profile.map(|p| a.parent().unwrap_or(Path::new(".")).join(p));
                 }
-                stated = Some(s);
+                stated = Some(f.stated);
+                assumptions = f.assumptions;
             }
             Err(e) => return fail(e),
         }
@@ -66,6 +68,17 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
             ..Default::default()
         },
     };
+    // The document's own assumptions, then --set over them: to the base and every scenario.
+    let audit_name = args.audit.as_ref().map(|a| a.display().to_string()).unwrap_or_default();
+    for a in &assumptions {
+        let src = format!("{audit_name}: assumption {} ({})", a.input, a.location);
+        let all = std::iter::once(&mut profile.inputs).chain(profile.scenarios.iter_mut().map(|s| &mut s.inputs));
+        for inputs in all {
+            if let Err(e) = inputs.set(&src, &a.input, &a.value, &cfg.pricing) {
+                return fail(format!("{e} (see `headroom plan --list-inputs`)"));
+            }
+        }
+    }
     for s in &args.set {
         let mut inputs: Inputs = profile.inputs.clone();
         if let Err(e) = inputs.set_flag(s, &cfg.pricing) {
@@ -92,15 +105,22 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
                 Ok(f) => f,
                 Err(e) => return fail(e),
             };
+            let repeated = audit::repeated(&findings);
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"profile": p.profile, "source": p.source, "findings": findings})
+                    serde_json::json!({
+                        "profile": p.profile,
+                        "source": p.source,
+                        "assumptions": assumptions,
+                        "findings": findings,
+                        "repeated": repeated,
+                    })
                 );
             } else {
-                print_audit(&p, &findings);
+                print_audit(&p, cfg, &assumptions, &findings, &repeated);
             }
-            if findings.iter().any(Finding::wrong) {
+            if findings.iter().any(Finding::wrong) || repeated.iter().any(|r| !r.consistent) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -195,8 +215,15 @@ fn print_plan(p: &Plan, cfg: &Config) {
     }
 }
 
-fn print_audit(p: &Plan, findings: &[Finding]) {
+fn print_audit(p: &Plan, cfg: &Config, assumptions: &[Assumption], findings: &[Finding], repeated: &[Repeated]) {
     println!("Audit of {} ({}): {} stated figure(s)", p.profile, p.source, findings.len());
+    for a in assumptions {
+        println!(
+            "Assumed as the document states: {} = {}  [{}: \"{}\"]",
+            a.input, a.shown, a.location, a.quote
+        );
+    }
+    println!("Other prices: pricing.toml, {} as of {}.", cfg.pricing.region, cfg.pricing.as_of);
     for f in findings {
         let mark = if f.wrong() { "WRONG" } else { "ok" };
         println!(
@@ -213,6 +240,29 @@ fn print_audit(p: &Plan, findings: &[Finding]) {
             println!("        \"{}\"  -> headroom: {}", f.quote, f.formula);
         }
     }
+    if !repeated.is_empty() {
+        println!("Stated in more than one place:");
+        for r in repeated {
+            let places: Vec<String> = r
+                .places
+                .iter()
+                .map(|(loc, v)| format!("{} {} in {loc}", Num(*v), r.unit).replace("  ", " "))
+                .collect();
+            println!(
+                "  {:<5} {:<40} {}",
+                if r.consistent { "same" } else { "DIFF" },
+                r.figure,
+                places.join("; ")
+            );
+        }
+    }
     let wrong = findings.iter().filter(|f| f.wrong()).count();
-    println!("{} correct, {} wrong", findings.len() - wrong, wrong);
+    let diff = repeated.iter().filter(|r| !r.consistent).count();
+    println!(
+        "{} correct, {} wrong; {} figure(s) stated in more than one place, {} of them inconsistent",
+        findings.len() - wrong,
+        wrong,
+        repeated.len(),
+        diff
+    );
 }

@@ -498,6 +498,8 @@ pub struct Pricing {
     pub instances: BTreeMap<String, InstancePrice>,
     pub fargate_vcpu_hour: Money,
     pub fargate_gb_hour: Money,
+    /// Fargate Spot's discount off the Fargate rates (a share; default 0.7).
+    pub fargate_spot_discount: f64,
     pub dynamodb_read_per_million: Money,
     pub dynamodb_write_per_million: Money,
     pub dynamodb_rcu_hour: Money,
@@ -1607,6 +1609,10 @@ fn read_pricing(t: &Tbl) -> Option<Pricing> {
             (None, None)
         }
     };
+    let fargate_spot_discount = match &f {
+        Some(f) if f.has("spot_discount") => f.num("spot_discount", 0.0, 0.99),
+        _ => Some(0.7),
+    };
     if let Some(f) = &f {
         f.done();
     }
@@ -1652,6 +1658,7 @@ fn read_pricing(t: &Tbl) -> Option<Pricing> {
         instances,
         fargate_vcpu_hour: fv?,
         fargate_gb_hour: fg?,
+        fargate_spot_discount: fargate_spot_discount?,
         dynamodb_read_per_million: dd.0?,
         dynamodb_write_per_million: dd.1?,
         dynamodb_rcu_hour: dd.2?,

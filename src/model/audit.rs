@@ -1,7 +1,11 @@
 //! `headroom plan --audit`: a plan document's stated figures held against what the model
 //! computes from the same inputs. Each stated figure is correct (within its tolerance), off by
 //! a percentage, or off by a factor (×2 or more); two stated values for one figure that
-//! disagree are also marked inconsistent with each other.
+//! disagree are also marked inconsistent with each other, and every figure stated in more
+//! than one place is listed with its places and whether they agree (a document's sizing
+//! table against its cost table). The document's own assumptions (`[[assumption]]`, e.g. the
+//! spot discount it states) replace the price table's for the audit, so a claim is held
+//! against what the document assumed, not against pricing.toml.
 //!
 //! Pure. May use: model::plan, model::units.
 
@@ -72,9 +76,39 @@ impl Finding {
     }
 }
 
-/// Reads an audit file: `profile = "NAME.toml"` and `[[stated]]` entries with `figure`,
-/// `value` (a number or a quantity with unit), `where`, `quote` and optional `tolerance`.
-pub fn parse_file(file: &str, body: &str) -> Result<(Option<String>, Vec<Stated>), AuditError> {
+/// An input the document itself states (e.g. `spot_discount = 70 %`), used for its audit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assumption {
+    pub input: String,
+    #[serde(skip)]
+    pub value: toml::Value,
+    pub shown: String,
+    pub location: String,
+    pub quote: String,
+}
+
+/// An audit file: its profile, the document's assumptions and its stated figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFile {
+    pub profile: Option<String>,
+    pub assumptions: Vec<Assumption>,
+    pub stated: Vec<Stated>,
+}
+
+/// A figure stated in more than one place: each place's value (shown in the figure's unit),
+/// and whether they all agree within their tolerances.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Repeated {
+    pub figure: String,
+    pub unit: String,
+    pub places: Vec<(String, f64)>,
+    pub consistent: bool,
+}
+
+/// Reads an audit file: `profile = "NAME.toml"`, `[[assumption]]` entries with `input`,
+/// `value`, `where` and `quote`, and `[[stated]]` entries with `figure`, `value` (a number
+/// or a quantity with unit), `where`, `quote` and optional `tolerance`.
+pub fn parse_file(file: &str, body: &str) -> Result<AuditFile, AuditError> {
     let err = |index, figure: &str, problem: String| AuditError {
         file: file.to_string(),
         index,
@@ -85,6 +119,29 @@ pub fn parse_file(file: &str, body: &str) -> Result<(Option<String>, Vec<Stated>
         .parse()
         .map_err(|e: toml::de::Error| err(0, "-", format!("not valid TOML: {}", e.message())))?;
     let profile = t.get("profile").and_then(|v| v.as_str()).map(String::from);
+    let mut assumptions = Vec::new();
+    for (i, a) in t.get("assumption").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
+        let at = a.as_table().ok_or_else(|| err(i, "-", "assumption: expected a table".into()))?;
+        let input = at
+            .get("input")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| err(i, "-", "assumption: missing input (a plan input such as spot_discount)".into()))?;
+        let value = at
+            .get("value")
+            .cloned()
+            .ok_or_else(|| err(i, input, "assumption: missing value".into()))?;
+        let shown = match &value {
+            toml::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        assumptions.push(Assumption {
+            input: input.to_string(),
+            value,
+            shown,
+            location: at.get("where").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+            quote: at.get("quote").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        });
+    }
     let mut out = Vec::new();
     for (i, s) in t.get("stated").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
         let st = s.as_table().ok_or_else(|| err(i, "-", "expected a table".into()))?;
@@ -119,7 +176,34 @@ pub fn parse_file(file: &str, body: &str) -> Result<(Option<String>, Vec<Stated>
             tolerance,
         });
     }
-    Ok((profile, out))
+    Ok(AuditFile {
+        profile,
+        assumptions,
+        stated: out,
+    })
+}
+
+/// The figures stated in more than one place, in the order first stated.
+pub fn repeated(findings: &[Finding]) -> Vec<Repeated> {
+    let mut out: Vec<Repeated> = Vec::new();
+    for f in findings {
+        if findings.iter().filter(|g| g.figure == f.figure).count() < 2 {
+            continue;
+        }
+        match out.iter_mut().find(|r| r.figure == f.figure) {
+            Some(r) => {
+                r.places.push((f.location.clone(), f.stated_shown));
+                r.consistent &= f.inconsistent_with.is_empty();
+            }
+            None => out.push(Repeated {
+                figure: f.figure.clone(),
+                unit: f.unit.clone(),
+                places: vec![(f.location.clone(), f.stated_shown)],
+                consistent: f.inconsistent_with.is_empty(),
+            }),
+        }
+    }
+    out
 }
 
 fn unit_of(f: &Figure) -> &str {

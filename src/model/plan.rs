@@ -255,6 +255,97 @@ const SPECS: &[Spec] = &[
         "given figure: stored data (else users × storage_per_user)",
     ),
     spec(
+        "sessions_per_user_per_day",
+        Kind::Count,
+        "",
+        true,
+        "sessions a daily active user opens per day (with requests_per_session: requests per day)",
+    ),
+    spec(
+        "requests_per_user_per_day",
+        Kind::Count,
+        "",
+        true,
+        "requests a daily active user makes per day (instead of sessions × requests_per_session)",
+    ),
+    spec(
+        "requests_per_day",
+        Kind::Count,
+        "",
+        true,
+        "given figure: requests per day (else DAU × requests per user per day)",
+    ),
+    spec(
+        "peak_bandwidth",
+        Kind::BitRate,
+        "Gbit/s",
+        true,
+        "given figure: peak bandwidth (else daily transfer ÷ 86,400 s × peak_factor × 8)",
+    ),
+    spec(
+        "peak_instances",
+        Kind::Count,
+        "",
+        true,
+        "given figure: instances at the peak (else ⌈peak users ÷ users per instance⌉)",
+    ),
+    spec(
+        "required_pods",
+        Kind::Count,
+        "",
+        true,
+        "given figure: backend pods the average rate needs (else avg_rps ÷ requests per pod)",
+    ),
+    spec(
+        "required_nodes",
+        Kind::Count,
+        "",
+        true,
+        "given figure: nodes the pods need (else the larger of CPU and memory)",
+    ),
+    spec(
+        "dynamodb_rcu",
+        Kind::Count,
+        "",
+        true,
+        "given figure: DynamoDB read capacity units (else reads/s × units per read)",
+    ),
+    spec(
+        "dynamodb_wcu",
+        Kind::Count,
+        "",
+        true,
+        "given figure: DynamoDB write capacity units (else writes/s × units per write)",
+    ),
+    spec(
+        "alb_max_rps",
+        Kind::ReqRate,
+        "req/s",
+        true,
+        "requests per second one load balancer is planned for (AWS sets no fixed limit; a plan states one)",
+    ),
+    spec(
+        "alb_max_bandwidth",
+        Kind::BitRate,
+        "Gbit/s",
+        true,
+        "bandwidth one load balancer is planned for",
+    ),
+    spec(
+        "fargate_spot_share",
+        Kind::Share,
+        "",
+        false,
+        "share of Fargate tasks on Fargate Spot (default 0; its discount from pricing.toml)",
+    ),
+    spec(
+        "fargate_spot_discount",
+        Kind::Share,
+        "",
+        false,
+        "Fargate Spot's discount off Fargate (default pricing.toml [fargate] spot_discount)",
+    ),
+    spec(
         "link_capacity",
         Kind::BitRate,
         "Gbit/s",
@@ -273,6 +364,10 @@ const TEXT_KEYS: &[(&str, &str)] = &[
         "user_thresholds",
         "concurrent-user counts whose crossing month the growth table gives, e.g. \"5000, 20000\"",
     ),
+    (
+        "region_split",
+        "traffic share of each region, e.g. \"us-east-1=50%, eu-west-1=30%, ap-south-1=20%\" (default: an equal split over `regions`)",
+    ),
     ("instance_type", "instance type of the fleet, from pricing.toml"),
     ("dynamodb_consistency", "eventual, strong or transactional (default eventual)"),
     (
@@ -284,7 +379,54 @@ const TEXT_KEYS: &[(&str, &str)] = &[
 /// Figures that may also be given (`--set peak_rps=2000`): a given figure is used as it is
 /// by every figure computed from it, shown as "given", and compared with what its own inputs
 /// give when they are there too (a contradiction is a note, never silently resolved).
-const GIVEN: &[&str] = &["peak_concurrent_users", "avg_rps", "peak_rps", "storage"];
+const GIVEN: &[&str] = &[
+    "peak_concurrent_users",
+    "requests_per_day",
+    "avg_rps",
+    "peak_rps",
+    "peak_bandwidth",
+    "storage",
+    "peak_instances",
+    "required_pods",
+    "required_nodes",
+    "dynamodb_rcu",
+    "dynamodb_wcu",
+];
+
+/// The regions of `region_split` with their traffic shares: `NAME=SHARE` items (or bare
+/// shares, named 1, 2, …) separated by commas, the shares adding up to 100 %.
+fn region_split(text: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for (i, item) in text.split(',').enumerate() {
+        let item = item.trim();
+        let (name, share) = match item.split_once('=') {
+            Some((n, s)) => (n.trim().to_string(), s.trim()),
+            None => ((i + 1).to_string(), item),
+        };
+        let ok_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok_name {
+            return Err(format!(
+                "region `{name}` in {item:?}: a region is named with letters, digits and dashes (e.g. us-east-1=50%)"
+            ));
+        }
+        let v = parse(share, Kind::Share, "").map_err(|e| format!("region {name}: {e}"))?;
+        if !(0.0..=1.0).contains(&v) || v == 0.0 {
+            return Err(format!("region {name}: `{share}` is not a share above 0 and up to 100 %"));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("region {name} is named twice"));
+        }
+        out.push((name, v));
+    }
+    let sum: f64 = out.iter().map(|r| r.1).sum();
+    if (sum - 1.0).abs() > 0.005 {
+        return Err(format!(
+            "the shares add up to {} %, not 100 % (e.g. \"us-east-1=60%, eu-west-1=40%\")",
+            Num(sum * 100.0)
+        ));
+    }
+    Ok(out)
+}
 
 /// Parsed inputs: quantities in base units, and text values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -307,6 +449,9 @@ impl Inputs {
                         pricing.instances.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
                 ));
+            }
+            if key == "region_split" {
+                region_split(s).map_err(|e| input_err(src, key, e))?;
             }
             if key == "dynamodb_consistency" && Consistency::parse(s).is_none() {
                 return Err(input_err(src, key, format!("`{s}` is not eventual, strong or transactional")));
@@ -605,6 +750,11 @@ impl Calc<'_> {
         let full = self.name(n);
         self.figs.iter().find(|f| f.name == full).map(|f| f.value).or_else(|| self.given(n))
     }
+    /// Whether this scenario has computed (or taken as given) figure `n` already.
+    fn has(&self, n: &str) -> bool {
+        let full = self.name(n);
+        self.figs.iter().any(|f| f.name == full)
+    }
     /// The value of a figure the inputs give.
     fn given(&self, n: &str) -> Option<f64> {
         GIVEN.contains(&n).then(|| self.v(n)).flatten()
@@ -709,6 +859,7 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
         compute(&mut c)?;
         dynamodb(&mut c);
         high_traffic(&mut c);
+        regions(&mut c, &prefix)?;
         if let Some(fit) = tier_fit(&mut c, &prefix)? {
             out.tiers.push(fit);
         }
@@ -838,6 +989,7 @@ fn workload(c: &mut Calc) {
             &[("peak_requests_per_minute", c.shown("peak_requests_per_minute"))],
         );
     }
+    traffic_from_dau(c, dau);
     for (rate, label) in [("avg_rps", "avg"), ("peak_rps", "peak")] {
         let Some(rps) = c.f(rate) else { continue };
         let mut total = 0.0;
@@ -855,14 +1007,20 @@ fn workload(c: &mut Calc) {
                 );
             }
         }
-        if c.v("request_size").is_some() && c.v("response_size").is_some() {
+        let sizes: Vec<&str> = ["request_size", "response_size"].into_iter().filter(|s| c.v(s).is_some()).collect();
+        if !sizes.is_empty() {
+            // Bytes to bits made explicit: a link, a load balancer and a NIC are rated in bit/s.
             let bits = ByteRate(total).bits();
             c.add(
                 &format!("throughput_{label}"),
                 total,
                 Kind::ByteRate,
                 "MB/s",
-                &format!("{rate} × (request_size + response_size)"),
+                &if sizes.len() == 1 {
+                    format!("{rate} × {}", sizes[0])
+                } else {
+                    format!("{rate} × ({})", sizes.join(" + "))
+                },
                 &[(rate, c.fig_shown(rate))],
             );
             c.add(
@@ -870,7 +1028,7 @@ fn workload(c: &mut Calc) {
                 bits.0,
                 Kind::BitRate,
                 "Mbit/s",
-                &format!("throughput_{label} × 8 bits"),
+                &format!("throughput_{label} (bytes/s) × 8 bits per byte"),
                 &[],
             );
             c.add(
@@ -1019,6 +1177,60 @@ fn workload(c: &mut Calc) {
     }
 }
 
+/// Traffic from daily active users: DAU × requests per user per day (directly, or sessions ×
+/// requests per session) → requests per day → the average rate over 86,400 s → the peak at
+/// `peak_factor`. A rate another route already gave (concurrent users) is left as it is.
+fn traffic_from_dau(c: &mut Calc, dau: Option<f64>) {
+    let per_user = match (
+        c.v("requests_per_user_per_day"),
+        c.v("sessions_per_user_per_day"),
+        c.v("requests_per_session"),
+    ) {
+        (Some(r), _, _) => Some((r, "requests_per_user_per_day", c.shown("requests_per_user_per_day"))),
+        (None, Some(s), Some(r)) => Some((
+            s * r,
+            "sessions_per_user_per_day × requests_per_session",
+            format!("{} × {}", c.shown("sessions_per_user_per_day"), c.shown("requests_per_session")),
+        )),
+        _ => None,
+    };
+    if let (Some(d), Some((r, how, shown))) = (dau, per_user) {
+        c.add(
+            "requests_per_day",
+            d * r,
+            Kind::Count,
+            "requests",
+            &format!("DAU × {how}"),
+            &[("DAU", format!("{}", Num(d))), ("per user per day", shown)],
+        );
+    }
+    let Some(per_day) = c.f("requests_per_day") else {
+        return;
+    };
+    if !c.has("avg_rps") {
+        c.add(
+            "avg_rps",
+            per_day / SECONDS_PER_DAY,
+            Kind::ReqRate,
+            "req/s",
+            "requests_per_day ÷ 86,400 s",
+            &[("requests_per_day", c.fig_shown("requests_per_day"))],
+        );
+    }
+    if let (Some(avg), Some(pf)) = (c.f("avg_rps"), c.v("peak_factor"))
+        && !c.has("peak_rps")
+    {
+        c.add(
+            "peak_rps",
+            avg * pf,
+            Kind::ReqRate,
+            "req/s",
+            "avg_rps × peak_factor",
+            &[("avg_rps", c.fig_shown("avg_rps")), ("peak_factor", c.shown("peak_factor"))],
+        );
+    }
+}
+
 fn compute(c: &mut Calc) -> Result<(), PlanError> {
     let wl = &c.cfg.sizing.workload;
     let spike = c.v("spike_buffer").unwrap_or(wl.spike_buffer);
@@ -1027,10 +1239,9 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
     let usable_cpu = c.v("node_usable_cpu").unwrap_or(wl.node_usable_cpu);
     let usable_mem_mb = c.v("node_usable_memory").map(|b| b / 1e6).unwrap_or(wl.node_usable_memory_mb);
     if let (Some(rps), Some(per_pod)) = (c.f("avg_rps"), c.v("requests_per_pod_per_second")) {
-        let p = capacity::pods(ReqRate(rps), ReqRate(per_pod), spike, mult);
         c.add(
             "required_pods",
-            p.required,
+            rps / per_pod,
             Kind::Count,
             "pods",
             "avg_rps ÷ requests_per_pod_per_second",
@@ -1039,6 +1250,20 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
                 ("requests_per_pod_per_second", c.shown("requests_per_pod_per_second")),
             ],
         );
+        if let Some(rpm) = c.v("requests_per_user_per_minute") {
+            c.add(
+                "users_per_pod",
+                per_pod / (rpm / 60.0),
+                Kind::Count,
+                "users",
+                "requests_per_pod_per_second ÷ (requests_per_user_per_minute ÷ 60)",
+                &[],
+            );
+        }
+    }
+    // From the required pods computed above or given.
+    if let Some(required) = c.f("required_pods") {
+        let p = capacity::pods(ReqRate(required), ReqRate(1.0), spike, mult);
         c.add(
             "min_pods",
             p.min as f64,
@@ -1055,16 +1280,6 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
             "min_pods × max_multiplier",
             &[("max_multiplier", format!("{mult}"))],
         );
-        if let Some(rpm) = c.v("requests_per_user_per_minute") {
-            c.add(
-                "users_per_pod",
-                per_pod / (rpm / 60.0),
-                Kind::Count,
-                "users",
-                "requests_per_pod_per_second ÷ (requests_per_user_per_minute ÷ 60)",
-                &[],
-            );
-        }
     }
     let loads: Vec<PodLoad> = [
         ("backend", "backend_pods", "backend_pod_cpu", "backend_pod_memory"),
@@ -1127,9 +1342,11 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
             "max(nodes_by_cpu, nodes_by_memory)",
             &[],
         );
+    }
+    if let Some(required) = c.f("required_nodes") {
         c.add(
             "recommended_nodes",
-            n.recommended as f64,
+            capacity::ceil(required * buffer) as f64,
             Kind::Count,
             "nodes",
             "⌈required_nodes × node_buffer⌉",
@@ -1140,61 +1357,62 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
 }
 
 fn dynamodb(c: &mut Calc) {
-    let (Some(u), Some(r), Some(wr)) = (
+    if let (Some(u), Some(r), Some(wr)) = (
         c.v("concurrent_users"),
         c.v("dynamodb_reads_per_user"),
         c.v("dynamodb_writes_per_user"),
-    ) else {
+    ) {
+        let cons = c
+            .inp
+            .text
+            .get("dynamodb_consistency")
+            .and_then(|s| Consistency::parse(s))
+            .unwrap_or(Consistency::Eventual);
+        let read_item = Bytes(c.v("dynamodb_read_item_size").unwrap_or(4_096.0));
+        let write_item = Bytes(c.v("dynamodb_write_item_size").unwrap_or(1_024.0));
+        let reads = u * r;
+        let writes = u * wr;
+        c.add(
+            "dynamodb_reads_per_s",
+            reads,
+            Kind::Count,
+            "reads/s",
+            "concurrent_users × dynamodb_reads_per_user",
+            &[
+                ("concurrent_users", c.shown("concurrent_users")),
+                ("dynamodb_reads_per_user", c.shown("dynamodb_reads_per_user")),
+            ],
+        );
+        c.add(
+            "dynamodb_writes_per_s",
+            writes,
+            Kind::Count,
+            "writes/s",
+            "concurrent_users × dynamodb_writes_per_user",
+            &[("dynamodb_writes_per_user", c.shown("dynamodb_writes_per_user"))],
+        );
+        let cname = format!("{cons:?}").to_lowercase();
+        c.add(
+            "dynamodb_rcu",
+            capacity::rcu(reads, read_item, cons),
+            Kind::Count,
+            "RCU",
+            &format!("reads/s × ⌈item ÷ 4 KB⌉ × units per read ({cname})"),
+            &[("item", format!("{} B", Num(read_item.0)))],
+        );
+        c.add(
+            "dynamodb_wcu",
+            capacity::wcu(writes, write_item, cons == Consistency::Transactional),
+            Kind::Count,
+            "WCU",
+            "writes/s × ⌈item ÷ 1 KB⌉",
+            &[("item", format!("{} B", Num(write_item.0)))],
+        );
+    }
+    // From the capacity computed above or given: the prices need both directions.
+    let (Some(rcu), Some(wcu)) = (c.f("dynamodb_rcu"), c.f("dynamodb_wcu")) else {
         return;
     };
-    let cons = c
-        .inp
-        .text
-        .get("dynamodb_consistency")
-        .and_then(|s| Consistency::parse(s))
-        .unwrap_or(Consistency::Eventual);
-    let read_item = Bytes(c.v("dynamodb_read_item_size").unwrap_or(4_096.0));
-    let write_item = Bytes(c.v("dynamodb_write_item_size").unwrap_or(1_024.0));
-    let reads = u * r;
-    let writes = u * wr;
-    c.add(
-        "dynamodb_reads_per_s",
-        reads,
-        Kind::Count,
-        "reads/s",
-        "concurrent_users × dynamodb_reads_per_user",
-        &[
-            ("concurrent_users", c.shown("concurrent_users")),
-            ("dynamodb_reads_per_user", c.shown("dynamodb_reads_per_user")),
-        ],
-    );
-    c.add(
-        "dynamodb_writes_per_s",
-        writes,
-        Kind::Count,
-        "writes/s",
-        "concurrent_users × dynamodb_writes_per_user",
-        &[("dynamodb_writes_per_user", c.shown("dynamodb_writes_per_user"))],
-    );
-    let rcu = capacity::rcu(reads, read_item, cons);
-    let wcu = capacity::wcu(writes, write_item, cons == Consistency::Transactional);
-    let cname = format!("{cons:?}").to_lowercase();
-    c.add(
-        "dynamodb_rcu",
-        rcu,
-        Kind::Count,
-        "RCU",
-        &format!("reads/s × ⌈item ÷ 4 KB⌉ × units per read ({cname})"),
-        &[("item", format!("{} B", Num(read_item.0)))],
-    );
-    c.add(
-        "dynamodb_wcu",
-        wcu,
-        Kind::Count,
-        "WCU",
-        "writes/s × ⌈item ÷ 1 KB⌉",
-        &[("item", format!("{} B", Num(write_item.0)))],
-    );
     let p = &c.cfg.pricing;
     c.add(
         "dynamodb_on_demand_monthly",
@@ -1216,19 +1434,18 @@ fn dynamodb(c: &mut Calc) {
 
 fn high_traffic(c: &mut Calc) {
     let peak = c.f("peak_concurrent_users");
-    let per_inst = c
-        .v("users_per_instance_high")
-        .filter(|_| c.v("users_per_instance_low") == c.v("users_per_instance_high"));
-    if let (Some(p), Some(per)) = (peak, per_inst) {
-        let fleet = capacity::instances_for_users(p, per) as f64;
+    if let (Some(p), Some(per)) = (peak, one_users_per_instance(c)) {
         c.add(
             "peak_instances",
-            fleet,
+            capacity::instances_for_users(p, per) as f64,
             Kind::Count,
             "instances",
             "⌈peak_concurrent_users ÷ users_per_instance⌉",
             &[("users_per_instance", format!("{}", Num(per)))],
         );
+    }
+    // From the peak fleet computed above or given.
+    if let Some(fleet) = c.f("peak_instances") {
         if let Some(t) = c.inp.text.get("instance_type").cloned()
             && let Some(price) = c.cfg.pricing.instances.get(&t)
         {
@@ -1288,46 +1505,6 @@ fn high_traffic(c: &mut Calc) {
                 &[("max_buffer", c.shown("max_buffer"))],
             );
         }
-        if let Some(r) = c.v("regions") {
-            let per_region = p / r;
-            c.add(
-                "peak_users_per_region",
-                per_region,
-                Kind::Count,
-                "users",
-                "peak_concurrent_users ÷ regions",
-                &[("regions", c.shown("regions"))],
-            );
-            let inst = capacity::instances_for_users(per_region, per) as f64;
-            c.add(
-                "instances_per_region",
-                inst,
-                Kind::Count,
-                "instances",
-                "⌈peak_users_per_region ÷ users_per_instance⌉",
-                &[],
-            );
-            if let Some(ipa) = c.v("instances_per_alb") {
-                c.add(
-                    "albs_per_region",
-                    capacity::ceil(inst / ipa) as f64,
-                    Kind::Count,
-                    "ALBs",
-                    "⌈instances_per_region ÷ instances_per_alb⌉",
-                    &[("instances_per_alb", c.shown("instances_per_alb"))],
-                );
-            }
-            if let Some(rep) = c.v("db_replicas_per_region") {
-                c.add(
-                    "db_instances",
-                    r * (1.0 + rep),
-                    Kind::Count,
-                    "instances",
-                    "regions × (1 writer + db_replicas_per_region)",
-                    &[("db_replicas_per_region", c.shown("db_replicas_per_region"))],
-                );
-            }
-        }
     }
     // Bandwidth from daily transfer (004 Bad 2).
     let dau = c.v("daily_active_users").or_else(|| c.f("dau"));
@@ -1344,64 +1521,233 @@ fn high_traffic(c: &mut Calc) {
                 ("requests_per_session", c.shown("requests_per_session")),
             ],
         );
-        let daily = Bytes(d * per_user.0);
-        c.add(
-            "daily_transfer",
-            daily.0,
-            Kind::Size,
-            "TB",
-            "DAU × transfer_per_user",
-            &[("DAU", format!("{}", Num(d)))],
-        );
+        // transfer_per_user is one session's (the seed's "per user per session").
+        let (daily, how, ins) = match c.v("sessions_per_user_per_day") {
+            Some(sessions) => (
+                Bytes(d * sessions * per_user.0),
+                "DAU × sessions_per_user_per_day × transfer_per_user",
+                vec![
+                    ("DAU", format!("{}", Num(d))),
+                    ("sessions_per_user_per_day", c.shown("sessions_per_user_per_day")),
+                ],
+            ),
+            None => (
+                Bytes(d * per_user.0),
+                "DAU × transfer_per_user (one session a day)",
+                vec![("DAU", format!("{}", Num(d)))],
+            ),
+        };
+        c.add("daily_transfer", daily.0, Kind::Size, "TB", how, &ins);
         if let Some(pf) = c.v("peak_factor") {
-            let peak = w::peak_bandwidth(daily, pf);
             c.add(
                 "peak_bandwidth",
-                peak.0,
+                w::peak_bandwidth(daily, pf).0,
                 Kind::BitRate,
                 "Gbit/s",
-                "daily_transfer ÷ 86,400 s × peak_factor × 8 bits",
+                "daily_transfer (bytes) ÷ 86,400 s × peak_factor × 8 bits per byte",
                 &[("peak_factor", c.shown("peak_factor"))],
             );
-            if let (Some(h), Some(z)) = (c.v("cdn_hit_ratio"), c.v("compression")) {
-                let (origin, app) = w::after_cdn(peak, Share(h), Share(z));
-                c.add(
-                    "origin_bandwidth",
-                    origin.0,
-                    Kind::BitRate,
-                    "Gbit/s",
-                    "peak_bandwidth × (1 − cdn_hit_ratio)",
-                    &[("cdn_hit_ratio", c.shown("cdn_hit_ratio"))],
-                );
-                c.add(
-                    "app_bandwidth",
-                    app.0,
-                    Kind::BitRate,
-                    "Gbit/s",
-                    "origin_bandwidth × (1 − compression)",
-                    &[("compression", c.shown("compression"))],
-                );
-                c.add(
-                    "bandwidth_reduction",
-                    peak.0 / app.0,
-                    Kind::Count,
-                    "x",
-                    "peak_bandwidth ÷ app_bandwidth",
-                    &[],
-                );
-            }
-            if let Some(link) = c.v("link_capacity") {
-                c.add(
-                    "link_utilization",
-                    peak.0 / link,
-                    Kind::Share,
-                    "%",
-                    "peak_bandwidth ÷ link_capacity",
-                    &[("link_capacity", c.shown("link_capacity"))],
-                );
-            }
         }
     }
+    // From the peak bandwidth computed above or given.
+    if let Some(peak) = c.f("peak_bandwidth").map(BitRate) {
+        if let (Some(h), Some(z)) = (c.v("cdn_hit_ratio"), c.v("compression")) {
+            let (origin, app) = w::after_cdn(peak, Share(h), Share(z));
+            c.add(
+                "origin_bandwidth",
+                origin.0,
+                Kind::BitRate,
+                "Gbit/s",
+                "peak_bandwidth × (1 − cdn_hit_ratio)",
+                &[("cdn_hit_ratio", c.shown("cdn_hit_ratio"))],
+            );
+            c.add(
+                "app_bandwidth",
+                app.0,
+                Kind::BitRate,
+                "Gbit/s",
+                "origin_bandwidth × (1 − compression)",
+                &[("compression", c.shown("compression"))],
+            );
+            c.add(
+                "bandwidth_reduction",
+                peak.0 / app.0,
+                Kind::Count,
+                "x",
+                "peak_bandwidth ÷ app_bandwidth",
+                &[],
+            );
+        }
+        if let Some(link) = c.v("link_capacity") {
+            c.add(
+                "link_utilization",
+                peak.0 / link,
+                Kind::Share,
+                "%",
+                "peak_bandwidth ÷ link_capacity",
+                &[("link_capacity", c.shown("link_capacity"))],
+            );
+        }
+    }
+}
+
+/// Users per instance when the plan gives one figure (low and high ends equal).
+fn one_users_per_instance(c: &Calc) -> Option<f64> {
+    c.v("users_per_instance_high")
+        .filter(|_| c.v("users_per_instance_low") == c.v("users_per_instance_high"))
+}
+
+/// Per region: the peak users, instances, request rate and bandwidth of each region (an
+/// equal split over `regions`, or `region_split`'s shares), and its load balancers sized by
+/// targets (`instances_per_alb`), by request rate (`alb_max_rps`) and by bandwidth
+/// (`alb_max_bandwidth`), the largest count standing with the limit that binds named.
+fn regions(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
+    // (figure suffix, how the share is written, share)
+    let split: Vec<(String, String, f64)> = match c.inp.text.get("region_split") {
+        Some(text) => {
+            let r = region_split(text).map_err(|e| input_err(scenario, "region_split", e))?;
+            if let Some(n) = c.v("regions")
+                && n != r.len() as f64
+            {
+                return Err(input_err(
+                    scenario,
+                    "region_split",
+                    format!("names {} regions but `regions` is {}: give one or make them agree", r.len(), Num(n)),
+                ));
+            }
+            r.into_iter()
+                .map(|(name, share)| {
+                    let suffix = format!("region_{}", name.to_lowercase().replace('-', "_"));
+                    (suffix, format!("{name}'s share {} %", Num(share * 100.0)), share)
+                })
+                .collect()
+        }
+        None => match c.v("regions") {
+            Some(n) => vec![("per_region".to_string(), format!("1 ÷ {} regions", Num(n)), 1.0 / n)],
+            None => return Ok(()),
+        },
+    };
+    let count = c.v("regions").unwrap_or(split.len() as f64);
+    if let Some(rep) = c.v("db_replicas_per_region") {
+        c.add(
+            "db_instances",
+            count * (1.0 + rep),
+            Kind::Count,
+            "instances",
+            "regions × (1 writer + db_replicas_per_region)",
+            &[("db_replicas_per_region", c.shown("db_replicas_per_region"))],
+        );
+    }
+    let peak = c.f("peak_concurrent_users");
+    let per_inst = one_users_per_instance(c);
+    let rps = c.f("peak_rps");
+    let (bw, bw_name) = match c.f("peak_bandwidth") {
+        Some(b) => (Some(b), "peak_bandwidth"),
+        None => (c.f("throughput_peak_bits"), "throughput_peak_bits"),
+    };
+    for (suffix, how, share) in split {
+        let mut inst = None;
+        if let Some(p) = peak {
+            let users = p * share;
+            c.add(
+                &format!("peak_users_{suffix}"),
+                users,
+                Kind::Count,
+                "users",
+                &format!("peak_concurrent_users × {how}"),
+                &[("peak_concurrent_users", format!("{}", Num(p)))],
+            );
+            if let Some(per) = per_inst {
+                let n = capacity::instances_for_users(users, per) as f64;
+                c.add(
+                    &format!("instances_{suffix}"),
+                    n,
+                    Kind::Count,
+                    "instances",
+                    &format!("⌈peak_users_{suffix} ÷ users_per_instance⌉"),
+                    &[("users_per_instance", format!("{}", Num(per)))],
+                );
+                inst = Some(n);
+            }
+        }
+        let rps_r = rps.map(|r| r * share);
+        if let Some(r) = rps_r {
+            c.add(
+                &format!("peak_rps_{suffix}"),
+                r,
+                Kind::ReqRate,
+                "req/s",
+                &format!("peak_rps × {how}"),
+                &[("peak_rps", c.fig_shown("peak_rps"))],
+            );
+        }
+        let bw_r = bw.map(|b| b * share);
+        if let Some(b) = bw_r {
+            c.add(
+                &format!("peak_bandwidth_{suffix}"),
+                b,
+                Kind::BitRate,
+                "Gbit/s",
+                &format!("{bw_name} × {how}"),
+                &[(bw_name, c.fig_shown(bw_name))],
+            );
+        }
+        // Load balancers: each limit the plan gives sizes them; the largest count binds.
+        let limits = [
+            (
+                "targets",
+                "target count",
+                inst,
+                c.v("instances_per_alb"),
+                "instances_per_alb",
+                "instances",
+            ),
+            ("rps", "request rate", rps_r, c.v("alb_max_rps"), "alb_max_rps", "peak_rps"),
+            (
+                "bandwidth",
+                "bandwidth",
+                bw_r,
+                c.v("alb_max_bandwidth"),
+                "alb_max_bandwidth",
+                "peak_bandwidth",
+            ),
+        ];
+        let mut counts: Vec<(&str, f64)> = Vec::new();
+        for (key, what, load, limit, limit_key, load_name) in limits {
+            let (Some(load), Some(limit)) = (load, limit) else { continue };
+            let n = capacity::ceil(load / limit) as f64;
+            c.add(
+                &format!("albs_by_{key}_{suffix}"),
+                n,
+                Kind::Count,
+                "ALBs",
+                &format!("⌈{load_name}_{suffix} ÷ {limit_key}⌉"),
+                &[(limit_key, c.shown(limit_key))],
+            );
+            counts.push((what, n));
+        }
+        if let Some(max) = counts.iter().map(|x| x.1).reduce(f64::max) {
+            let binding: Vec<&str> = counts.iter().filter(|x| x.1 == max).map(|x| x.0).collect();
+            let others: Vec<String> = counts
+                .iter()
+                .filter(|x| x.1 != max)
+                .map(|x| format!("{} by {}", Num(x.1), x.0))
+                .collect();
+            let formula = if counts.len() == 1 {
+                format!("by {} alone: the only load balancer limit given", binding[0])
+            } else if others.is_empty() {
+                format!("max of the limits: {} bind alike", binding.join(" and "))
+            } else {
+                format!(
+                    "max of the limits: the {} binds ({} otherwise)",
+                    binding.join(" and "),
+                    others.join(", ")
+                )
+            };
+            c.add(&format!("albs_{suffix}"), max, Kind::Count, "ALBs", &formula, &[]);
+        }
+    }
+    Ok(())
 }
 
 fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> {
@@ -1839,7 +2185,64 @@ fn fargate(c: &mut Calc, tasks: &[FargateTask]) {
             devtest += hourly * t.tasks * h;
         }
     }
+    let sum = |f: &dyn Fn(&FargateTask) -> f64| tasks.iter().map(f).sum::<f64>();
+    c.add("fargate.tasks_total", sum(&|t| t.tasks), Kind::Count, "tasks", "Σ tasks", &[]);
+    c.add(
+        "fargate.vcpu_total",
+        sum(&|t| t.tasks * t.vcpu),
+        Kind::Count,
+        "vCPU",
+        "Σ tasks × vcpu",
+        &[],
+    );
+    c.add(
+        "fargate.memory_total",
+        sum(&|t| t.tasks * t.memory_gb) * 1e9,
+        Kind::Size,
+        "GB",
+        "Σ tasks × memory_gb",
+        &[],
+    );
     c.add("fargate.compute_monthly", total, Kind::Money, "USD/month", "Σ fargate monthly", &[]);
+    if let Some(share) = c.v("fargate_spot_share") {
+        let (discount, from) = match c.v("fargate_spot_discount") {
+            Some(d) => (d, c.shown("fargate_spot_discount")),
+            None => (
+                c.cfg.pricing.fargate_spot_discount,
+                format!("{} (pricing.toml)", Num(c.cfg.pricing.fargate_spot_discount)),
+            ),
+        };
+        let blended = total * (1.0 - share) + total * share * (1.0 - discount);
+        c.add(
+            "fargate.compute_monthly_blended",
+            blended,
+            Kind::Money,
+            "USD/month",
+            "compute_monthly × ((1 − fargate_spot_share) + fargate_spot_share × (1 − fargate_spot_discount))",
+            &[
+                ("fargate_spot_share", c.shown("fargate_spot_share")),
+                ("fargate_spot_discount", from),
+            ],
+        );
+        c.add(
+            "fargate.spot_saving_monthly",
+            total - blended,
+            Kind::Money,
+            "USD/month",
+            "compute_monthly − compute_monthly_blended",
+            &[],
+        );
+        if total > 0.0 {
+            c.add(
+                "fargate.spot_saving_share",
+                (total - blended) / total,
+                Kind::Share,
+                "%",
+                "spot_saving_monthly ÷ compute_monthly",
+                &[],
+            );
+        }
+    }
     if hours_dev.is_some() {
         c.add(
             "fargate.compute_monthly_devtest",

@@ -106,6 +106,7 @@ fn clearview_every_figure() {
     let per_user_rps = 10.0 / 600.0; // 10 requests per 10-minute session
     let (req, resp, mem_user, inst_mem) = (5e3, 15e3, 100e6, 4e9);
     let (lo, hi, store_user, growth) = (50.0, 70.0, 50e3, 0.15);
+    let buffer = 0.20; // 000 §8: "Maintain a 20% buffer"
     let mut pin = Pins::new(&p);
     let avg = users * per_user_rps;
     let dau = total * active;
@@ -127,8 +128,18 @@ fn clearview_every_figure() {
         pin.eq(&format!("instances_by_memory_{label}"), ceil(u * mem_user / inst_mem));
         pin.eq(&format!("instances_{label}_low"), ceil(u / hi));
         pin.eq(&format!("instances_{label}_high"), ceil(u / lo));
+        // With the buffer: 5,000 × 1.2 = 6,000 users ÷ 50 = 120 instances at the peak's high
+        // end; 500 GB × 1.2 = 600 GB ÷ 4 GB = 150 instances by memory.
+        pin.eq(
+            &format!("instances_by_memory_{label}_buffered"),
+            ceil(u * (1.0 + buffer) * mem_user / inst_mem),
+        );
+        pin.eq(&format!("instances_{label}_low_buffered"), ceil(u * (1.0 + buffer) / hi));
+        pin.eq(&format!("instances_{label}_high_buffered"), ceil(u * (1.0 + buffer) / lo));
     }
+    assert_eq!(p.figure("instances_peak_high_buffered").map(|f| f.value), Some(120.0));
     pin.eq("storage", total * store_user);
+    pin.eq("storage_buffered", total * store_user * (1.0 + buffer));
     // The growth table (issue 18 item 4): 15 % a month, compounded, after 3, 6, 12 and 24
     // months; instances at the conservative end (50 users each); stored data grows with the
     // users; the cost is the tier the grown users fall in, as designed, at desired counts.
@@ -136,6 +147,7 @@ fn clearview_every_figure() {
         let u = users * (1.0f64 + growth).powf(n);
         pin.eq(&format!("users_m{n}"), u);
         pin.eq(&format!("instances_m{n}"), ceil(u / lo));
+        pin.eq(&format!("instances_m{n}_buffered"), ceil(u * (1.0 + buffer) / lo));
         pin.eq(&format!("storage_m{n}"), total * store_user * (1.0f64 + growth).powf(n));
         let t = cfg
             .sizing
@@ -159,6 +171,8 @@ fn clearview_every_figure() {
     for t in cfg.sizing.tiers.iter().filter(|t| t.concurrent_users.0 > users) {
         let m = ((t.concurrent_users.0 / users).ln() / (1.0f64 + growth).ln()).ceil();
         pin.eq(&format!("month_reaching_tier_{}", t.name), m);
+        let mb = ((t.concurrent_users.0 / (users * (1.0 + buffer))).ln() / (1.0f64 + growth).ln()).ceil();
+        pin.eq(&format!("month_reaching_tier_{}_buffered", t.name), mb);
     }
     assert_eq!(
         p.figure("month_reaching_tier_medium").map(|f| f.value),
@@ -272,6 +286,12 @@ fn microservices_every_figure() {
     }
     pin.eq("fargate.compute_monthly", total);
     pin.eq("fargate.compute_monthly_devtest", devtest);
+    // Seven services × 3 tasks = 21; 4 × 3 × 0.25 + 3 × 3 × 0.5 = 7.5 vCPU; 4 × 3 × 0.5 +
+    // 3 × 3 × 1 = 15 GB.
+    pin.eq("fargate.tasks_total", 21.0);
+    pin.eq("fargate.vcpu_total", services.iter().map(|s| 3.0 * s.1).sum());
+    pin.eq("fargate.memory_total", services.iter().map(|s| 3.0 * s.2 * 1e9).sum());
+    assert_eq!(p.figure("fargate.vcpu_total").unwrap().value, 7.5);
     let rds = 0.098 * 3.0 * 2.0 * 730.0;
     let (cache, msk, mq) = (0.018 * 730.0, 0.096 * 3.0 * 730.0, 0.118 * 730.0);
     pin.eq("item.rds", rds);
@@ -319,7 +339,6 @@ fn high_traffic_every_figure() {
     // users_per_instance low and high are both 2,000: the range collapses to one figure.
     pin.eq("instances_peak_low", fleet);
     pin.eq("instances_peak_high", fleet);
-    pin.eq("albs_per_region", (per_region / 1000.0).ceil());
     pin.eq("db_instances", 10.0 * (1.0 + 4.0));
     let per_user = 50e3 * 10.0;
     pin.eq("transfer_per_user", per_user);
@@ -327,6 +346,33 @@ fn high_traffic_every_figure() {
     pin.eq("daily_transfer", daily);
     let peak_bits = daily / 86_400.0 * 10.0 * 8.0;
     pin.eq("peak_bandwidth", peak_bits);
+    // Traffic from DAU (issue 18 item 2): 500M × 1 session × 10 requests = 5 × 10⁹ a day;
+    // ÷ 86,400 s = 57,870 req/s; × peak factor 10 = 578,704 req/s; × 50 KB = 28.9 GB/s at the
+    // peak = 231.5 Gbit/s (bytes × 8), the same as peak_bandwidth from the daily transfer.
+    let per_day = dau * 1.0 * 10.0;
+    let (avg, peak) = (per_day / 86_400.0, per_day / 86_400.0 * 10.0);
+    pin.eq("requests_per_day", per_day);
+    pin.eq("avg_rps", avg);
+    pin.eq("peak_rps", peak);
+    for (label, rps) in [("avg", avg), ("peak", peak)] {
+        pin.eq(&format!("bandwidth_in_{label}"), rps * 50e3);
+        pin.eq(&format!("throughput_{label}"), rps * 50e3);
+        pin.eq(&format!("throughput_{label}_bits"), rps * 50e3 * 8.0);
+        pin.eq(&format!("transfer_{label}_per_day"), rps * 50e3 * 86_400.0);
+    }
+    assert!((p.figure("throughput_peak_bits").unwrap().value - peak_bits).abs() < 1e-3);
+    // Per region (an equal split over 10): 57,870 req/s and 23.1 Gbit/s each. Load balancers
+    // by targets ⌈1,250 ÷ 1,000⌉ = 2, by request rate ⌈57,870 ÷ 100,000⌉ = 1: targets bind.
+    pin.eq("peak_rps_per_region", peak / 10.0);
+    pin.eq("peak_bandwidth_per_region", peak_bits / 10.0);
+    pin.eq("albs_by_targets_per_region", (per_region / 1000.0).ceil());
+    pin.eq("albs_by_rps_per_region", (peak / 10.0 / 100_000.0).ceil());
+    pin.eq(
+        "albs_per_region",
+        (per_region / 1000.0).ceil().max((peak / 10.0 / 100_000.0).ceil()),
+    );
+    let albs = p.figure("albs_per_region").unwrap();
+    assert!(albs.formula.contains("the target count binds"), "{}", albs.formula);
     pin.eq("origin_bandwidth", peak_bits * (1.0 - 0.9));
     pin.eq("app_bandwidth", peak_bits * (1.0 - 0.9) * (1.0 - 0.7));
     pin.eq("bandwidth_reduction", 1.0 / ((1.0 - 0.9) * (1.0 - 0.7)));
