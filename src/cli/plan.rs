@@ -24,8 +24,26 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 pub fn run(cfg: &Config, args: Args) -> ExitCode {
     if args.list_inputs {
-        for (k, d) in plan::input_docs() {
-            println!("{k:<30} {d}");
+        let docs = plan::input_docs();
+        if args.json {
+            println!("{}", serde_json::to_string(&docs).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        for (group, title) in [
+            ("input", "Inputs"),
+            (
+                "given figure",
+                "Given figures (a figure you know: used as given downstream, shown \"given\" with what its inputs give)",
+            ),
+            ("assumption", "Purchase assumptions (per plan; default pricing.toml)"),
+            ("text", "Text inputs"),
+        ] {
+            println!("{title}");
+            println!("  {:<28} {:<30} {:<30} meaning", "key", "unit", "default");
+            for d in docs.iter().filter(|d| d.group == group) {
+                println!("  {:<28} {:<30} {:<30} {}", d.key, d.unit, d.default, d.doc);
+            }
+            println!();
         }
         return ExitCode::SUCCESS;
     }

@@ -343,7 +343,7 @@ const SPECS: &[Spec] = &[
         Kind::Share,
         "",
         false,
-        "Fargate Spot's discount off Fargate (default pricing.toml [fargate] spot_discount)",
+        "Fargate Spot's discount off Fargate (default pricing.toml's [fargate])",
     ),
     spec(
         "link_capacity",
@@ -422,7 +422,7 @@ fn region_split(text: &str) -> Result<Vec<(String, f64)>, String> {
     if (sum - 1.0).abs() > 0.005 {
         return Err(format!(
             "the shares add up to {} %, not 100 % (e.g. \"us-east-1=60%, eu-west-1=40%\")",
-            Num(sum * 100.0)
+            Num((sum * 1000.0).round() / 10.0)
         ));
     }
     Ok(out)
@@ -515,13 +515,87 @@ impl Inputs {
     }
 }
 
-/// The inputs headroom knows, for `plan --help` and error hints.
-pub fn input_docs() -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = SPECS
+/// Purchase assumptions: what a plan assumes about prices, each defaulting to pricing.toml.
+const ASSUMPTIONS: &[&str] = &[
+    "on_demand_share",
+    "spot_discount",
+    "commitment_share",
+    "fargate_spot_share",
+    "fargate_spot_discount",
+    "stated_instance_price",
+];
+
+/// One input as `plan --list-inputs` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputDoc {
+    /// "input", "given figure", "assumption" or "text".
+    pub group: &'static str,
+    pub key: String,
+    /// The unit a bare number is read in, and what else is accepted.
+    pub unit: String,
+    /// The value used when the input is absent ("none": the figures needing it are not shown).
+    pub default: String,
+    pub doc: String,
+}
+
+/// Splits "what it is (default X)" into ("what it is", "X").
+fn split_default(doc: &str) -> (String, String) {
+    match doc.find("(default") {
+        Some(i) => {
+            let rest = &doc[i + "(default".len()..];
+            let end = rest.rfind(')').unwrap_or(rest.len());
+            let d = rest[..end].trim_start_matches(':').trim();
+            let d = d.split_once(';').map(|(a, _)| a.trim()).unwrap_or(d);
+            (
+                format!("{}{}", doc[..i].trim_end(), &rest[(end + 1).min(rest.len())..]),
+                d.to_string(),
+            )
+        }
+        None => (doc.to_string(), "none".to_string()),
+    }
+}
+
+/// The inputs headroom knows, for `plan --list-inputs` and error hints: every input, given
+/// figure and purchase assumption with its unit and default.
+pub fn input_docs() -> Vec<InputDoc> {
+    let mut v: Vec<InputDoc> = SPECS
         .iter()
-        .map(|s| (s.key.to_string(), format!("{} ({})", s.doc, s.kind.describe())))
+        .map(|s| {
+            let (doc, default) = split_default(s.doc);
+            let unit = match (s.kind, s.unit) {
+                (Kind::Share, _) => "% (or a fraction)".to_string(),
+                (Kind::Money, _) => "USD".to_string(),
+                (_, "") => "count".to_string(),
+                (Kind::Size, u) => format!("{u} (any size: B, KB, GiB, …)"),
+                (Kind::BitRate, u) => format!("{u} (bits: Mbit/s, Gbps, …)"),
+                (_, u) => u.to_string(),
+            };
+            let group = if GIVEN.contains(&s.key) {
+                "given figure"
+            } else if ASSUMPTIONS.contains(&s.key) {
+                "assumption"
+            } else {
+                "input"
+            };
+            InputDoc {
+                group,
+                key: s.key.to_string(),
+                unit,
+                default,
+                doc: doc.trim_start_matches("given figure: ").to_string(),
+            }
+        })
         .collect();
-    v.extend(TEXT_KEYS.iter().map(|(k, d)| (k.to_string(), d.to_string())));
+    v.extend(TEXT_KEYS.iter().map(|(k, d)| {
+        let (doc, default) = split_default(d);
+        InputDoc {
+            group: "text",
+            key: k.to_string(),
+            unit: "text".into(),
+            default,
+            doc,
+        }
+    }));
     v
 }
 
@@ -2349,4 +2423,37 @@ fn items(c: &mut Calc, items: &[LineItem]) -> Result<(), PlanError> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_split_reads_named_and_bare_shares_that_add_up() {
+        let r = region_split("us-east-1=50%, eu-west-1 = 0.3, ap-south-1=20 %").unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], ("us-east-1".to_string(), 0.5));
+        assert!((r[1].1 - 0.3).abs() < 1e-12);
+        let r = region_split("60%, 40%").unwrap();
+        assert_eq!((r[0].0.as_str(), r[1].0.as_str()), ("1", "2"));
+        // 60 + 30 = 90 %: refused, with the sum.
+        let e = region_split("a=60%, b=30%").unwrap_err();
+        assert!(e.contains("90 %"), "{e}");
+        assert!(region_split("a=0%, b=100%").is_err(), "a region with no traffic");
+        assert!(region_split("a=150%").is_err());
+    }
+
+    #[test]
+    fn a_default_is_split_from_its_doc() {
+        assert_eq!(
+            split_default("item size read (default 4 KB)"),
+            ("item size read".to_string(), "4 KB".to_string())
+        );
+        assert_eq!(
+            split_default("share on Spot (default 0; its discount from pricing.toml)"),
+            ("share on Spot".to_string(), "0".to_string())
+        );
+        assert_eq!(split_default("users"), ("users".to_string(), "none".to_string()));
+    }
 }

@@ -843,13 +843,7 @@ fn the_growth_table_takes_months_thresholds_and_the_buffer() {
 #[test]
 fn a_given_figure_flows_downstream_and_a_contradiction_is_reported() {
     let cfg = Config::embedded().unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles/clearview.toml");
-    let base = std::fs::read_to_string(&path).unwrap();
-    let with = |extra: &str| {
-        let body = base.replace("[inputs]\n", &format!("[inputs]\n{extra}\n"));
-        let p = Profile::parse("clearview", &body, &cfg).unwrap_or_else(|e| panic!("{e}"));
-        plan::plan(&p, &cfg).unwrap()
-    };
+    let with = |extra: &str| seed_with("clearview.toml", extra);
     let computed_peak = 1e6 * 0.10 * 0.05;
     let plan = with("peak_concurrent_users = 6000");
     let f = plan.figure("peak_concurrent_users").unwrap();
@@ -892,4 +886,355 @@ fn a_given_figure_flows_downstream_and_a_contradiction_is_reported() {
     let fig = |n: &str| j["figures"].as_array().unwrap().iter().find(|f| f["name"] == n).cloned().unwrap();
     assert_eq!(fig("peak_rps")["given"], true);
     assert_eq!(fig("bandwidth_in_peak")["given"], false);
+}
+
+/// The plan of a seed profile with `extra` lines added to its inputs.
+fn seed_with(name: &str, extra: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles").join(name);
+    let base = std::fs::read_to_string(&path).unwrap();
+    plan_of(&base.replace("[inputs]\n", &format!("[inputs]\n{extra}\n")))
+}
+
+fn plan_of(body: &str) -> Plan {
+    let cfg = Config::embedded().unwrap();
+    let p = Profile::parse("test", body, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    plan::plan(&p, &cfg).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn value(p: &Plan, n: &str) -> f64 {
+    p.figure(n).unwrap_or_else(|| panic!("no figure {n}")).value
+}
+
+fn close(got: f64, want: f64, what: &str) {
+    assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{what}: got {got}, want {want}");
+}
+
+/// Issue 18 item 2: traffic from daily active users, per region with a split, and load
+/// balancers by each limit with the binding one named. The arithmetic, by hand:
+/// 2,000,000 DAU × 40 requests a day = 80,000,000 requests a day; ÷ 86,400 s = 925.93 req/s
+/// on average; × peak factor 6 = 5,555.6 req/s at the peak. At 20 KB per request and 80 KB
+/// per response the peak moves 5,555.6 × 100,000 B = 555.6 MB/s = 4.444 Gbit/s (bytes × 8,
+/// not × 1). us-east-1 takes 50 %: 2,777.8 req/s and 2.222 Gbit/s; peak users 2,000,000 ×
+/// 10 % × 50 % = 100,000, ÷ 400 per instance = 250 instances.
+#[test]
+fn traffic_from_daily_users_splits_over_regions_and_sizes_load_balancers() {
+    let body = r#"
+[inputs]
+daily_active_users = 2_000_000
+requests_per_user_per_day = 40
+peak_factor = 6
+request_size = "20 KB"
+response_size = "80 KB"
+peak_share = "10 %"
+users_per_instance_low = 400
+users_per_instance_high = 400
+region_split = "us-east-1=50%, eu-west-1=30%, ap-south-1=20%"
+instances_per_alb = 100
+alb_max_rps = 1_000
+alb_max_bandwidth = "1 Gbps"
+"#;
+    let p = plan_of(body);
+    let per_day = 2e6 * 40.0;
+    let avg = per_day / 86_400.0;
+    let peak = avg * 6.0;
+    close(value(&p, "requests_per_day"), per_day, "requests_per_day");
+    close(value(&p, "avg_rps"), avg, "avg_rps");
+    close(value(&p, "peak_rps"), peak, "peak_rps");
+    let bytes_per_s = peak * (20e3 + 80e3);
+    close(value(&p, "throughput_peak"), bytes_per_s, "throughput_peak (bytes/s)");
+    close(value(&p, "throughput_peak_bits"), bytes_per_s * 8.0, "throughput_peak_bits (bit/s)");
+    close(value(&p, "throughput_avg_bits"), avg * 100e3 * 8.0, "throughput_avg_bits");
+    // 4.444 Gbit/s: the unit boundary a document gets wrong when it forgets the × 8.
+    assert!((value(&p, "throughput_peak_bits") / 1e9 - 4.444).abs() < 0.001);
+    let peak_users: f64 = 2e6 * 0.10;
+    for (name, share) in [("us_east_1", 0.5f64), ("eu_west_1", 0.3), ("ap_south_1", 0.2)] {
+        let users = peak_users * share;
+        let inst = (users / 400.0).ceil();
+        let rps = peak * share;
+        let bits = bytes_per_s * 8.0 * share;
+        close(value(&p, &format!("peak_users_region_{name}")), users, "users");
+        close(value(&p, &format!("instances_region_{name}")), inst, "instances");
+        close(value(&p, &format!("peak_rps_region_{name}")), rps, "rps");
+        close(value(&p, &format!("peak_bandwidth_region_{name}")), bits, "bandwidth");
+        let (t, r, b) = ((inst / 100.0).ceil(), (rps / 1000.0).ceil(), (bits / 1e9).ceil());
+        close(value(&p, &format!("albs_by_targets_region_{name}")), t, "by targets");
+        close(value(&p, &format!("albs_by_rps_region_{name}")), r, "by rps");
+        close(value(&p, &format!("albs_by_bandwidth_region_{name}")), b, "by bandwidth");
+        close(value(&p, &format!("albs_region_{name}")), t.max(r).max(b), "albs");
+    }
+    // us-east-1: 250 instances → 3 by targets, 2,777.8 req/s → 3 by rate, 2.22 Gbit/s → 3 by
+    // bandwidth: all three bind. ap-south-1: 100 instances → 1, 1,111 req/s → 2, 0.89 Gbit/s
+    // → 1: the request rate binds.
+    let f = p.figure("albs_region_ap_south_1").unwrap();
+    assert!(f.formula.contains("the request rate binds"), "{}", f.formula);
+    let f = p.figure("albs_region_us_east_1").unwrap();
+    assert!(f.formula.contains("bind alike"), "{}", f.formula);
+    // Equal split without region_split: 4 regions take a quarter each; one limit given.
+    let p = plan_of(&body.replace("region_split = \"us-east-1=50%, eu-west-1=30%, ap-south-1=20%\"", "regions = 4"));
+    close(value(&p, "peak_rps_per_region"), peak / 4.0, "per region");
+    close(
+        value(&p, "albs_per_region"),
+        ((peak_users / 4.0 / 400.0).ceil() / 100.0)
+            .ceil()
+            .max((peak / 4.0 / 1000.0).ceil())
+            .max((bytes_per_s * 8.0 / 4.0 / 1e9).ceil()),
+        "albs",
+    );
+    // Sessions instead of requests per user: 3 sessions × 12 requests = 36 a day.
+    let p = plan_of(&body.replace(
+        "requests_per_user_per_day = 40",
+        "sessions_per_user_per_day = 3\nrequests_per_session = 12",
+    ));
+    close(value(&p, "requests_per_day"), 2e6 * 36.0, "from sessions");
+}
+
+#[test]
+fn a_bad_region_split_is_a_clear_error() {
+    for (split, says) in [
+        ("us-east-1=50%, eu-west-1=30%", "add up to 80 %"),
+        ("us-east-1=50%, us-east-1=50%", "named twice"),
+        ("us east=100%", "letters, digits and dashes"),
+        ("us-east-1=fast", "us-east-1"),
+    ] {
+        let out = headroom(&[
+            "plan",
+            "--set",
+            "daily_active_users=1000",
+            "--set",
+            &format!("region_split={split}"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{split}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("region_split") && err.contains(says), "{split}: {err}");
+    }
+    let out = headroom(&[
+        "plan",
+        "--set",
+        "daily_active_users=1000",
+        "--set",
+        "peak_share=10%",
+        "--set",
+        "regions=3",
+        "--set",
+        "region_split=a=50%, b=50%",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names 2 regions but `regions` is 3"));
+}
+
+/// Issue 18 item 1 for the other figures: each given figure is used downstream, marked given,
+/// and contradicts its inputs in a note when they give something else.
+#[test]
+fn given_counts_rates_capacity_and_bandwidth_flow_downstream() {
+    let cfg = Config::embedded().unwrap();
+    // requests_per_day given: 8,640,000 ÷ 86,400 s = 100 req/s; × 5 = 500 req/s at the peak;
+    // ÷ 50 req/s per pod = 2 pods, ⌈2 × spike_buffer⌉ min.
+    let p = plan_of("[inputs]\nrequests_per_day = 8_640_000\npeak_factor = 5\nrequests_per_pod_per_second = 50\n");
+    assert!(p.figure("requests_per_day").unwrap().given);
+    close(value(&p, "avg_rps"), 100.0, "avg_rps from the given requests per day");
+    close(value(&p, "peak_rps"), 500.0, "peak_rps");
+    close(value(&p, "required_pods"), 2.0, "required_pods");
+    let spike = cfg.sizing.workload.spike_buffer;
+    close(value(&p, "min_pods"), (2.0 * spike).ceil(), "min_pods");
+    // required_pods given: min and max from it. 7 pods × spike, × max_multiplier.
+    let p = plan_of("[inputs]\nrequired_pods = 7\n");
+    let min = (7.0 * spike).ceil();
+    close(value(&p, "min_pods"), min, "min_pods");
+    close(value(&p, "max_pods"), (min * cfg.sizing.workload.max_multiplier).ceil(), "max_pods");
+    // required_nodes given: ⌈9 × node_buffer⌉.
+    let p = plan_of("[inputs]\nrequired_nodes = 9\n");
+    close(
+        value(&p, "recommended_nodes"),
+        (9.0 * cfg.sizing.workload.node_buffer).ceil(),
+        "recommended",
+    );
+    // RCU/WCU given: priced as given. Provisioned: (RCU × RCU-hour + WCU × WCU-hour) × 730.
+    let p = plan_of("[inputs]\ndynamodb_rcu = 400\ndynamodb_wcu = 50\n");
+    let pr = &cfg.pricing;
+    let want = 730.0 * (400.0 * pr.dynamodb_rcu_hour.as_usd_f64() + 50.0 * pr.dynamodb_wcu_hour.as_usd_f64());
+    close(value(&p, "dynamodb_provisioned_monthly"), want, "provisioned");
+    // RCU given against the inputs that compute it: 1,000 users × 0.5 reads/s = 500 reads/s
+    // = 250 RCU eventually consistent; given 300 → a note naming both.
+    let p =
+        plan_of("[inputs]\nconcurrent_users = 1000\ndynamodb_reads_per_user = 0.5\ndynamodb_writes_per_user = 0.1\ndynamodb_rcu = 300\n");
+    close(value(&p, "dynamodb_rcu"), 300.0, "given rcu stands");
+    let want = 730.0 * (300.0 * pr.dynamodb_rcu_hour.as_usd_f64() + 100.0 * pr.dynamodb_wcu_hour.as_usd_f64());
+    close(value(&p, "dynamodb_provisioned_monthly"), want, "priced with the given RCU");
+    let note = p.notes.iter().find(|n| n.contains("dynamodb_rcu")).expect("a contradiction note");
+    assert!(note.contains("given as 300") && note.contains("give 250"), "{note}");
+    // peak_instances given: the fleet's cost and the baseline/max from it.
+    let p = plan_of("[inputs]\npeak_instances = 400\ninstance_type = \"m5.2xlarge\"\nbaseline_share = \"10 %\"\nmax_buffer = \"25 %\"\n");
+    let od = pr.instances["m5.2xlarge"].on_demand_hourly.as_usd_f64();
+    close(value(&p, "peak_fleet_hourly"), 400.0 * od, "fleet hourly");
+    close(value(&p, "baseline_instances"), 40.0, "baseline");
+    close(value(&p, "max_instances"), 500.0, "max");
+    // peak_bandwidth given: 40 Gbit/s, 80 % CDN hits → 8 Gbit/s to the origin; 50 % smaller →
+    // 4 Gbit/s to the app; on a 10 Gbit/s link 400 %.
+    let p =
+        plan_of("[inputs]\npeak_bandwidth = \"40 Gbps\"\ncdn_hit_ratio = \"80 %\"\ncompression = \"50 %\"\nlink_capacity = \"10 Gbps\"\n");
+    assert!(p.figure("peak_bandwidth").unwrap().given);
+    close(value(&p, "origin_bandwidth"), 8e9, "origin");
+    close(value(&p, "app_bandwidth"), 4e9, "app");
+    close(value(&p, "link_utilization"), 4.0, "link");
+    // A size is not a bit rate: the given bandwidth in bytes is refused with exit 2.
+    let out = headroom(&["plan", "--set", "peak_bandwidth=5 GB"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("peak_bandwidth"));
+}
+
+/// Issue 18 item 5, Fargate Spot: the seed's seven services ($270.30 a month on Fargate at
+/// the table's rates) with 60 % of the tasks on Spot at 70 % off cost 270.30 × (0.4 + 0.6 ×
+/// 0.3) = 270.30 × 0.58.
+#[test]
+fn a_fargate_spot_share_blends_the_compute_cost() {
+    let cfg = Config::embedded().unwrap();
+    let with = |extra: &str| seed_with("microservices.toml", extra);
+    let p = with("fargate_spot_share = \"60 %\"");
+    let total = value(&p, "fargate.compute_monthly");
+    let d = cfg.pricing.fargate_spot_discount;
+    assert_eq!(d, 0.70, "pricing.toml's Fargate Spot discount");
+    close(
+        value(&p, "fargate.compute_monthly_blended"),
+        total * (0.4 + 0.6 * (1.0 - d)),
+        "blended",
+    );
+    close(value(&p, "fargate.spot_saving_monthly"), total * 0.6 * d, "saving");
+    close(value(&p, "fargate.spot_saving_share"), 0.6 * d, "saving share");
+    let p = with("fargate_spot_share = \"100 %\"\nfargate_spot_discount = \"50 %\"");
+    close(value(&p, "fargate.compute_monthly_blended"), total * 0.5, "all on spot at 50 % off");
+}
+
+/// Issue 18 item 6: a figure stated in several places is compared across them, and the
+/// document's own assumptions replace the price table's for its audit.
+#[test]
+fn audits_compare_places_and_use_the_documents_assumptions() {
+    let run = |file: &str| {
+        let out = headroom(&["plan", "--audit", file, "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let repeated = |v: &serde_json::Value, fig: &str| {
+        v["repeated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["figure"] == fig)
+            .cloned()
+            .unwrap_or_else(|| panic!("{fig} is not listed as repeated"))
+    };
+    // 003: the cost table's Fargate fleet (7 × 3 = 21 tasks) is not the calculator inputs'
+    // (6 + 3 + 1 = 10); its section totals are repeated in the summary and agree.
+    let (_, v) = run("config/profiles/microservices-stated.toml");
+    let r = repeated(&v, "fargate.tasks_total");
+    assert_eq!(r["consistent"], false);
+    assert_eq!(r["places"].as_array().unwrap().len(), 2);
+    assert_eq!(repeated(&v, "total_monthly")["places"].as_array().unwrap().len(), 3);
+    assert_eq!(repeated(&v, "total_monthly")["consistent"], true);
+    // 000/001: §4.1's 70-100 peak instances against §5.1's 50-70, in both documents.
+    let (_, v) = run("config/profiles/clearview-stated.toml");
+    let r = repeated(&v, "instances_peak_high");
+    assert_eq!(r["consistent"], false);
+    assert_eq!(r["places"].as_array().unwrap().len(), 4);
+    assert_eq!(repeated(&v, "avg_rps")["consistent"], true);
+    // 002 states a 70 % spot discount; the audit uses it (t3.medium's on-demand rate × 0.3).
+    let (_, v) = run("config/profiles/llm-chat-stated.toml");
+    assert_eq!(v["assumptions"][0]["input"], "spot_discount");
+    let cfg = Config::embedded().unwrap();
+    let small = &cfg.sizing.tiers.iter().find(|t| t.name == "small").unwrap();
+    let od: f64 = small
+        .node_groups
+        .iter()
+        .map(|g| g.min as f64 * cfg.pricing.instances[&g.instance_types[0]].on_demand_hourly.as_usd_f64())
+        .sum();
+    let spot_min = |v: &serde_json::Value| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["figure"] == "small.tier_nodes_monthly_spot_min")
+            .cloned()
+            .unwrap()
+    };
+    close(
+        spot_min(&v)["computed"].as_f64().unwrap(),
+        od * 0.3 * 730.0,
+        "spot at the document's 70 %",
+    );
+    // The same claim against a 20 % discount the document states is wrong: the assumption is
+    // what decides the verdict, not pricing.toml.
+    let dir = std::env::temp_dir().join(format!("headroom-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    std::fs::copy(src.join("llm-chat.toml"), dir.join("llm-chat.toml")).unwrap();
+    let stated = std::fs::read_to_string(src.join("llm-chat-stated.toml")).unwrap();
+    std::fs::write(dir.join("a.toml"), stated.replacen("value = \"70 %\"", "value = \"20 %\"", 1)).unwrap();
+    let (code, v) = run(dir.join("a.toml").to_str().unwrap());
+    assert_eq!(code, Some(1));
+    let f = spot_min(&v);
+    close(f["computed"].as_f64().unwrap(), od * 0.8 * 730.0, "spot at 20 %");
+    assert!(f["verdict"].get("Factor").is_some() || f["verdict"].get("Off").is_some(), "{f}");
+    // An assumption naming no input is an error naming it, exit 2.
+    std::fs::write(
+        dir.join("b.toml"),
+        stated.replacen("input = \"spot_discount\"", "input = \"spot_discont\"", 1),
+    )
+    .unwrap();
+    let out = headroom(&["plan", "--audit", dir.join("b.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spot_discont"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn list_inputs_names_every_input_given_figure_and_assumption_with_its_unit() {
+    let out = headroom(&["plan", "--list-inputs", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |key: &str| {
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("--list-inputs lacks {key}"))
+    };
+    for (key, group, unit, default) in [
+        ("sessions_per_user_per_day", "input", "count", "none"),
+        ("requests_per_user_per_day", "input", "count", "none"),
+        ("alb_max_rps", "input", "req/s", "none"),
+        ("alb_max_bandwidth", "input", "Gbit/s", "none"),
+        ("buffer", "input", "%", "none"),
+        ("dynamodb_read_item_size", "input", "KB", "4 KB"),
+        ("requests_per_day", "given figure", "count", "none"),
+        ("peak_bandwidth", "given figure", "Gbit/s", "none"),
+        ("peak_instances", "given figure", "count", "none"),
+        ("required_pods", "given figure", "count", "none"),
+        ("required_nodes", "given figure", "count", "none"),
+        ("dynamodb_rcu", "given figure", "count", "none"),
+        ("dynamodb_wcu", "given figure", "count", "none"),
+        ("storage", "given figure", "GB", "none"),
+        ("spot_discount", "assumption", "%", "each type's in pricing.toml"),
+        ("on_demand_share", "assumption", "%", "30 %"),
+        ("commitment_share", "assumption", "%", "0"),
+        ("fargate_spot_share", "assumption", "%", "0"),
+        ("fargate_spot_discount", "assumption", "%", "pricing.toml's [fargate]"),
+        ("region_split", "text", "text", "an equal split over `regions`"),
+        ("growth_months", "text", "text", "3, 6, 12, 24"),
+    ] {
+        let d = find(key);
+        assert_eq!(d["group"], group, "{key}");
+        assert!(d["unit"].as_str().unwrap().starts_with(unit), "{key}: {d}");
+        assert_eq!(d["default"], default, "{key}");
+        assert!(
+            !d["doc"].as_str().unwrap().is_empty() && !d["doc"].as_str().unwrap().contains("(default"),
+            "{key}: {d}"
+        );
+    }
+    // The text form groups them under their headings.
+    let out = headroom(&["plan", "--list-inputs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in ["Inputs", "Given figures", "Purchase assumptions", "Text inputs"] {
+        assert!(text.lines().any(|l| l.starts_with(heading)), "{heading}");
+    }
 }
