@@ -371,6 +371,10 @@ const TEXT_KEYS: &[(&str, &str)] = &[
     ("instance_type", "instance type of the fleet, from pricing.toml"),
     ("dynamodb_consistency", "eventual, strong or transactional (default eventual)"),
     (
+        "commitment",
+        "what commitment_share buys: 1-yr RI, 3-yr RI, 1-yr SP or 3-yr SP (default 1-yr SP)",
+    ),
+    (
         "tier",
         "the tier whose bundle a scenario uses (default: the tier its users fall in)",
     ),
@@ -392,6 +396,26 @@ const GIVEN: &[&str] = &[
     "dynamodb_rcu",
     "dynamodb_wcu",
 ];
+
+/// The purchase option `commitment` names ("1-yr RI", "3yr sp", "1-yr Savings Plan", …).
+fn commitment_option(text: &str) -> Option<Option_> {
+    let t = text.to_lowercase().replace([' ', '-'], "");
+    let years = if t.starts_with('1') {
+        1
+    } else if t.starts_with('3') {
+        3
+    } else {
+        return None;
+    };
+    let rest = t.trim_start_matches(['1', '3']).trim_start_matches("yr").trim_start_matches("year");
+    match (years, rest) {
+        (1, "ri" | "reserved" | "reservedinstance") => Some(Option_::Ri1),
+        (3, "ri" | "reserved" | "reservedinstance") => Some(Option_::Ri3),
+        (1, "sp" | "savingsplan") => Some(Option_::Sp1),
+        (3, "sp" | "savingsplan") => Some(Option_::Sp3),
+        _ => None,
+    }
+}
 
 /// The regions of `region_split` with their traffic shares: `NAME=SHARE` items (or bare
 /// shares, named 1, 2, …) separated by commas, the shares adding up to 100 %.
@@ -449,6 +473,9 @@ impl Inputs {
                         pricing.instances.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
                 ));
+            }
+            if key == "commitment" && commitment_option(s).is_none() {
+                return Err(input_err(src, key, format!("`{s}` is not 1-yr RI, 3-yr RI, 1-yr SP or 3-yr SP")));
             }
             if key == "region_split" {
                 region_split(s).map_err(|e| input_err(src, key, e))?;
@@ -1968,16 +1995,23 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
     // At the desired counts: each option, and the blend the plan's purchase assumptions make:
     // commitment_share on a 1-yr Savings Plan, the rest on_demand_share on demand, spot after.
     let commit = c.v("commitment_share").unwrap_or(0.0);
-    let desired = |opt| {
-        tiers::bundle_hourly_usd(t, pricing, opt, At::Desired)
+    let commit_opt = c
+        .inp
+        .text
+        .get("commitment")
+        .and_then(|s| commitment_option(s))
+        .unwrap_or(Option_::Sp1);
+    let at = |opt, at| {
+        tiers::bundle_hourly_usd(t, pricing, opt, at)
             .map(|h| tiers::monthly(h).as_usd_f64())
             .map_err(|e| input_err(scenario, "tier", e))
     };
+    let desired = |opt| at(opt, At::Desired);
     let (od_d, spot_d, own_d, sp_d, mix_d) = (
         desired(Option_::OnDemand)?,
         desired(Option_::Spot)?,
         desired(Option_::AsDesigned)?,
-        desired(Option_::Sp1)?,
+        desired(commit_opt)?,
         desired(Option_::Mix(mix))?,
     );
     for (n, v, how) in [
@@ -1990,6 +2024,7 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
     let blended = commit * sp_d + (1.0 - commit) * mix_d;
     let assumptions = [
         ("commitment_share", format!("{}", Num(commit))),
+        ("commitment", commit_opt.name()),
         ("on_demand_share", format!("{}", Num(mix))),
         (
             "spot_discount",
@@ -2003,9 +2038,21 @@ fn tier_fit(c: &mut Calc, scenario: &str) -> Result<Option<TierFit>, PlanError> 
         blended,
         Kind::Money,
         "USD/month",
-        "commitment_share × 1-yr Savings Plan + (1 − commitment_share) × (on_demand_share × on-demand + (1 − on_demand_share) × spot), at the desired counts",
+        "commitment_share × commitment + (1 − commitment_share) × (on_demand_share × on-demand + (1 − on_demand_share) × spot), at the desired counts",
         &assumptions,
     );
+    // The same blend at the groups' min and max counts: the range the tier's cost moves in.
+    for (end, a) in [("min", At::Min), ("max", At::Max)] {
+        let v = commit * at(commit_opt, a)? + (1.0 - commit) * at(Option_::Mix(mix), a)?;
+        c.add(
+            &format!("tier_nodes_monthly_blended_{end}"),
+            v,
+            Kind::Money,
+            "USD/month",
+            &format!("the blend of tier_nodes_monthly_blended_desired at the groups' {end} counts"),
+            &[],
+        );
+    }
     c.add(
         "blended_saving_monthly",
         od_d - blended,

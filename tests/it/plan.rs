@@ -85,6 +85,14 @@ impl<'a> Pins<'a> {
         );
         let blend = month(sum(&|g| g.desired as f64 * (0.3 * od(g) + 0.7 * spot(g))));
         self.eq(&n("tier_nodes_monthly_blended_desired"), blend);
+        self.eq(
+            &n("tier_nodes_monthly_blended_min"),
+            month(sum(&|g| g.min as f64 * (0.3 * od(g) + 0.7 * spot(g)))),
+        );
+        self.eq(
+            &n("tier_nodes_monthly_blended_max"),
+            month(sum(&|g| g.max as f64 * (0.3 * od(g) + 0.7 * spot(g)))),
+        );
         self.eq(&n("blended_saving_monthly"), od_d - blend);
         self.eq(&n("blended_saving_share"), (od_d - blend) / od_d);
     }
@@ -783,6 +791,16 @@ fn purchase_assumptions_set_per_plan_price_min_desired_max_and_the_blend() {
         g.desired as f64 * (c * sp1(g) + (1.0 - c) * (s * od(g) + (1.0 - s) * spot(g)))
     }));
     near(v("tier_nodes_monthly_blended_desired"), blend, "blend");
+    for (end, count) in [
+        (
+            "min",
+            &(|g: &headroom::config::NodeGroup| g.min as f64) as &dyn Fn(&headroom::config::NodeGroup) -> f64,
+        ),
+        ("max", &|g: &headroom::config::NodeGroup| g.max as f64),
+    ] {
+        let want = month(sum(&|g| count(g) * (c * sp1(g) + (1.0 - c) * (s * od(g) + (1.0 - s) * spot(g)))));
+        near(v(&format!("tier_nodes_monthly_blended_{end}")), want, end);
+    }
     near(v("blended_saving_monthly"), od_d - blend, "saving in dollars");
     near(v("blended_saving_share"), (od_d - blend) / od_d, "saving in percent");
     assert!(v("blended_saving_share") > 0.0 && v("blended_saving_share") < 1.0);
@@ -794,6 +812,20 @@ fn purchase_assumptions_set_per_plan_price_min_desired_max_and_the_blend() {
         "{:?}",
         plan.tiers[0].monthly_by_option
     );
+    // The commitment bought may be a 3-yr RI instead: 40 % of the desired nodes at its rate.
+    let p = Profile::parse("ri", &format!("{body}commitment = \"3-yr RI\"\n"), &cfg).unwrap();
+    let plan3 = plan::plan(&p, &cfg).unwrap();
+    let ri3 = |g: &headroom::config::NodeGroup| price(g).ri_3yr_hourly.as_usd_f64();
+    let want = month(sum(&|g| {
+        g.desired as f64 * (c * ri3(g) + (1.0 - c) * (s * od(g) + (1.0 - s) * spot(g)))
+    }));
+    near(
+        plan3.figure("tier_nodes_monthly_blended_desired").unwrap().value,
+        want,
+        "3-yr RI blend",
+    );
+    let bad = Profile::parse("bad", &format!("{body}commitment = \"2-yr RI\"\n"), &cfg);
+    assert!(bad.as_ref().is_err_and(|e| e.to_string().contains("commitment")), "{bad:?}");
     // A discount of 100 % or more is refused with its key.
     let bad = Profile::parse("bad", "[inputs]\nconcurrent_users = 1000\nspot_discount = \"120 %\"\n", &cfg);
     assert!(bad.as_ref().is_err_and(|e| e.to_string().contains("spot_discount")), "{bad:?}");
