@@ -326,7 +326,14 @@ fn one(
         periods: None,
         non_negative: Some(true),
     };
-    let fc = forecast::forecast(&input, p).ok()?;
+    let mut fc = forecast::forecast(&input, p).ok()?;
+    // A utilization cannot pass 100 %: neither can its forecast nor its band (a calibrated
+    // band of a series near the ceiling would otherwise read 108 %).
+    if matches!(signal, Signal::CpuPercent | Signal::MemoryPercent | Signal::DbPoolPercent) {
+        for v in fc.point.iter_mut().chain(fc.lo80.iter_mut()).chain(fc.hi80.iter_mut()) {
+            *v = v.min(100.0);
+        }
+    }
     let origin = g.start + (g.values.len() as Ts - 1) * HOUR;
     let last = *g.values.last()?;
     let peak = forecast::recent_peak(&g.values, &[fc.periods.iter().copied().max().unwrap_or(1).max(168)]);
@@ -427,6 +434,28 @@ mod tests {
         assert!(g.lo80 <= g.per_30d && g.per_30d <= g.hi80);
         assert_eq!(cpu.point.len(), HORIZON_HOURS);
         assert!(cpu.point.iter().chain(&cpu.lo80).chain(&cpu.hi80).all(|v| v.is_finite()));
+    }
+
+    /// CPU swinging between 60 % and 98 % each day: its calibrated band around the daily peak
+    /// would pass 100 % unclamped; a utilization's forecast and band stop at 100 %.
+    #[test]
+    fn a_utilization_band_stops_at_100_percent() {
+        let cfg = Config::embedded().unwrap();
+        let day = 86_400.0;
+        let f = |t: Ts| {
+            let phase = 2.0 * std::f64::consts::PI * (t as f64 / day);
+            // A little noise that repeats every 7 hours keeps the errors from being zero.
+            let noise = ((t / 3600) % 7) as f64 - 3.0;
+            (79.0 + 19.0 * phase.sin() + noise).clamp(0.0, 100.0)
+        };
+        let snap = cpu_snap(21, f);
+        let o = compute(&snap, &cfg.rules, &cfg.sizing, NOW);
+        let cpu = o.iter().find(|o| o.signal == Signal::CpuPercent).expect("a CPU outlook");
+        let top = cpu.hi80.iter().copied().fold(f64::MIN, f64::max);
+        assert!(top <= 100.0, "upper band {top}");
+        assert!(cpu.point.iter().chain(&cpu.lo80).all(|v| *v <= 100.0));
+        // The clamp binds: some hour of the upper band is at the ceiling.
+        assert!(cpu.hi80.iter().any(|v| *v == 100.0), "{:?}", &cpu.hi80[..24]);
     }
 
     #[test]
