@@ -282,6 +282,16 @@ impl Series {
     pub fn last(&self) -> Option<(Ts, f64)> {
         self.points.last().copied()
     }
+    /// What a point's value is divided by to read it per second: consumed capacity collected
+    /// as the Sum over each period (as `collect` queries it) is per period, so the period;
+    /// every other series is a level or a rate already (1). One rule for the analyzers, the
+    /// outlooks and the weekly review.
+    pub fn per_second_divisor(&self) -> f64 {
+        match self.signal {
+            Signal::ConsumedRcu | Signal::ConsumedWcu if self.query.stat == Stat::Sum => f64::from(self.query.period_s.max(1)),
+            _ => 1.0,
+        }
+    }
 }
 
 /// An instance type an ASG may launch, with its weight in a mixed instances policy.
@@ -497,6 +507,21 @@ mod shared_vec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumed_capacity_reads_per_second_only_as_a_sum() {
+        let s = |signal, stat| Series {
+            resource: ResourceId::table("orders"),
+            signal,
+            query: MetricQuery::new("AWS/DynamoDB", "ConsumedReadCapacityUnits", &[], stat, 300),
+            points: vec![],
+        };
+        // A 5-minute Sum of 30,000 units is 100 units a second.
+        assert_eq!(s(Signal::ConsumedRcu, Stat::Sum).per_second_divisor(), 300.0);
+        assert_eq!(s(Signal::ConsumedWcu, Stat::Sum).per_second_divisor(), 300.0);
+        assert_eq!(s(Signal::ConsumedRcu, Stat::Average).per_second_divisor(), 1.0);
+        assert_eq!(s(Signal::CpuPercent, Stat::Sum).per_second_divisor(), 1.0);
+    }
 
     #[test]
     fn money_parses_cost_explorer_amounts() {

@@ -64,14 +64,15 @@ fn ceil_units(x: f64) -> i64 {
 #[allow(clippy::too_many_arguments)]
 fn capacity(
     consumed: &[f64],
-    period_s: f64,
+    divisor: f64,
     provisioned: Option<f64>,
     throttles: f64,
     headroom: f64,
     per_million: Money,
     unit_hour: Money,
 ) -> Option<Capacity> {
-    let per_s: Vec<f64> = consumed.iter().map(|v| v / period_s).collect();
+    // Consumed units per second (Series::per_second_divisor: the period of a Sum).
+    let per_s: Vec<f64> = consumed.iter().map(|v| v / divisor).collect();
     let mean = stats::mean(&per_s)?;
     let (p5, p95, max) = (
         stats::percentile(&per_s, 5.0)?,
@@ -148,9 +149,10 @@ fn one(
     let w = |sig| idx.window(&r, sig, from, now + 1);
     let provisioned = t.billing_mode == "PROVISIONED";
     let h = cfg.headroom / 100.0;
+    let per_s = |sig| snap.series_for(&r, sig).map(|s| s.per_second_divisor()).unwrap_or(period);
     let reads = capacity(
         &w(Signal::ConsumedRcu),
-        period,
+        per_s(Signal::ConsumedRcu),
         t.read_capacity.filter(|_| provisioned).map(|x| x as f64),
         stats::sum(&w(Signal::ReadThrottles)).unwrap_or(0.0),
         h,
@@ -159,7 +161,7 @@ fn one(
     )?;
     let writes = capacity(
         &w(Signal::ConsumedWcu),
-        period,
+        per_s(Signal::ConsumedWcu),
         t.write_capacity.filter(|_| provisioned).map(|x| x as f64),
         stats::sum(&w(Signal::WriteThrottles)).unwrap_or(0.0),
         h,

@@ -22,10 +22,16 @@ pub fn asg(name: &str, min: i32, desired: i32, max: i32, ty: &str) -> AsgState {
 }
 
 pub fn series(resource: &ResourceId, signal: Signal, points: Vec<(Ts, f64)>) -> Series {
+    // Consumed capacity is a Sum per period, as collect queries it; the rest an Average.
+    let stat = if matches!(signal, Signal::ConsumedRcu | Signal::ConsumedWcu) {
+        Stat::Sum
+    } else {
+        Stat::Average
+    };
     Series {
         resource: resource.clone(),
         signal,
-        query: MetricQuery::new("T", &format!("{signal:?}"), &[("R", resource.0.as_str())], Stat::Average, P as u32),
+        query: MetricQuery::new("T", &format!("{signal:?}"), &[("R", resource.0.as_str())], stat, P as u32),
         points,
     }
 }

@@ -253,13 +253,13 @@ fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
             ),
         ] {
             let (Some(s), Some(cap)) = (series(&r, sig), cap) else { continue };
-            let period = f64::from(s.query.period_s.max(1));
+            let per_s = s.per_second_divisor();
             jobs.push(Job {
                 resource: r.clone(),
                 signal: sig,
                 what,
                 unit: unit.into(),
-                points: Cow::Owned(s.points.iter().map(|(t, v)| (*t, v / period)).collect()),
+                points: Cow::Owned(s.points.iter().map(|(t, v)| (*t, v / per_s)).collect()),
                 lines: vec![
                     (
                         format!(
@@ -455,7 +455,7 @@ mod tests {
         assert!(top <= 100.0, "upper band {top}");
         assert!(cpu.point.iter().chain(&cpu.lo80).all(|v| *v <= 100.0));
         // The clamp binds: some hour of the upper band is at the ceiling.
-        assert!(cpu.hi80.iter().any(|v| *v == 100.0), "{:?}", &cpu.hi80[..24]);
+        assert!(cpu.hi80.contains(&100.0), "{:?}", &cpu.hi80[..24]);
     }
 
     #[test]

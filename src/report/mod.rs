@@ -416,12 +416,8 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
                 };
                 let week_pts: Vec<(Ts, f64)> = series.points.iter().copied().filter(|(t, _)| *t >= from && *t < to).collect();
                 let period = i64::from(series.query.period_s.max(1));
-                // Consumed capacity is read as a Sum per period: per second, as it is provisioned.
-                let per_s = if matches!(sig, Signal::ConsumedRcu | Signal::ConsumedWcu) && series.query.stat.as_cloudwatch() == "Sum" {
-                    period as f64
-                } else {
-                    1.0
-                };
+                // Consumed capacity per second, as it is provisioned.
+                let per_s = series.per_second_divisor();
                 let week_pts: Vec<(Ts, f64)> = week_pts.into_iter().map(|(t, v)| (t, v / per_s)).collect();
                 let values: Vec<f64> = week_pts.iter().map(|p| p.1).collect();
                 let expected = ((to - from) / period).max(1) as f64;
