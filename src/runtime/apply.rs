@@ -14,39 +14,53 @@ use crate::store::{Audit, AuditRow, Finish, NewAction, StoreError, StoredAdvisor
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-/// The shared store as `act` needs it: each call locks it briefly.
+/// The shared store as `act` needs it: each call locks it briefly. `act` calls it from async
+/// code; another scope's commit can hold the lock for seconds at fleet scale, so on the
+/// daemon's multi-threaded runtime the wait happens in `block_in_place` (the worker's other
+/// tasks move to another thread instead of stalling behind it).
 pub struct Locked<S>(pub Shared<S>);
+
+impl<S> Locked<S> {
+    fn with<T>(&self, f: impl FnOnce(&mut S) -> T) -> T {
+        let multi = tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi {
+            tokio::task::block_in_place(|| f(&mut lock(&self.0)))
+        } else {
+            f(&mut lock(&self.0))
+        }
+    }
+}
 
 impl<S: Audit> Audit for Locked<S> {
     fn begin_action(&mut self, a: &NewAction, now: i64) -> Result<i64, StoreError> {
-        lock(&self.0).begin_action(a, now)
+        self.with(|s| s.begin_action(a, now))
     }
     fn finish_action(&mut self, id: i64, f: &Finish, now: i64) -> Result<(), StoreError> {
-        lock(&self.0).finish_action(id, f, now)
+        self.with(|s| s.finish_action(id, f, now))
     }
     fn audit_rows(&self, scope: Option<&str>, outcome: Option<&str>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
-        lock(&self.0).audit_rows(scope, outcome, limit)
+        self.with(|s| s.audit_rows(scope, outcome, limit))
     }
     fn audit_row(&self, id: i64) -> Result<Option<AuditRow>, StoreError> {
-        lock(&self.0).audit_row(id)
+        self.with(|s| s.audit_row(id))
     }
     fn last_change_at(&self, scope: &str, resource: &str) -> Result<Option<i64>, StoreError> {
-        lock(&self.0).last_change_at(scope, resource)
+        self.with(|s| s.last_change_at(scope, resource))
     }
     fn actions_since(&self, since: i64) -> Result<u32, StoreError> {
-        lock(&self.0).actions_since(since)
+        self.with(|s| s.actions_since(since))
     }
     fn table_decreases(&self, scope: &str, resource: &str, since: i64) -> Result<(u32, Option<i64>), StoreError> {
-        lock(&self.0).table_decreases(scope, resource, since)
+        self.with(|s| s.table_decreases(scope, resource, since))
     }
     fn last_partial(&self, scope: &str) -> Result<Option<bool>, StoreError> {
-        lock(&self.0).last_partial(scope)
+        self.with(|s| s.last_partial(scope))
     }
     fn find_advisory(&self, fingerprint: &str) -> Result<Vec<StoredAdvisory>, StoreError> {
-        lock(&self.0).find_advisory(fingerprint)
+        self.with(|s| s.find_advisory(fingerprint))
     }
     fn last_attempt(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
-        lock(&self.0).last_attempt(fingerprint)
+        self.with(|s| s.last_attempt(fingerprint))
     }
 }
 

@@ -856,7 +856,8 @@ fn report_with(advisories: Vec<Advisory>, now: DateTime<Utc>) -> headroom::runti
     }
 }
 
-#[tokio::test]
+/// On the daemon's runtime flavour: the store is locked through block_in_place there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_mode_applies_only_the_allowed_kinds_once() {
     let p = peer(&[]).await;
     let mut cfg = config(&p.proxy.url, "apply-auto");
