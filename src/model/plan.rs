@@ -1039,7 +1039,22 @@ fn workload(c: &mut Calc) {
         debug_assert!((rps.0 - u * r).abs() < 1e-6 * rps.0.max(1.0));
         let mut i = vec![("concurrent_users", c.shown("concurrent_users"))];
         i.extend(ins.iter().map(|(k, v)| (*k, v.clone())));
-        c.add("avg_rps", rps.0, Kind::ReqRate, "req/s", &format!("concurrent_users × {how}"), &i);
+        match c.given("requests_per_day") {
+            // A given daily volume sets the average rate (traffic_from_dau): what the
+            // concurrent users give is reported beside it, not used.
+            Some(per_day) if c.given("avg_rps").is_none() => {
+                let from_day = per_day / SECONDS_PER_DAY;
+                if (rps.0 - from_day).abs() > 0.005 * rps.0.abs().max(from_day.abs()) {
+                    c.notes.push(format!(
+                        "{}: taken from the given requests_per_day ({} req/s); concurrent_users × {how} gives {} req/s: check one or the other",
+                        c.name("avg_rps"),
+                        Num(from_day),
+                        Num(rps.0)
+                    ));
+                }
+            }
+            _ => c.add("avg_rps", rps.0, Kind::ReqRate, "req/s", &format!("concurrent_users × {how}"), &i),
+        }
     }
     let dau = match (c.v("daily_active_users"), c.v("total_users"), c.v("active_share")) {
         (Some(d), _, _) => Some(d),
@@ -1758,7 +1773,7 @@ fn regions(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
                 &format!("peak_concurrent_users × {how}"),
                 &[("peak_concurrent_users", format!("{}", Num(p)))],
             );
-            if let Some(per) = per_inst {
+            if let Some(per) = per_inst.filter(|_| c.given("peak_instances").is_none()) {
                 let n = capacity::instances_for_users(users, per) as f64;
                 c.add(
                     &format!("instances_{suffix}"),
@@ -1770,6 +1785,19 @@ fn regions(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
                 );
                 inst = Some(n);
             }
+        }
+        // A given peak fleet is split as the traffic is.
+        if let Some(fleet) = c.given("peak_instances") {
+            let n = capacity::ceil(fleet * share) as f64;
+            c.add(
+                &format!("instances_{suffix}"),
+                n,
+                Kind::Count,
+                "instances",
+                &format!("⌈peak_instances × {how}⌉"),
+                &[("peak_instances", format!("{} (given)", Num(fleet)))],
+            );
+            inst = Some(n);
         }
         let rps_r = rps.map(|r| r * share);
         if let Some(r) = rps_r {

@@ -1100,6 +1100,29 @@ fn given_counts_rates_capacity_and_bandwidth_flow_downstream() {
     close(value(&p, "peak_fleet_hourly"), 400.0 * od, "fleet hourly");
     close(value(&p, "baseline_instances"), 40.0, "baseline");
     close(value(&p, "max_instances"), 500.0, "max");
+    // A given fleet is split over the regions as the traffic is: 12,000 × 30 % = 3,600, so
+    // ⌈3,600 ÷ 1,000⌉ = 4 ALBs by targets there (from users it would be 1,250 → 2).
+    let p = plan_of(
+        "[inputs]\npeak_concurrent_users = 25_000_000\nusers_per_instance_low = 2000\nusers_per_instance_high = 2000\n\
+         peak_instances = 12_000\nregion_split = \"a=30%, b=70%\"\ninstances_per_alb = 1000\n",
+    );
+    close(value(&p, "instances_region_a"), 3600.0, "given fleet × share");
+    close(value(&p, "albs_by_targets_region_a"), 4.0, "ALBs from the given fleet");
+    assert!(
+        p.notes.iter().any(|n| n.contains("peak_instances") && n.contains("12,500")),
+        "{:?}",
+        p.notes
+    );
+    // A given daily volume sets the average rate even where concurrent users give one:
+    // clearview's 100 users × 10 ÷ 600 s = 1.67 req/s; given 864,000 a day = 10 req/s.
+    let p = seed_with("clearview.toml", "requests_per_day = 864_000");
+    close(value(&p, "avg_rps"), 10.0, "avg_rps from the given volume");
+    close(value(&p, "bandwidth_in_avg"), 10.0 * 5e3, "downstream of it");
+    assert!(
+        p.notes.iter().any(|n| n.contains("requests_per_day") && n.contains("1.67")),
+        "{:?}",
+        p.notes
+    );
     // peak_bandwidth given: 40 Gbit/s, 80 % CDN hits → 8 Gbit/s to the origin; 50 % smaller →
     // 4 Gbit/s to the app; on a 10 Gbit/s link 400 %.
     let p =
