@@ -242,18 +242,24 @@ pub struct Facts {
     pub kill_switch_present: bool,
 }
 
-/// Plans a change of `resource` from `before` to `after`. Pure.
-#[allow(clippy::too_many_arguments)]
-pub fn plan(
-    cfg: &Config,
-    scope: &str,
-    resource: &str,
-    current: &Current,
-    before: Setting,
-    after: Setting,
-    facts: &Facts,
-    now: DateTime<Utc>,
-) -> Plan {
+/// A change to plan: which resource of which scope, as it is now, from which setting to which.
+pub struct Change<'a> {
+    pub scope: &'a str,
+    pub resource: &'a str,
+    pub current: &'a Current,
+    pub before: Setting,
+    pub after: Setting,
+}
+
+/// Plans a change of its resource from `before` to `after` through every guardrail. Pure.
+pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> Plan {
+    let Change {
+        scope,
+        resource,
+        current,
+        before,
+        after,
+    } = change;
     let ctx = guard::Context {
         cfg: &cfg.headroom.apply,
         pricing: &cfg.pricing,
@@ -354,7 +360,14 @@ pub async fn plan_advisory<A: Changes, S: Audit + ?Sized>(
     let before = setting_of(&current, &after).map_err(ActError::NotAppliable)?;
     let peaks = peaks(&resource, &current);
     let facts = facts(cfg, store, scope, &resource, peaks, now)?;
-    let mut p = plan(cfg, scope, &resource, &current, before, after, &facts, now);
+    let change = Change {
+        scope,
+        resource: &resource,
+        current: &current,
+        before,
+        after,
+    };
+    let mut p = plan(cfg, change, &facts, now);
     p.fingerprint = Some(advisory.fingerprint.clone());
     p.kind = Some(advisory.kind);
     p.summary = advisory.summary.clone();
@@ -381,7 +394,14 @@ pub async fn plan_undo<A: Changes, S: Audit + ?Sized>(
     let before = setting_of(&current, &after).map_err(ActError::NotAppliable)?;
     let peaks = peaks(&row.resource, &current);
     let facts = facts(cfg, store, &row.scope, &row.resource, peaks, now)?;
-    let mut p = plan(cfg, &row.scope, &row.resource, &current, before, after, &facts, now);
+    let change = Change {
+        scope: &row.scope,
+        resource: &row.resource,
+        current: &current,
+        before,
+        after,
+    };
+    let mut p = plan(cfg, change, &facts, now);
     p.undo_of = Some(row.id);
     p.summary = format!("undo audit #{}: {} back to its setting before", row.id, row.resource);
     Ok(p)
