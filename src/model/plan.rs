@@ -3,6 +3,13 @@
 //! its inputs and its unit, then the tier, its bundle, the bundle's monthly cost under each
 //! purchase option and when growth reaches the next tier.
 //!
+//! A planner's what-ifs: figures known already may be given (`GIVEN`: used downstream, shown
+//! "given", a contradiction with their own inputs is a note); traffic from daily active users
+//! (requests per day → average and peak rate → bandwidth in bytes and bits); a per-region
+//! split with load balancers sized by targets, request rate and bandwidth (the binding limit
+//! named); a safety buffer; a growth table; purchase assumptions (spot discount, on-demand
+//! share, commitment share and kind, Fargate Spot share) priced at min, desired and max.
+//!
 //! Profiles may hold scenarios (the same formulas at other concurrencies, e.g. each tier's
 //! bound), Fargate task lists and priced line items (services outside the price table, with
 //! the unit price the plan states).
