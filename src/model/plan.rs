@@ -920,6 +920,8 @@ impl Calc<'_> {
     fn shown(&self, k: &str) -> String {
         let spec = SPECS.iter().find(|s| s.key == k);
         match (self.v(k), spec) {
+            // A share reads as a percentage: "buffer 20 %", not "buffer 0.2000".
+            (Some(v), Some(s)) if s.kind == Kind::Share => format!("{} %", Num((v * 1e6).round() / 1e4)),
             (Some(v), Some(s)) => {
                 let (u, d) = display(s.kind, s.unit);
                 if u.is_empty() {

@@ -730,7 +730,7 @@ fn a_safety_buffer_sizes_instances_and_storage_both_ways() {
             assert!((v("storage_buffered") - storage * (1.0 + b)).abs() < 1e-3);
             let f = plan.figure("instances_by_memory_avg_buffered").unwrap();
             assert_eq!(f.formula, "⌈memory_avg × (1 + buffer) ÷ instance_memory⌉");
-            assert_eq!(f.inputs["buffer"].parse::<f64>().ok(), Some(b), "{:?}", f.inputs);
+            assert_eq!(f.inputs["buffer"], format!("{} %", b * 100.0), "{:?}", f.inputs);
         }
     }
     assert_eq!(ceil(memory * 1.25 / (4.0 * GIB)), 30.0, "the GiB case rounds as the comment says");
