@@ -14,9 +14,11 @@ use super::units::{Kind, Num, parse};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}: stated[{index}] ({figure}): {problem}")]
+#[error("{file}: {section}[{index}] ({figure}): {problem}")]
 pub struct AuditError {
     pub file: String,
+    /// `stated` or `assumption`: the array the entry is in.
+    pub section: &'static str,
     pub index: usize,
     pub figure: String,
     pub problem: String,
@@ -111,6 +113,7 @@ pub struct Repeated {
 pub fn parse_file(file: &str, body: &str) -> Result<AuditFile, AuditError> {
     let err = |index, figure: &str, problem: String| AuditError {
         file: file.to_string(),
+        section: "stated",
         index,
         figure: figure.to_string(),
         problem,
@@ -121,15 +124,19 @@ pub fn parse_file(file: &str, body: &str) -> Result<AuditFile, AuditError> {
     let profile = t.get("profile").and_then(|v| v.as_str()).map(String::from);
     let mut assumptions = Vec::new();
     for (i, a) in t.get("assumption").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
-        let at = a.as_table().ok_or_else(|| err(i, "-", "assumption: expected a table".into()))?;
+        let aerr = |figure: &str, problem: &str| AuditError {
+            section: "assumption",
+            ..err(i, figure, problem.to_string())
+        };
+        let at = a.as_table().ok_or_else(|| aerr("-", "expected a table"))?;
         let input = at
             .get("input")
             .and_then(|v| v.as_str())
-            .ok_or_else(|| err(i, "-", "assumption: missing input (a plan input such as spot_discount)".into()))?;
+            .ok_or_else(|| aerr("-", "missing input (a plan input such as spot_discount)"))?;
         let value = at
             .get("value")
             .cloned()
-            .ok_or_else(|| err(i, input, "assumption: missing value".into()))?;
+            .ok_or_else(|| aerr(input, "missing value (a number, or a quoted quantity such as \"70 %\")"))?;
         let shown = match &value {
             toml::Value::String(s) => s.clone(),
             v => v.to_string(),
@@ -225,6 +232,7 @@ pub fn audit(file: &str, plan: &Plan, stated: &[Stated]) -> Result<Vec<Finding>,
     for (i, s) in stated.iter().enumerate() {
         let f = plan.figure(&s.figure).ok_or_else(|| AuditError {
             file: file.to_string(),
+            section: "stated",
             index: i,
             figure: s.figure.clone(),
             problem: format!(
@@ -234,6 +242,7 @@ pub fn audit(file: &str, plan: &Plan, stated: &[Stated]) -> Result<Vec<Finding>,
         })?;
         let v = parse(&s.text, f.kind, unit_of(f)).map_err(|e| AuditError {
             file: file.to_string(),
+            section: "stated",
             index: i,
             figure: s.figure.clone(),
             problem: e,

@@ -427,7 +427,7 @@ fn commitment_option(text: &str) -> Option<Option_> {
 /// The regions of `region_split` with their traffic shares: `NAME=SHARE` items (or bare
 /// shares, named 1, 2, …) separated by commas, the shares adding up to 100 %.
 fn region_split(text: &str) -> Result<Vec<(String, f64)>, String> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, f64)> = Vec::new();
     for (i, item) in text.split(',').enumerate() {
         let item = item.trim();
         let (name, share) = match item.split_once('=') {
@@ -444,7 +444,9 @@ fn region_split(text: &str) -> Result<Vec<(String, f64)>, String> {
         if !(0.0..=1.0).contains(&v) || v == 0.0 {
             return Err(format!("region {name}: `{share}` is not a share above 0 and up to 100 %"));
         }
-        if out.iter().any(|(n, _)| *n == name) {
+        // Figure names use the region lowercased with `_` for `-`: those must differ too.
+        let key = |n: &str| n.to_lowercase().replace('-', "_");
+        if out.iter().any(|(n, _)| key(n) == key(&name)) {
             return Err(format!("region {name} is named twice"));
         }
         out.push((name, v));
@@ -2526,6 +2528,7 @@ mod tests {
         assert!(e.contains("90 %"), "{e}");
         assert!(region_split("a=0%, b=100%").is_err(), "a region with no traffic");
         assert!(region_split("a=150%").is_err());
+        assert!(region_split("us-east-1=50%, US_EAST_1=50%").unwrap_err().contains("named twice"));
     }
 
     #[test]

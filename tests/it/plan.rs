@@ -1238,6 +1238,16 @@ fn audits_compare_places_and_use_the_documents_assumptions() {
     let out = headroom(&["plan", "--audit", dir.join("b.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("spot_discont"));
+    // An assumption without a value names its entry, not a stated figure.
+    std::fs::write(
+        dir.join("c.toml"),
+        "profile = \"llm-chat.toml\"\n[[assumption]]\ninput = \"spot_discount\"\n",
+    )
+    .unwrap();
+    let out = headroom(&["plan", "--audit", dir.join("c.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("assumption[0] (spot_discount): missing value"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
