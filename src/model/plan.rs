@@ -207,7 +207,13 @@ const SPECS: &[Spec] = &[
         "baseline fleet as a share of the peak fleet",
     ),
     spec("max_buffer", Kind::Share, "", false, "maximum fleet buffer over the peak fleet"),
-    spec("instances_per_alb", Kind::Count, "", true, "instances behind one load balancer"),
+    spec(
+        "instances_per_alb",
+        Kind::Count,
+        "",
+        true,
+        "instances (targets) behind one load balancer (default 1,000: AWS's targets per ALB quota)",
+    ),
     spec("cdn_hit_ratio", Kind::Share, "", false, "CDN cache hit ratio"),
     spec("compression", Kind::Share, "", false, "payload reduction from compression"),
     spec(
@@ -1718,6 +1724,10 @@ fn high_traffic(c: &mut Calc) {
     }
 }
 
+/// Targets one Application Load Balancer takes by default (AWS's "Targets per Application Load
+/// Balancer" quota; adjustable, so `instances_per_alb` overrides it).
+const ALB_TARGETS_QUOTA: f64 = 1_000.0;
+
 /// Users per instance when the plan gives one figure (low and high ends equal).
 fn one_users_per_instance(c: &Calc) -> Option<f64> {
     c.v("users_per_instance_high")
@@ -1838,7 +1848,7 @@ fn regions(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
                 "targets",
                 "target count",
                 inst,
-                c.v("instances_per_alb"),
+                Some(c.v("instances_per_alb").unwrap_or(ALB_TARGETS_QUOTA)),
                 "instances_per_alb",
                 "instances",
             ),
@@ -1856,13 +1866,17 @@ fn regions(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
         for (key, what, load, limit, limit_key, load_name) in limits {
             let (Some(load), Some(limit)) = (load, limit) else { continue };
             let n = capacity::ceil(load / limit) as f64;
+            let limit_shown = match c.v(limit_key) {
+                Some(_) => c.shown(limit_key),
+                None => format!("{} (AWS's default quota)", Num(limit)),
+            };
             c.add(
                 &format!("albs_by_{key}_{suffix}"),
                 n,
                 Kind::Count,
                 "ALBs",
                 &format!("⌈{load_name}_{suffix} ÷ {limit_key}⌉"),
-                &[(limit_key, c.shown(limit_key))],
+                &[(limit_key, limit_shown)],
             );
             counts.push((what, n));
         }

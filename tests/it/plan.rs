@@ -1012,6 +1012,16 @@ alb_max_bandwidth = "1 Gbps"
             .max((bytes_per_s * 8.0 / 4.0 / 1e9).ceil()),
         "albs",
     );
+    // Without instances_per_alb the targets limit is AWS's default quota, 1,000 per ALB:
+    // 100,000 users in us-east-1 ÷ 400 = 250 instances → 1 ALB by targets.
+    let p = plan_of(&body.replace("instances_per_alb = 100\n", ""));
+    close(
+        value(&p, "albs_by_targets_region_us_east_1"),
+        ((peak_users * 0.5 / 400.0).ceil() / 1000.0).ceil(),
+        "default quota",
+    );
+    let f = p.figure("albs_by_targets_region_us_east_1").unwrap();
+    assert!(f.inputs["instances_per_alb"].contains("AWS's default quota"), "{:?}", f.inputs);
     // Sessions instead of requests per user: 3 sessions × 12 requests = 36 a day.
     let p = plan_of(&body.replace(
         "requests_per_user_per_day = 40",
