@@ -1113,14 +1113,27 @@ fn workload(c: &mut Calc) {
         );
     }
     if let Some(m) = c.v("peak_requests_per_minute") {
-        c.add(
-            "peak_rps",
-            m / 60.0,
-            Kind::ReqRate,
-            "req/s",
-            "peak_requests_per_minute ÷ 60",
-            &[("peak_requests_per_minute", c.shown("peak_requests_per_minute"))],
-        );
+        match c.has("peak_rps").then(|| c.f("peak_rps")).flatten() {
+            // Two routes to one figure: the peak users' rate stands, a disagreement is a note.
+            Some(from_users) => {
+                if (from_users - m / 60.0).abs() > 0.005 * from_users.abs().max(m / 60.0) {
+                    c.notes.push(format!(
+                        "{}: the peak users give {} req/s but peak_requests_per_minute gives {} req/s: check one or the other",
+                        c.name("peak_rps"),
+                        Num(from_users),
+                        Num(m / 60.0)
+                    ));
+                }
+            }
+            None => c.add(
+                "peak_rps",
+                m / 60.0,
+                Kind::ReqRate,
+                "req/s",
+                "peak_requests_per_minute ÷ 60",
+                &[("peak_requests_per_minute", c.shown("peak_requests_per_minute"))],
+            ),
+        }
     }
     traffic_from_dau(c, dau);
     for (rate, label) in [("avg_rps", "avg"), ("peak_rps", "peak")] {

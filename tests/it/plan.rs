@@ -1123,6 +1123,16 @@ fn given_counts_rates_capacity_and_bandwidth_flow_downstream() {
         "{:?}",
         p.notes
     );
+    // Two routes to the peak rate: clearview's peak users give 5,000 × 10 ÷ 600 s = 83.3 req/s;
+    // 6,000 requests a minute = 100 req/s. One figure stands, the other is a note.
+    let p = seed_with("clearview.toml", "peak_requests_per_minute = 6000");
+    assert_eq!(p.figures.iter().filter(|f| f.name == "peak_rps").count(), 1);
+    close(value(&p, "peak_rps"), 5000.0 * 10.0 / 600.0, "peak users' rate");
+    assert!(
+        p.notes.iter().any(|n| n.contains("peak_requests_per_minute gives 100 req/s")),
+        "{:?}",
+        p.notes
+    );
     // A given daily volume sets the average rate even where concurrent users give one:
     // clearview's 100 users × 10 ÷ 600 s = 1.67 req/s; given 864,000 a day = 10 req/s.
     let p = seed_with("clearview.toml", "requests_per_day = 864_000");
