@@ -14,7 +14,7 @@ use crate::collect;
 use crate::config::Config;
 use crate::decide;
 use crate::domain::*;
-use crate::store::{CycleWrite, NotifyWrite, Reconciled, SeriesWrite, Store, StoreError};
+use crate::store::{CycleWrite, NewPoints, NotifyWrite, Reconciled, SeriesWrite, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -275,7 +275,13 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let mut by_key: HashMap<String, Vec<(Ts, f64)>> = std::mem::take(&mut state.spare);
     by_key.extend(previous.into_iter().map(|s| (s.query.key(), s.points)));
     let mut series = Vec::with_capacity(c.wanted.len());
-    let mut writes = Vec::with_capacity(c.wanted.len());
+    // What to write per series: its fetched points, or (when the window's tail from the first
+    // fetched point is exactly them) that tail, read from the window at commit.
+    enum ToWrite {
+        Fetched(Vec<(Ts, f64)>),
+        WindowFrom(Ts),
+    }
+    let mut pending: Vec<(usize, ToWrite, Option<Ts>)> = Vec::with_capacity(c.wanted.len());
     // Room for a day of points beyond the window, so appending each cycle does not double a
     // series' allocation (the window drops as many old points as it gains new ones).
     let slack = (86_400 / i64::from(cfg.headroom.collect.period_s.max(1))) as usize;
@@ -296,20 +302,41 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         if let Some(f) = frontier {
             state.frontiers.insert(key, f);
         }
+        // Both sorted and one per timestamp, the tail holds every fetched timestamp: the
+        // same length means the same points (a backfill's, or an incremental cycle's).
+        let to_write = match fetched.first() {
+            Some(first) if points.len() - points.partition_point(|p| p.0 < first.0) == fetched.len() => ToWrite::WindowFrom(first.0),
+            _ => ToWrite::Fetched(fetched),
+        };
+        pending.push((series.len(), to_write, *through));
         series.push(Series {
             resource: w.resource.clone(),
             signal: w.signal,
             query: w.query.clone(),
             points,
         });
-        writes.push(SeriesWrite {
-            resource: w.resource.clone(),
-            signal: w.signal,
-            query: w.query.clone(),
-            points: fetched,
-            fetched_through: *through,
-        });
     }
+    let series = Arc::new(series);
+    let writes: Vec<SeriesWrite> = pending
+        .into_iter()
+        .map(|(index, to_write, fetched_through)| {
+            let s = &series[index];
+            SeriesWrite {
+                resource: s.resource.clone(),
+                signal: s.signal,
+                query: s.query.clone(),
+                points: match to_write {
+                    ToWrite::Fetched(own) => NewPoints::Owned(own),
+                    ToWrite::WindowFrom(from) => NewPoints::Window {
+                        series: series.clone(),
+                        index,
+                        from,
+                    },
+                },
+                fetched_through,
+            }
+        })
+        .collect();
     // Series not wanted this cycle (their group's inventory failed, or it is gone) keep their
     // points for a later cycle, trimmed to the lookback: their frontiers stay, so dropping the
     // points here would leave a window with a hole the incremental fetch never fills again.
@@ -342,7 +369,7 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         scope: state.scope.clone(),
         asgs: c.asgs,
         tables: c.tables,
-        series: Arc::new(series),
+        series: series.clone(),
         index: Default::default(),
         spend,
         spend_fetched_at: if spend_read {

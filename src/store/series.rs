@@ -17,9 +17,34 @@ pub struct SeriesWrite {
     pub resource: ResourceId,
     pub signal: Signal,
     pub query: MetricQuery,
-    pub points: Vec<(Ts, f64)>,
+    pub points: NewPoints,
     /// Last period start fetched successfully, if the fetch succeeded.
     pub fetched_through: Option<Ts>,
+}
+
+/// The points a cycle writes for one series: its own, or the tail of the cycle's window from
+/// a time on when that tail is exactly what was fetched (the window holds every fetched point
+/// already: a backfill then does not hold its tens of millions of points twice).
+#[derive(Clone, Debug)]
+pub enum NewPoints {
+    Owned(Vec<(Ts, f64)>),
+    Window {
+        series: std::sync::Arc<Vec<Series>>,
+        index: usize,
+        from: Ts,
+    },
+}
+
+impl NewPoints {
+    pub fn as_slice(&self) -> &[(Ts, f64)] {
+        match self {
+            NewPoints::Owned(v) => v,
+            NewPoints::Window { series, index, from } => {
+                let p = series.get(*index).map(|s| s.points.as_slice()).unwrap_or_default();
+                &p[p.partition_point(|x| x.0 < *from)..]
+            }
+        }
+    }
 }
 
 /// A scope's cache as the runtime starts from it: each series' points since a time, and each
@@ -173,6 +198,7 @@ pub(super) fn write_points(tx: &Transaction, scope: &str, series: &[SeriesWrite]
         let key = query.key();
         let qjson = serde_json::to_string(query).map_err(|source| StoreError::Encode { what: "query", source })?;
         upsert_series.execute(params![scope, key, resource.0, signal.name(), qjson, fetched_through])?;
+        let points = points.as_slice();
         if points.is_empty() {
             continue;
         }
