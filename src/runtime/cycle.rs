@@ -279,7 +279,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     // fetched point is exactly them) that tail, read from the window at commit.
     enum ToWrite {
         Fetched(Vec<(Ts, f64)>),
-        WindowFrom(Ts),
+        /// The fetched points older than the lookback, then the window from this time on.
+        Window(Vec<(Ts, f64)>, Ts),
     }
     let mut pending: Vec<(usize, ToWrite, Option<Ts>)> = Vec::with_capacity(c.wanted.len());
     // Room for a day of points beyond the window, so appending each cycle does not double a
@@ -302,10 +303,18 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         if let Some(f) = frontier {
             state.frontiers.insert(key, f);
         }
-        // Both sorted and one per timestamp, the tail holds every fetched timestamp: the
-        // same length means the same points (a backfill's, or an incremental cycle's).
-        let to_write = match fetched.first() {
-            Some(first) if points.len() - points.partition_point(|p| p.0 < first.0) == fetched.len() => ToWrite::WindowFrom(first.0),
+        // The fetched points the window keeps (those from `since` on) are in its tail: both
+        // sorted and one per timestamp, the same length means the same points (a backfill's,
+        // or an incremental cycle's), and the window can be written instead of them.
+        let kept = fetched.partition_point(|p| p.0 < since);
+        let to_write = match fetched.get(kept) {
+            Some(first) if points.len() - points.partition_point(|p| p.0 < first.0) == fetched.len() - kept => {
+                let from = first.0;
+                let mut head = fetched;
+                head.truncate(kept);
+                head.shrink_to_fit();
+                ToWrite::Window(head, from)
+            }
             _ => ToWrite::Fetched(fetched),
         };
         pending.push((series.len(), to_write, *through));
@@ -327,7 +336,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
                 query: s.query.clone(),
                 points: match to_write {
                     ToWrite::Fetched(own) => NewPoints::Owned(own),
-                    ToWrite::WindowFrom(from) => NewPoints::Window {
+                    ToWrite::Window(head, from) => NewPoints::Window {
+                        head,
                         series: series.clone(),
                         index,
                         from,

@@ -22,13 +22,15 @@ pub struct SeriesWrite {
     pub fetched_through: Option<Ts>,
 }
 
-/// The points a cycle writes for one series: its own, or the tail of the cycle's window from
-/// a time on when that tail is exactly what was fetched (the window holds every fetched point
-/// already: a backfill then does not hold its tens of millions of points twice).
+/// The points a cycle writes for one series: its own, or `head` (fetched points older than
+/// the window keeps) and the tail of the cycle's window from `from` on, when that tail is
+/// exactly what was fetched (the window holds those points already: a backfill then does not
+/// hold its tens of millions of points twice until the commit).
 #[derive(Clone, Debug)]
 pub enum NewPoints {
     Owned(Vec<(Ts, f64)>),
     Window {
+        head: Vec<(Ts, f64)>,
         series: std::sync::Arc<Vec<Series>>,
         index: usize,
         from: Ts,
@@ -36,14 +38,16 @@ pub enum NewPoints {
 }
 
 impl NewPoints {
-    pub fn as_slice(&self) -> &[(Ts, f64)] {
-        match self {
-            NewPoints::Owned(v) => v,
-            NewPoints::Window { series, index, from } => {
+    /// The points, ascending by time.
+    pub fn iter(&self) -> impl Iterator<Item = &(Ts, f64)> {
+        let (head, tail): (&[_], &[_]) = match self {
+            NewPoints::Owned(v) => (v.as_slice(), &[]),
+            NewPoints::Window { head, series, index, from } => {
                 let p = series.get(*index).map(|s| s.points.as_slice()).unwrap_or_default();
-                &p[p.partition_point(|x| x.0 < *from)..]
+                (head, &p[p.partition_point(|x| x.0 < *from)..])
             }
-        }
+        };
+        head.iter().chain(tail)
     }
 }
 
@@ -198,8 +202,8 @@ pub(super) fn write_points(tx: &Transaction, scope: &str, series: &[SeriesWrite]
         let key = query.key();
         let qjson = serde_json::to_string(query).map_err(|source| StoreError::Encode { what: "query", source })?;
         upsert_series.execute(params![scope, key, resource.0, signal.name(), qjson, fetched_through])?;
-        let points = points.as_slice();
-        if points.is_empty() {
+        let mut points = points.iter().peekable();
+        if points.peek().is_none() {
             continue;
         }
         // A series the store has never had (its id was just made): every point is new, no

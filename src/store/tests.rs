@@ -320,17 +320,26 @@ fn a_write_from_the_window_stores_its_tail() {
         points: window.clone(),
     }]);
     let from = window[6].0;
+    // A fetched point older than the window keeps is written too (the head).
+    let head = vec![(700, -1.0)];
     let mut write_ = w("web", vec![], Some(window[9].0));
     write_.points = NewPoints::Window {
+        head: head.clone(),
         series: series.clone(),
         index: 0,
         from,
     };
-    assert_eq!(write_.points.as_slice(), &window[6..]);
+    let want: Vec<(Ts, f64)> = head.iter().chain(&window[6..]).copied().collect();
+    assert_eq!(write_.points.iter().copied().collect::<Vec<_>>(), want);
     let c = s.commit_cycle(&write(&sc, 5_000, vec![write_], vec![], vec![])).unwrap();
-    assert_eq!(c.new_points, 4);
-    assert_eq!(s.points(&sc, &q("web").key(), 0).unwrap(), window[6..].to_vec());
-    // An index past the window reads as nothing, not a panic.
-    let none = NewPoints::Window { series, index: 3, from };
-    assert!(none.as_slice().is_empty());
+    assert_eq!(c.new_points, 5);
+    assert_eq!(s.points(&sc, &q("web").key(), 0).unwrap(), want);
+    // An index past the window reads as the head alone (here none), not a panic.
+    let none = NewPoints::Window {
+        head: vec![],
+        series,
+        index: 3,
+        from,
+    };
+    assert_eq!(none.iter().count(), 0);
 }
