@@ -15,7 +15,11 @@ pub struct Pods {
 }
 
 pub fn pods(rps: ReqRate, per_pod: ReqRate, spike_buffer: f64, max_multiplier: f64) -> Pods {
-    let required = rps.0 / per_pod.0;
+    pods_for(rps.0 / per_pod.0, spike_buffer, max_multiplier)
+}
+
+/// Min and max pods for a number of required pods (computed or given).
+pub fn pods_for(required: f64, spike_buffer: f64, max_multiplier: f64) -> Pods {
     let min = ceil(required * spike_buffer);
     Pods {
         required,

@@ -1409,7 +1409,7 @@ fn compute(c: &mut Calc) -> Result<(), PlanError> {
     }
     // From the required pods computed above or given.
     if let Some(required) = c.f("required_pods") {
-        let p = capacity::pods(ReqRate(required), ReqRate(1.0), spike, mult);
+        let p = capacity::pods_for(required, spike, mult);
         c.add(
             "min_pods",
             p.min as f64,
