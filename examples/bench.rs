@@ -58,11 +58,30 @@ fn rss_mib() -> (f64, f64) {
 /// this one's), then resets the peak-resident mark (Linux: writing 5 to clear_refs), so each
 /// phase reports its own.
 fn reset_peak() {
+    trim();
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Returns freed heap to the system, as the daemon does after each cycle.
+fn trim() {
     // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
     unsafe {
         libc::malloc_trim(0);
     }
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// (resident after `trim`, peak resident before it): what a cycle left and its high-water mark.
+fn after_cycle() -> (f64, f64) {
+    let peak = rss_mib().1;
+    trim();
+    (rss_mib().0, peak)
+}
+
+/// Bytes malloc has handed out and not had back (glibc's mallinfo2: in use, not resident).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let m = unsafe { libc::mallinfo2() };
+    m.uordblks + m.hblkhd
 }
 
 /// The figures of one cycle. Reports are not kept: like the daemon, the bench drops each
@@ -124,8 +143,18 @@ async fn round(
     (back, reports, t.elapsed().as_secs_f64())
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // As `headroom run` does, before any thread starts.
+    headroom::runtime::limit_heap_arenas();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(bench());
+}
+
+async fn bench() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "bench-results.md".into());
     let dir = std::env::temp_dir().join(format!("headroom-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -145,19 +174,21 @@ async fn main() {
         let one = |groups: usize, account: &str| (SyntheticFleet::new(groups), ScopeState::new(Scope::new(account, "us-east-1"), true));
         reset_peak();
         let (scopes, rep1, backfill_s) = round(vec![one(GROUPS, "default")], &cfg, &store, now, 1).await;
-        let rss1 = rss_mib();
+        let rss1 = after_cycle();
         let calls1 = scopes[0].0.calls();
         scopes[0].0.reset();
         reset_peak();
         let (scopes, rep2, incr_s) = round(scopes, &cfg, &store, later, 1).await;
-        let rss2 = rss_mib();
+        let rss2 = after_cycle();
+        let (window_bytes, outlook_bytes) = scopes[0].1.held_bytes();
+        let in_use = heap_in_use();
         let calls2 = scopes[0].0.calls();
         // A restart: the scope's state is read back from the store, then the cycle.
         drop(scopes);
         let restart_at = later + chrono::Duration::minutes(5);
         reset_peak();
         let (scopes, rep3, restart_s) = round(vec![one(GROUPS, "default")], &cfg, &store, restart_at, 1).await;
-        let rss3 = rss_mib();
+        let rss3 = after_cycle();
         let calls3 = scopes[0].0.calls();
         drop(scopes);
         let (r1, r2, r3) = (&rep1[0], &rep2[0], &rep3[0]);
@@ -170,7 +201,7 @@ async fn main() {
          (the first cycle; the others reuse the forecasts held in memory, or read back from the store after a restart), analyze, decide, \
          and commit points, snapshot, outlooks, rule states and advisories in one SQLite transaction (a file, WAL). \
          Lower bound = max(⌈queries ÷ 500⌉, ⌈datapoints ÷ 100,800⌉). Peak RSS is the process's high-water mark during that cycle alone \
-         (reset before each through /proc/self/clear_refs); RSS after is what it holds between cycles.\n"
+         (reset before each through /proc/self/clear_refs); RSS after is what it holds between cycles (after `malloc_trim`, as the daemon does).\n"
         );
         let _ = writeln!(
             md,
@@ -203,10 +234,18 @@ async fn main() {
                 rss.0,
             );
         }
+        let mib = |b: usize| b as f64 / 1_048_576.0;
         let _ = writeln!(
             md,
-            "\nPoints in the scope's window after the incremental cycle: {}.\n",
-            r2.cached_points
+            "\nAfter the incremental cycle (and `malloc_trim`, as the daemon does after each cycle): the scope's window holds {} points in {:.0} MiB \
+             ({:.2} bytes a point: `domain::Points`, older points 16-bit on a grid, the last periods exact), its forecasts {:.0} MiB; \
+             the heap has {:.0} MiB in use (mallinfo2) of {:.0} MiB resident.\n",
+            r2.cached_points,
+            mib(window_bytes),
+            window_bytes as f64 / r2.cached_points.max(1) as f64,
+            mib(outlook_bytes),
+            mib(in_use),
+            rss2.0
         );
         drop((rep1, rep2, rep3, store));
 
@@ -218,10 +257,10 @@ async fn main() {
             .collect();
         reset_peak();
         let (scopes, b, backfill10_s) = round(ten, &cfg, &store, now, limit).await;
-        let rss_b = rss_mib();
+        let rss_b = after_cycle();
         reset_peak();
         let (_scopes, i10, incr10_s) = round(scopes, &cfg, &store, later, limit).await;
-        let rss_i = rss_mib();
+        let rss_i = after_cycle();
         let series10: usize = b.iter().map(|r| r.series).sum();
         let _ = writeln!(
             md,

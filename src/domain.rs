@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod points;
+pub use points::Points;
+
 /// Seconds since the Unix epoch, UTC. Series points and cache frontiers use this.
 pub type Ts = i64;
 
@@ -275,12 +278,12 @@ pub struct Series {
     pub resource: ResourceId,
     pub signal: Signal,
     pub query: MetricQuery,
-    pub points: Vec<(Ts, f64)>,
+    pub points: Points,
 }
 
 impl Series {
     pub fn last(&self) -> Option<(Ts, f64)> {
-        self.points.last().copied()
+        self.points.last()
     }
     /// What a point's value is divided by to read it per second: consumed capacity collected
     /// as the Sum over each period (as `collect` queries it) is per period, so the period;
@@ -514,7 +517,7 @@ mod tests {
             resource: ResourceId::table("orders"),
             signal,
             query: MetricQuery::new("AWS/DynamoDB", "ConsumedReadCapacityUnits", &[], stat, 300),
-            points: vec![],
+            points: Points::new(),
         };
         // A 5-minute Sum of 30,000 units is 100 units a second.
         assert_eq!(s(Signal::ConsumedRcu, Stat::Sum).per_second_divisor(), 300.0);

@@ -24,7 +24,7 @@
 
 use super::forecast::Growth;
 use crate::config::{AdviceCfg, PaymentOptions, Pricing};
-use crate::domain::{AsgState, Money, ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{AsgState, Money, Points, ResourceId, Signal, Snapshot, Ts};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -249,12 +249,12 @@ fn evaluate(
 
 /// Hourly means of a 5-minute (or any) series over [from, now), oldest first; hours without
 /// data are skipped.
-fn hourly(points: &[(Ts, f64)], from: Ts, now: Ts) -> BTreeMap<Ts, f64> {
+fn hourly(points: &Points, from: Ts, now: Ts) -> BTreeMap<Ts, f64> {
     let first = from.div_euclid(3600) * 3600;
     let n = ((now - first) / 3600 + 1).max(0) as usize;
     let mut acc = vec![(0.0, 0u32); n];
-    for (t, v) in points {
-        if *t >= from && *t < now && v.is_finite() {
+    for (t, v) in points.range(from, now) {
+        if v.is_finite() {
             let k = ((t - first) / 3600) as usize;
             if let Some(e) = acc.get_mut(k) {
                 e.0 += v;

@@ -32,7 +32,7 @@ pub fn series(resource: &ResourceId, signal: Signal, points: Vec<(Ts, f64)>) -> 
         resource: resource.clone(),
         signal,
         query: MetricQuery::new("T", &format!("{signal:?}"), &[("R", resource.0.as_str())], stat, P as u32),
-        points,
+        points: points.into(),
     }
 }
 

@@ -75,13 +75,13 @@ fn one(
     let desired = find(Signal::DesiredCapacity)?;
     let cpu = find(Signal::CpuPercent)?;
     // Periods with both desired capacity and CPU: a merge join of the two ascending series.
-    let in_window = |(t, v): &&(Ts, f64)| *t >= from && *t <= now && v.is_finite();
-    let mut cpu_it = cpu.points.iter().filter(in_window).peekable();
+    let finite = |p: &(Ts, f64)| p.1.is_finite();
+    let mut cpu_it = cpu.points.range(from, now + 1).filter(finite).peekable();
     let mut joined: Vec<(f64, f64)> = Vec::with_capacity(desired.points.len());
-    for (t, d) in desired.points.iter().filter(in_window) {
-        while cpu_it.next_if(|(tc, _)| tc < t).is_some() {}
-        if let Some((_, c)) = cpu_it.next_if(|(tc, _)| tc == t) {
-            joined.push((*d, *c));
+    for (t, d) in desired.points.range(from, now + 1).filter(finite) {
+        while cpu_it.next_if(|(tc, _)| *tc < t).is_some() {}
+        if let Some((_, c)) = cpu_it.next_if(|(tc, _)| *tc == t) {
+            joined.push((d, c));
         }
     }
     let period = f64::from(desired.query.period_s.max(1));

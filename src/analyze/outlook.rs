@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use super::forecast::{self, Crossing, Growth, Input, Params};
 use super::{dynamodb, rules, tiers};
 use crate::config::{Cmp, Rule, Sizing};
-use crate::domain::{Kind, ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{Kind, Points, ResourceId, Signal, Snapshot, Ts};
 use crate::model::tiers::tier_for;
 
 /// Hours forecast ahead: 14 days.
@@ -64,9 +64,11 @@ pub struct Outlook {
     pub intervals_from: String,
     pub outliers: usize,
     pub growth: Option<Growth>,
-    pub point: Vec<f64>,
-    pub lo80: Vec<f64>,
-    pub hi80: Vec<f64>,
+    /// The forecast and its 80 % band, hour by hour, 16 bits an hour (see `Curve`: a daemon
+    /// holds 15,000 of these between forecast runs).
+    pub point: Curve,
+    pub lo80: Curve,
+    pub hi80: Curve,
     pub lines: Vec<Line>,
     /// When the forecast was made.
     pub computed_at: Ts,
@@ -75,7 +77,30 @@ pub struct Outlook {
 impl Outlook {
     /// When this forecast crosses `line` (any line, not only the ones it carries).
     pub fn crossing(&self, line: f64) -> Crossing {
-        forecast::crossing_in(&self.point, &self.lo80, &self.hi80, self.recent_peak, self.origin, HOUR, line)
+        forecast::crossing_in(
+            &self.point.to_vec(),
+            &self.lo80.to_vec(),
+            &self.hi80.to_vec(),
+            self.recent_peak,
+            self.origin,
+            HOUR,
+            line,
+        )
+    }
+
+    /// Bytes held on the heap (the lines' capacities and the strings': an estimate).
+    pub fn heap_bytes(&self) -> usize {
+        let lines: usize = self.lines.iter().map(|l| std::mem::size_of::<Line>() + l.name.capacity()).sum();
+        self.point.heap_bytes()
+            + self.lo80.heap_bytes()
+            + self.hi80.heap_bytes()
+            + self.what.capacity()
+            + self.unit.capacity()
+            + self.model.capacity()
+            + self.intervals_from.capacity()
+            + self.fallback.as_ref().map_or(0, String::capacity)
+            + self.resource.0.capacity()
+            + lines
     }
 
     /// The end of the forecast horizon.
@@ -104,7 +129,7 @@ struct Job<'a> {
     signal: Signal,
     what: &'static str,
     unit: String,
-    points: Cow<'a, [(Ts, f64)]>,
+    points: Cow<'a, Points>,
     lines: Vec<(String, f64)>,
 }
 
@@ -231,7 +256,7 @@ fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
                 signal: Signal::ConcurrentUsers,
                 what: "concurrent users (hourly mean)",
                 unit: "users".into(),
-                points: Cow::Owned(u.points),
+                points: Cow::Owned(Points::from(u.points)),
                 lines,
             });
         }
@@ -259,7 +284,7 @@ fn jobs<'a>(snap: &'a Snapshot, rules: &[Rule], sizing: &Sizing, now: Ts) -> Vec
                 signal: sig,
                 what,
                 unit: unit.into(),
-                points: Cow::Owned(s.points.iter().map(|(t, v)| (*t, v / per_s)).collect()),
+                points: Cow::Owned(s.points.iter().map(|(t, v)| (t, v / per_s)).collect()),
                 lines: vec![
                     (
                         format!(
@@ -305,7 +330,7 @@ fn one(
     signal: Signal,
     what: &str,
     unit: &str,
-    points: &[(Ts, f64)],
+    points: &Points,
     lines: Vec<(String, f64)>,
     now: Ts,
     p: &Params,
@@ -313,7 +338,7 @@ fn one(
     // Full hours only, within the history window.
     let this_hour = now.div_euclid(HOUR) * HOUR;
     let from = this_hour - HISTORY_DAYS * 86_400;
-    let pts: Vec<(Ts, f64)> = points.iter().copied().filter(|(t, _)| *t >= from && *t < this_hour).collect();
+    let pts: Vec<(Ts, f64)> = points.range(from, this_hour).collect();
     let g = forecast::hourly(&pts)?;
     if g.values.len() < MIN_HOURS {
         return None;
@@ -359,12 +384,159 @@ fn one(
         intervals_from: fc.intervals_from,
         outliers: fc.outliers,
         growth: forecast::growth(&g.values, 24),
-        point: fc.point,
-        lo80: fc.lo80,
-        hi80: fc.hi80,
+        point: Curve::new(&fc.point),
+        lo80: Curve::new(&fc.lo80),
+        hi80: Curve::new(&fc.hi80),
         lines,
         computed_at: now,
     })
+}
+
+/// An hourly forecast line as it is held: a base, a step between levels and one 16-bit level
+/// an hour, so a value reads back within a step, (max − min) ÷ 65,531 at most: for a CPU
+/// forecast spanning 40 points, 0.0006 points, thousands of times finer than any forecast's
+/// error. The step is a power of two and the base a multiple of it, so the values read back
+/// exactly as f64 and quantizing them again gives them back bit for bit: a line read from the
+/// store equals the one that was made (the daemon's advice holds still across a restart). A
+/// constant line is exact; a non-finite value reads back as NaN. Serialized as the list of
+/// values it reads back (NaN as null).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Curve {
+    lo: f64,
+    step: f64,
+    levels: Vec<u16>,
+}
+
+/// The level of a non-finite value.
+const NOT_FINITE: u16 = u16::MAX;
+/// Levels a line's range is spread over (below `u16::MAX - 1`, so that rounding the base down
+/// to a multiple of the step still leaves the highest value a level).
+const SPAN: f64 = (u16::MAX - 4) as f64;
+
+impl Curve {
+    pub fn new(v: &[f64]) -> Curve {
+        let mut c = Curve::quantize(v);
+        // Values already on a power-of-two grid come back as they are; others settle in a
+        // step or two (a coarser step holds a finer one's values exactly).
+        for _ in 0..8 {
+            let back = c.to_vec();
+            let again = Curve::quantize(&back);
+            if same(&again.to_vec(), &back) {
+                return again;
+            }
+            c = again;
+        }
+        c
+    }
+
+    fn quantize(v: &[f64]) -> Curve {
+        let (lo, hi) = v
+            .iter()
+            .filter(|x| x.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        if lo > hi {
+            return Curve {
+                lo: 0.0,
+                step: 0.0,
+                levels: vec![NOT_FINITE; v.len()],
+            };
+        }
+        let step = if hi > lo {
+            2f64.powi(((hi - lo) / SPAN).log2().ceil() as i32)
+        } else {
+            0.0
+        };
+        if !(step.is_finite() && step >= 0.0) || (step > 0.0 && (lo / step).abs() > 2f64.powi(52)) {
+            // Out of what a power-of-two grid holds exactly: keep the values as the grid of
+            // their own range (never hit by forecasts of percentages, counts or units).
+            return Curve {
+                lo,
+                step: (hi - lo) / SPAN,
+                levels: v.iter().map(|x| level(*x, lo, (hi - lo) / SPAN)).collect(),
+            };
+        }
+        let base = if step > 0.0 { (lo / step).floor() * step } else { lo };
+        Curve {
+            lo: base,
+            step,
+            levels: v.iter().map(|x| level(*x, base, step)).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// The value at hour `j` (counted from the first forecast hour).
+    pub fn get(&self, j: usize) -> Option<f64> {
+        self.levels.get(j).map(|k| self.value(*k))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        self.levels.iter().map(|k| self.value(*k))
+    }
+
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.iter().collect()
+    }
+
+    /// The highest value (NaN when there is none).
+    pub fn max(&self) -> f64 {
+        self.iter().fold(f64::NAN, f64::max)
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.capacity() * 2
+    }
+
+    fn value(&self, k: u16) -> f64 {
+        if k == NOT_FINITE {
+            f64::NAN
+        } else {
+            self.lo + f64::from(k) * self.step
+        }
+    }
+}
+
+fn level(x: f64, base: f64, step: f64) -> u16 {
+    match () {
+        _ if !x.is_finite() => NOT_FINITE,
+        _ if step > 0.0 => ((x - base) / step).round().clamp(0.0, f64::from(NOT_FINITE - 1)) as u16,
+        _ => 0,
+    }
+}
+
+/// Equal values, NaN equal to NaN.
+fn same(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+}
+
+/// A value as a report shows it: rounded to 6 significant digits (a forecast's digits beyond
+/// that are noise: 61.2998, not the 16-bit grid's 61.2998046875).
+pub fn shown(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let m = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    let r = (x * m).round() / m;
+    if r.is_finite() { r } else { x }
+}
+
+impl Serialize for Curve {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(|x| if x.is_nan() { None } else { Some(x) }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Curve {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Curve, D::Error> {
+        let v: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(Curve::new(&v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<_>>()))
+    }
 }
 
 #[cfg(test)]
@@ -433,7 +605,13 @@ mod tests {
         assert!((g.per_30d - expected).abs() < 0.005, "growth {} vs {expected}", g.per_30d);
         assert!(g.lo80 <= g.per_30d && g.per_30d <= g.hi80);
         assert_eq!(cpu.point.len(), HORIZON_HOURS);
-        assert!(cpu.point.iter().chain(&cpu.lo80).chain(&cpu.hi80).all(|v| v.is_finite()));
+        assert!(
+            cpu.point
+                .iter()
+                .chain(cpu.lo80.iter())
+                .chain(cpu.hi80.iter())
+                .all(|v| v.is_finite())
+        );
     }
 
     /// CPU swinging between 60 % and 98 % each day: its calibrated band around the daily peak
@@ -451,11 +629,41 @@ mod tests {
         let snap = cpu_snap(21, f);
         let o = compute(&snap, &cfg.rules, &cfg.sizing, NOW);
         let cpu = o.iter().find(|o| o.signal == Signal::CpuPercent).expect("a CPU outlook");
-        let top = cpu.hi80.iter().copied().fold(f64::MIN, f64::max);
+        let top = cpu.hi80.max();
         assert!(top <= 100.0, "upper band {top}");
-        assert!(cpu.point.iter().chain(&cpu.lo80).all(|v| *v <= 100.0));
+        assert!(cpu.point.iter().chain(cpu.lo80.iter()).all(|v| v <= 100.0));
         // The clamp binds: some hour of the upper band is at the ceiling.
-        assert!(cpu.hi80.contains(&100.0), "{:?}", &cpu.hi80[..24]);
+        assert!(cpu.hi80.iter().any(|v| v == 100.0), "{:?}", &cpu.hi80.to_vec()[..24]);
+    }
+
+    #[test]
+    fn a_curve_reads_back_within_a_step_and_round_trips_exactly() {
+        let v: Vec<f64> = (0..336)
+            .map(|j| 40.0 + 25.0 * (j as f64 / 24.0 * std::f64::consts::TAU).sin() + j as f64 * 0.01)
+            .collect();
+        let c = Curve::new(&v);
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+        // The step is the power of two at or above the range over 65,531 levels (at most
+        // twice that), and a value is within half a step.
+        let tol = (hi - lo) / 65_531.0;
+        assert_eq!(c.len(), v.len());
+        for (j, (a, b)) in v.iter().zip(c.iter()).enumerate() {
+            assert!((a - b).abs() <= tol, "hour {j}: {a} vs {b} (tolerance {tol})");
+        }
+        assert_eq!(c.heap_bytes(), 2 * v.len());
+        // Through JSON and back: the same curve, bit for bit.
+        let again: Curve = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+        // Constant lines and NaN are exact; NaN is null.
+        let flat = Curve::new(&[61.3, 61.3, f64::NAN]);
+        assert_eq!(serde_json::to_string(&flat).unwrap(), "[61.3,61.3,null]");
+        let back: Curve = serde_json::from_str("[61.3,61.3,null]").unwrap();
+        assert_eq!(back.get(0), Some(61.3));
+        assert!(back.get(2).is_some_and(f64::is_nan));
+        assert_eq!(shown(61.2998046875), 61.2998);
+        assert_eq!(shown(0.000123456789), 0.000123457);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use super::stats;
 use crate::config::{Cmp, Rule};
-use crate::domain::{AlertState, ResourceId, RuleState, Signal, Snapshot, Ts};
+use crate::domain::{AlertState, Points, ResourceId, RuleState, Signal, Snapshot, Ts};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -112,14 +112,14 @@ pub fn applies(rule: &Rule, r: &ResourceId) -> bool {
 
 /// Series of the snapshot by resource and signal.
 pub struct Index<'a> {
-    series: HashMap<(&'a ResourceId, Signal), &'a [(Ts, f64)]>,
+    series: HashMap<(&'a ResourceId, Signal), &'a Points>,
     groups: HashMap<&'a str, &'a crate::domain::AsgState>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(snap: &'a Snapshot) -> Self {
         Index {
-            series: snap.series.iter().map(|s| ((&s.resource, s.signal), s.points.as_slice())).collect(),
+            series: snap.series.iter().map(|s| ((&s.resource, s.signal), &s.points)).collect(),
             groups: snap.asgs.iter().map(|g| (g.name.as_str(), g)).collect(),
         }
     }
@@ -130,9 +130,7 @@ impl<'a> Index<'a> {
     /// Values of a series with period starts in [from, to).
     pub fn window(&self, r: &ResourceId, sig: Signal, from: Ts, to: Ts) -> Vec<f64> {
         let Some(p) = self.series.get(&(r, sig)) else { return vec![] };
-        let lo = p.partition_point(|(t, _)| *t < from);
-        let hi = p.partition_point(|(t, _)| *t < to);
-        p[lo..hi].iter().map(|(_, v)| *v).collect()
+        p.range(from, to).map(|(_, v)| v).collect()
     }
 }
 

@@ -84,7 +84,7 @@ pub fn analyze(snap: &Snapshot, now: Ts) -> Option<SpendFinding> {
             .filter(|s| s.signal == Signal::Requests)
             .flat_map(|s| s.points.iter())
             .filter(|(t, _)| days.contains(&day_of(*t)))
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
             .collect();
         super::stats::sum(&v)
     };

@@ -108,7 +108,7 @@ pub fn users(snap: &Snapshot, asg: &str, requests_per_user_per_minute: f64) -> O
     let r = ResourceId::asg(asg);
     let find = |sig| snap.nonempty_series_for(&r, sig);
     if let Some(s) = find(Signal::ConcurrentUsers) {
-        let pts = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        let pts = s.points.iter().filter(|p| p.1.is_finite()).collect();
         let from = format!("{}/{} ({})", s.query.namespace, s.query.metric, s.query.stat.as_cloudwatch());
         return Some(Users {
             points: pts,
@@ -119,7 +119,7 @@ pub fn users(snap: &Snapshot, asg: &str, requests_per_user_per_minute: f64) -> O
     let s = find(Signal::Requests)?;
     let period = f64::from(s.query.period_s.max(1));
     let k = 60.0 / period / requests_per_user_per_minute;
-    let pts = s.points.iter().filter(|p| p.1.is_finite()).map(|(t, v)| (*t, v * k)).collect();
+    let pts = s.points.iter().filter(|p| p.1.is_finite()).map(|(t, v)| (t, v * k)).collect();
     let from = format!("RequestCount ÷ {period:.0} s × 60 ÷ {requests_per_user_per_minute} requests per user per minute");
     Some(Users {
         points: pts,

@@ -227,6 +227,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    crate::runtime::limit_heap_arenas();
     let cli = Cli::parse();
     init_tracing(cli.log_format, matches!(cli.command, Command::Run(_)));
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -708,7 +709,7 @@ async fn demo_plan(
     let peaks = |resource: &str, current: &crate::act::Current| {
         let id = crate::domain::ResourceId(resource.to_string());
         crate::act::peaks_of(current, |signal| {
-            snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.clone()))
+            snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
         })
     };
     match crate::act::plan_advisory(sim, &locked, cfg, &report.scope.key(), a, peaks, now).await {

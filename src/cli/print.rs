@@ -63,7 +63,7 @@ fn fmt_num(x: f64) -> String {
 fn print_series(snap: &Snapshot, r: &ResourceId) {
     for s in snap.series.iter().filter(|s| &s.resource == r) {
         let (u, k) = unit(s.signal, s.query.period_s);
-        match summarize(&s.points) {
+        match summarize(&s.points.to_vec()) {
             Some(m) => {
                 let days = s
                     .points
@@ -241,7 +241,7 @@ fn outlooks(r: &CycleReport) {
                 )
             })
             .unwrap_or_else(|| "growth: under 7 days".into());
-        let peak = o.point.iter().copied().fold(f64::NAN, f64::max);
+        let peak = o.point.max();
         println!(
             "  {:<22} {:<18} week peak {:>7} → forecast peak {:>7} {:<9} {}",
             o.resource.0,
@@ -358,7 +358,7 @@ pub fn reports_json(reports: &[CycleReport]) -> String {
                 .series
                 .iter()
                 .map(|x| {
-                    let m = summarize(&x.points);
+                    let m = summarize(&x.points.to_vec());
                     json!({
                         "resource": x.resource.0,
                         "signal": x.signal.name(),

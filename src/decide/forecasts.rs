@@ -124,8 +124,7 @@ pub fn forecasts(outlooks: &[Outlook], now: Ts) -> Vec<Advisory> {
                 format!("{}: {}", l.name, describe(&l.crossing)),
             ));
         }
-        let peak = o.point.iter().copied().fold(f64::NAN, f64::max);
-        let peak_hi = o.hi80.iter().copied().fold(f64::NAN, f64::max);
+        let (peak, peak_hi) = (o.point.max(), o.hi80.max());
         evidence.push(ev(
             "forecast peak",
             format!("{} (80 % upper bound {})", amount(peak, &o.unit), amount(peak_hi, &o.unit)),
@@ -148,7 +147,7 @@ pub fn forecasts(outlooks: &[Outlook], now: Ts) -> Vec<Advisory> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::outlook::Line;
+    use crate::analyze::outlook::{Curve, Line};
     use crate::domain::{ResourceId, Signal};
 
     const NOW: Ts = 1_800_000_000;
@@ -168,9 +167,9 @@ mod tests {
             intervals_from: "i".into(),
             outliers: 0,
             growth: None,
-            point: vec![61.0; HORIZON_HOURS],
-            lo80: vec![59.0; HORIZON_HOURS],
-            hi80: vec![63.0; HORIZON_HOURS],
+            point: Curve::new(&[61.0; HORIZON_HOURS]),
+            lo80: Curve::new(&[59.0; HORIZON_HOURS]),
+            hi80: Curve::new(&[63.0; HORIZON_HOURS]),
             lines,
             computed_at: NOW,
         }

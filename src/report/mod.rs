@@ -414,7 +414,7 @@ pub fn build(cfg: &Config, week: &Week, rows: &[ReportRows], collect_interval_s:
                 let Some(series) = r.series.iter().find(|s| &s.resource == res && &s.signal == sig) else {
                     continue;
                 };
-                let week_pts: Vec<(Ts, f64)> = series.points.iter().copied().filter(|(t, _)| *t >= from && *t < to).collect();
+                let week_pts: Vec<(Ts, f64)> = series.points.range(from, to).collect();
                 let period = i64::from(series.query.period_s.max(1));
                 // Consumed capacity per second, as it is provisioned.
                 let per_s = series.per_second_divisor();
@@ -740,12 +740,17 @@ fn forecast_chart(r: &ReportRows, o: &Outlook, line: &crate::analyze::outlook::L
         .iter()
         .find(|s| &s.resource == res && s.signal == o.signal)
         .map(|s| {
-            let pts: Vec<(Ts, f64)> = s.points.iter().copied().filter(|(t, _)| *t >= from && *t < to).collect();
+            let pts: Vec<(Ts, f64)> = s.points.range(from, to).collect();
             hourly_mean(&pts)
         })
         .unwrap_or_default();
     let step = |j: usize| o.origin + (j as i64 + 1) * HOUR;
-    let take = |v: &[f64]| v.iter().enumerate().map(|(j, x)| (step(j), *x)).collect::<Vec<_>>();
+    let take = |v: &crate::analyze::outlook::Curve| {
+        v.iter()
+            .enumerate()
+            .map(|(j, x)| (step(j), crate::analyze::outlook::shown(x)))
+            .collect::<Vec<_>>()
+    };
     ForecastChart {
         title: format!("{res}: {}", o.what),
         unit: o.unit.clone(),

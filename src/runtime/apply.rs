@@ -110,7 +110,7 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
         let peaks = |resource: &str, current: &act::Current| {
             let id = ResourceId(resource.to_string());
             act::peaks_of(current, |signal| {
-                snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.clone()))
+                snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
             })
         };
         let plan = match act::plan_advisory(api, &locked, cfg, &scope, a, peaks, now).await {

@@ -14,7 +14,7 @@ use crate::collect;
 use crate::config::Config;
 use crate::decide;
 use crate::domain::*;
-use crate::store::{CycleWrite, NewPoints, NotifyWrite, Reconciled, SeriesWrite, Store, StoreError};
+use crate::store::{CycleWrite, NotifyWrite, Reconciled, SeriesWrite, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub struct ScopeState {
     /// The lookback window, in the order of the last cycle's wanted series.
     series: Arc<Vec<Series>>,
     /// Points read from the store at start-up for series no cycle has wanted yet.
-    spare: HashMap<String, Vec<(Ts, f64)>>,
+    spare: HashMap<String, Points>,
     frontiers: HashMap<String, Ts>,
     rule_states: HashMap<(String, ResourceId), RuleState>,
     outlooks: Arc<Vec<Outlook>>,
@@ -101,45 +101,19 @@ impl ScopeState {
         self.series.iter().map(|s| s.points.len() as u64).sum::<u64>() + self.spare.values().map(|v| v.len() as u64).sum::<u64>()
     }
 
+    /// Bytes the window's points hold on the heap (`Points::heap_bytes`), and the forecasts'
+    /// (their three 14-day hourly lines and their lines' labels; an estimate).
+    pub fn held_bytes(&self) -> (usize, usize) {
+        let window =
+            self.series.iter().map(|s| s.points.heap_bytes()).sum::<usize>() + self.spare.values().map(|p| p.heap_bytes()).sum::<usize>();
+        let outlooks = self.outlooks.iter().map(Outlook::heap_bytes).sum();
+        (window, outlooks)
+    }
+
     /// Forgets everything: the next cycle reads the store again (after a failed commit, the
     /// memory may be ahead of the store).
     fn reset(&mut self) {
         *self = ScopeState::new(self.scope.clone(), self.with_spend);
-    }
-}
-
-/// Merges fetched points (ascending) into a series' points (ascending): a fetched point
-/// replaces a cached one at the same period (late data corrects earlier values).
-fn merge(points: &mut Vec<(Ts, f64)>, fetched: &[(Ts, f64)]) {
-    let Some(first) = fetched.first() else { return };
-    let at = points.partition_point(|p| p.0 < first.0);
-    if at == points.len() {
-        points.extend_from_slice(fetched);
-        return;
-    }
-    let tail: Vec<(Ts, f64)> = points.split_off(at);
-    let (mut i, mut j) = (0, 0);
-    while i < tail.len() || j < fetched.len() {
-        match (tail.get(i), fetched.get(j)) {
-            (Some(a), Some(b)) if a.0 < b.0 => {
-                points.push(*a);
-                i += 1;
-            }
-            (Some(a), Some(b)) if a.0 == b.0 => {
-                points.push(*b);
-                i += 1;
-                j += 1;
-            }
-            (_, Some(b)) => {
-                points.push(*b);
-                j += 1;
-            }
-            (Some(a), None) => {
-                points.push(*a);
-                i += 1;
-            }
-            (None, None) => break,
-        }
     }
 }
 
@@ -272,30 +246,19 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let previous = std::mem::take(&mut state.series);
     let previous: Vec<Series> = Arc::try_unwrap(previous).unwrap_or_else(|shared| (*shared).clone());
     // The window so far: the last cycle's series, or what the store held at start-up.
-    let mut by_key: HashMap<String, Vec<(Ts, f64)>> = std::mem::take(&mut state.spare);
+    let mut by_key: HashMap<String, Points> = std::mem::take(&mut state.spare);
     by_key.extend(previous.into_iter().map(|s| (s.query.key(), s.points)));
     let mut series = Vec::with_capacity(c.wanted.len());
-    // What to write per series: its fetched points, or (when the window's tail from the first
-    // fetched point is exactly them) that tail, read from the window at commit.
-    enum ToWrite {
-        Fetched(Vec<(Ts, f64)>),
-        /// The fetched points older than the lookback, then the window from this time on.
-        Window(Vec<(Ts, f64)>, Ts),
-    }
-    let mut pending: Vec<(usize, ToWrite, Option<Ts>)> = Vec::with_capacity(c.wanted.len());
-    // Room for a day of points beyond the window, so appending each cycle does not double a
-    // series' allocation (the window drops as many old points as it gains new ones).
-    let slack = (86_400 / i64::from(cfg.headroom.collect.period_s.max(1))) as usize;
+    let mut writes = Vec::with_capacity(c.wanted.len());
     let points_fetched: u64 = c.fetched.iter().map(|p| p.len() as u64).sum();
     for ((w, fetched), through) in c.wanted.iter().zip(c.fetched).zip(&c.fetched_through) {
         let key = w.query.key();
         let mut points = by_key.remove(&key).unwrap_or_default();
-        if points.capacity() - points.len() < fetched.len() {
-            points.reserve_exact(fetched.len() + slack);
-        }
-        merge(&mut points, &fetched);
-        let cut = points.partition_point(|p| p.0 < since);
-        points.drain(..cut);
+        points.merge(&fetched);
+        points.retain_since(since);
+        // Older than the last hour or so: 16 bits a point (`Points`). The store keeps the
+        // fetched points exact.
+        points.compact(i64::from(w.query.period_s));
         let frontier = [state.frontiers.get(&key).copied(), *through, fetched.last().map(|p| p.0)]
             .into_iter()
             .flatten()
@@ -303,21 +266,13 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         if let Some(f) = frontier {
             state.frontiers.insert(key, f);
         }
-        // The fetched points the window keeps (those from `since` on) are in its tail: both
-        // sorted and one per timestamp, the same length means the same points (a backfill's,
-        // or an incremental cycle's), and the window can be written instead of them.
-        let kept = fetched.partition_point(|p| p.0 < since);
-        let to_write = match fetched.get(kept) {
-            Some(first) if points.len() - points.partition_point(|p| p.0 < first.0) == fetched.len() - kept => {
-                let from = first.0;
-                let mut head = fetched;
-                head.truncate(kept);
-                head.shrink_to_fit();
-                ToWrite::Window(head, from)
-            }
-            _ => ToWrite::Fetched(fetched),
-        };
-        pending.push((series.len(), to_write, *through));
+        writes.push(SeriesWrite {
+            resource: w.resource.clone(),
+            signal: w.signal,
+            query: w.query.clone(),
+            points: fetched,
+            fetched_through: *through,
+        });
         series.push(Series {
             resource: w.resource.clone(),
             signal: w.signal,
@@ -326,33 +281,11 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         });
     }
     let series = Arc::new(series);
-    let writes: Vec<SeriesWrite> = pending
-        .into_iter()
-        .map(|(index, to_write, fetched_through)| {
-            let s = &series[index];
-            SeriesWrite {
-                resource: s.resource.clone(),
-                signal: s.signal,
-                query: s.query.clone(),
-                points: match to_write {
-                    ToWrite::Fetched(own) => NewPoints::Owned(own),
-                    ToWrite::Window(head, from) => NewPoints::Window {
-                        head,
-                        series: series.clone(),
-                        index,
-                        from,
-                    },
-                },
-                fetched_through,
-            }
-        })
-        .collect();
     // Series not wanted this cycle (their group's inventory failed, or it is gone) keep their
     // points for a later cycle, trimmed to the lookback: their frontiers stay, so dropping the
     // points here would leave a window with a hole the incremental fetch never fills again.
     for pts in by_key.values_mut() {
-        let cut = pts.partition_point(|p| p.0 < since);
-        pts.drain(..cut);
+        pts.retain_since(since);
     }
     by_key.retain(|_, pts| !pts.is_empty());
     state.spare = by_key;
@@ -509,34 +442,4 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         "cycle done"
     );
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-
-    #[test]
-    fn merge_appends_replaces_overlap_and_keeps_order() {
-        type Points = &'static [(i64, f64)];
-        let cases: &[(Points, Points, Points)] = &[
-            // Appended after the last cached point.
-            (&[(0, 1.0), (300, 2.0)], &[(600, 3.0)], &[(0, 1.0), (300, 2.0), (600, 3.0)]),
-            // The overlap replaces cached values (late data), the rest is new.
-            (
-                &[(0, 1.0), (300, 2.0)],
-                &[(300, 2.5), (600, 3.0)],
-                &[(0, 1.0), (300, 2.5), (600, 3.0)],
-            ),
-            // A gap filled inside the cached range.
-            (&[(0, 1.0), (600, 3.0)], &[(300, 2.0)], &[(0, 1.0), (300, 2.0), (600, 3.0)]),
-            // Nothing fetched, nothing cached.
-            (&[(0, 1.0)], &[], &[(0, 1.0)]),
-            (&[], &[(0, 1.0)], &[(0, 1.0)]),
-        ];
-        for (cached, fetched, want) in cases {
-            let mut v = cached.to_vec();
-            merge(&mut v, fetched);
-            assert_eq!(&v, want, "{cached:?} + {fetched:?}");
-        }
-    }
 }

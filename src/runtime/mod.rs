@@ -28,7 +28,7 @@ mod shutdown;
 pub use app::{Clock, Shared, SystemClock, lock as lock_store, shared};
 pub use cycle::{CycleReport, ScopeState, cycle};
 pub use health::{Health, Verdict};
-pub use scheduler::{RunError, Service, interval_s, run, run_service};
+pub use scheduler::{RunError, Service, interval_s, limit_heap_arenas, run, run_service};
 pub use shutdown::signal as shutdown_signal;
 
 /// Runs `f` on tokio's blocking threads and waits for it; a panic inside is resumed here.

@@ -14,7 +14,7 @@
 //! a send in progress `grace` to finish, then cancels them: each cycle's writes are one
 //! transaction, committed whole or not at all, and a cut-off send stays pending.
 //!
-//! May use: cycle, app, health, config, notify, metrics, systemd, libc (malloc_trim), the aws
+//! May use: cycle, app, health, config, notify, metrics, systemd, libc (malloc_trim, mallopt), the aws
 //! traits, the store traits.
 
 use super::app::{Clock, Shared};
@@ -340,6 +340,19 @@ async fn notify_loop<S: Outbox + 'static>(
             _ = wake.notified() => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Caps glibc's malloc arenas at two (one a core of the machine the daemon is sized for),
+/// before any thread starts. Left alone, glibc gives each thread that contends for the heap
+/// an arena of its own (up to eight a core) and a freed block can be reused only by its own
+/// arena: with the forecast threads and tokio's workers, that held tens of MiB freed but not
+/// reusable between cycles in the 15,000-series benchmark (BENCHMARKS.md). Elsewhere nothing.
+pub fn limit_heap_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

@@ -31,7 +31,7 @@ pub use audit::{Announce, Audit, AuditRow, Finish, NewAction};
 pub use cycle::{Committed, CycleWrite};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use report::{HistoryRow, ReportLog, ReportRows, SnapshotRow};
-pub use series::{NewPoints, PeriodPoints, SeriesWrite, Window};
+pub use series::{PeriodPoints, SeriesWrite, Window};
 pub use stats::StoreStats;
 
 use crate::domain::*;

@@ -138,7 +138,7 @@ impl Sqlite {
                 resource: ResourceId(resource),
                 signal,
                 query,
-                points: pts,
+                points: Points::from(pts),
             });
         }
         let mut stmt = self

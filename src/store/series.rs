@@ -17,38 +17,11 @@ pub struct SeriesWrite {
     pub resource: ResourceId,
     pub signal: Signal,
     pub query: MetricQuery,
-    pub points: NewPoints,
+    /// The points fetched, exact (the window may hold older ones quantized: the store keeps
+    /// what CloudWatch said).
+    pub points: Vec<(Ts, f64)>,
     /// Last period start fetched successfully, if the fetch succeeded.
     pub fetched_through: Option<Ts>,
-}
-
-/// The points a cycle writes for one series: its own, or `head` (fetched points older than
-/// the window keeps) and the tail of the cycle's window from `from` on, when that tail is
-/// exactly what was fetched (the window holds those points already: a backfill then does not
-/// hold its tens of millions of points twice until the commit).
-#[derive(Clone, Debug)]
-pub enum NewPoints {
-    Owned(Vec<(Ts, f64)>),
-    Window {
-        head: Vec<(Ts, f64)>,
-        series: std::sync::Arc<Vec<Series>>,
-        index: usize,
-        from: Ts,
-    },
-}
-
-impl NewPoints {
-    /// The points, ascending by time.
-    pub fn iter(&self) -> impl Iterator<Item = &(Ts, f64)> {
-        let (head, tail): (&[_], &[_]) = match self {
-            NewPoints::Owned(v) => (v.as_slice(), &[]),
-            NewPoints::Window { head, series, index, from } => {
-                let p = series.get(*index).map(|s| s.points.as_slice()).unwrap_or_default();
-                (head, &p[p.partition_point(|x| x.0 < *from)..])
-            }
-        };
-        head.iter().chain(tail)
-    }
 }
 
 /// A scope's cache as the runtime starts from it: each series' points since a time, and each
@@ -56,7 +29,8 @@ impl NewPoints {
 /// series with no data still moves forward).
 #[derive(Clone, Debug, Default)]
 pub struct Window {
-    pub points: HashMap<String, Vec<(Ts, f64)>>,
+    /// Compacted as the runtime's window is (`Points::compact` with the query's period).
+    pub points: HashMap<String, Points>,
     pub frontiers: HashMap<String, Ts>,
 }
 
@@ -79,23 +53,34 @@ impl Sqlite {
              WHERE i.scope = ?1 AND p.ts >= ?2 ORDER BY i.id, p.ts",
         )?;
         let mut rows = stmt.query(params![key, since])?;
-        let mut current: Option<(String, Vec<(Ts, f64)>)> = None;
+        // Each series is compacted as it is read (and sealed chunk by chunk while it is), so
+        // a restart never holds the whole window exact.
+        let mut current: Option<(String, Points, i64)> = None;
+        let mut keep = |current: Option<(String, Points, i64)>| {
+            if let Some((ck, mut v, period)) = current {
+                v.compact(period);
+                w.points.insert(ck, v);
+            }
+        };
         while let Some(r) = rows.next()? {
             let k: String = r.get(0)?;
             let point = (r.get::<_, i64>(1)?, r.get::<_, f64>(2)?);
             match &mut current {
-                Some((ck, v)) if *ck == k => v.push(point),
-                _ => {
-                    if let Some((ck, v)) = current.take() {
-                        w.points.insert(ck, v);
+                Some((ck, v, period)) if *ck == k => {
+                    v.push(point);
+                    if v.len() % 1024 == 0 {
+                        v.compact(*period);
                     }
-                    current = Some((k, vec![point]));
+                }
+                _ => {
+                    keep(current.take());
+                    // The key ends with the query's period (`MetricQuery::key`).
+                    let period = k.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                    current = Some((k, Points::from(vec![point]), period));
                 }
             }
         }
-        if let Some((ck, v)) = current {
-            w.points.insert(ck, v);
-        }
+        keep(current);
         Ok(w)
     }
 

@@ -12,7 +12,7 @@ fn w(name: &str, points: Vec<(Ts, f64)>, through: Option<Ts>) -> SeriesWrite {
         resource: ResourceId::asg(name),
         signal: Signal::CpuPercent,
         query: q(name),
-        points: NewPoints::Owned(points),
+        points,
         fetched_through: through,
     }
 }
@@ -304,42 +304,4 @@ fn a_newer_schema_is_refused_not_clobbered() {
         Err(StoreError::TooNew { found: 99, .. }) => {}
         other => panic!("expected TooNew, got {:?}", other.err()),
     }
-}
-
-/// A write that reads its points from the cycle's window writes exactly the window's tail
-/// from its first fetched point, and counts them as new.
-#[test]
-fn a_write_from_the_window_stores_its_tail() {
-    let mut s = Sqlite::in_memory().unwrap();
-    let sc = scope();
-    let window: Vec<(Ts, f64)> = (0..10).map(|i| (1_000 + i * 300, i as f64)).collect();
-    let series = Arc::new(vec![Series {
-        resource: ResourceId::asg("web"),
-        signal: Signal::CpuPercent,
-        query: q("web"),
-        points: window.clone(),
-    }]);
-    let from = window[6].0;
-    // A fetched point older than the window keeps is written too (the head).
-    let head = vec![(700, -1.0)];
-    let mut write_ = w("web", vec![], Some(window[9].0));
-    write_.points = NewPoints::Window {
-        head: head.clone(),
-        series: series.clone(),
-        index: 0,
-        from,
-    };
-    let want: Vec<(Ts, f64)> = head.iter().chain(&window[6..]).copied().collect();
-    assert_eq!(write_.points.iter().copied().collect::<Vec<_>>(), want);
-    let c = s.commit_cycle(&write(&sc, 5_000, vec![write_], vec![], vec![])).unwrap();
-    assert_eq!(c.new_points, 5);
-    assert_eq!(s.points(&sc, &q("web").key(), 0).unwrap(), want);
-    // An index past the window reads as the head alone (here none), not a panic.
-    let none = NewPoints::Window {
-        head: vec![],
-        series,
-        index: 3,
-        from,
-    };
-    assert_eq!(none.iter().count(), 0);
 }

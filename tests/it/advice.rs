@@ -269,7 +269,7 @@ fn every_kind_that_holds_back_says_why() {
         resource: r.clone(),
         signal: sig,
         query: MetricQuery::new("T", &format!("{sig:?}"), &[("R", r.0.as_str())], Stat::Average, P as u32),
-        points: pts(v),
+        points: pts(v).into(),
     };
     let mut snap = Snapshot::bare(
         now,

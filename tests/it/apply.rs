@@ -14,7 +14,7 @@ use headroom::act::{self, Outcome, Plan};
 use headroom::aws::sdk::{self, SdkAws};
 use headroom::config::{ApplyMode, ChangeWindow, Config};
 use headroom::domain::*;
-use headroom::store::{Audit, CycleWrite, NewPoints, SeriesWrite, Sqlite};
+use headroom::store::{Audit, CycleWrite, SeriesWrite, Sqlite};
 
 const NO_REFRESH: &str = r#"<DescribeInstanceRefreshesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeInstanceRefreshesResult><InstanceRefreshes/></DescribeInstanceRefreshesResult><ResponseMetadata><RequestId>rec-1</RequestId></ResponseMetadata></DescribeInstanceRefreshesResponse>"#;
 const REFRESH_RUNNING: &str = r#"<DescribeInstanceRefreshesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeInstanceRefreshesResult><InstanceRefreshes><member><InstanceRefreshId>rf-0001</InstanceRefreshId><AutoScalingGroupName>web</AutoScalingGroupName><Status>InProgress</Status><PercentageComplete>40</PercentageComplete></member></InstanceRefreshes></DescribeInstanceRefreshesResult><ResponseMetadata><RequestId>rec-2</RequestId></ResponseMetadata></DescribeInstanceRefreshesResponse>"#;
@@ -115,7 +115,7 @@ fn commit(store: &mut Sqlite, now: DateTime<Utc>, advisories: Vec<Advisory>, cpu
             resource: ResourceId::asg("web"),
             signal: Signal::CpuPercent,
             query: cpu_query(),
-            points: NewPoints::Owned(pts(cpu)),
+            points: pts(cpu),
             fetched_through: Some(t0),
         },
         SeriesWrite {
@@ -128,7 +128,7 @@ fn commit(store: &mut Sqlite, now: DateTime<Utc>, advisories: Vec<Advisory>, cpu
                 Stat::Average,
                 300,
             ),
-            points: NewPoints::Owned(pts(f64::from(GROUP.1))),
+            points: pts(f64::from(GROUP.1)),
             fetched_through: Some(t0),
         },
         SeriesWrite {
@@ -141,7 +141,7 @@ fn commit(store: &mut Sqlite, now: DateTime<Utc>, advisories: Vec<Advisory>, cpu
                 Stat::Sum,
                 300,
             ),
-            points: NewPoints::Owned(pts(rcu_per_s * 300.0)),
+            points: pts(rcu_per_s * 300.0),
             fetched_through: Some(t0),
         },
     ];
