@@ -160,6 +160,10 @@ impl MetricQuery {
             self.period_s
         )
     }
+    /// The period of a series from its `key` (its last field).
+    pub fn period_of_key(key: &str) -> Option<u32> {
+        key.rsplit(':').next()?.parse().ok()
+    }
 }
 
 /// What a series measures for a resource, so analyzers need not parse CloudWatch names.
@@ -519,6 +523,10 @@ mod tests {
             query: MetricQuery::new("AWS/DynamoDB", "ConsumedReadCapacityUnits", &[], stat, 300),
             points: Points::new(),
         };
+        // A series' key gives its period back, whatever its dimensions hold.
+        let q = MetricQuery::new("AWS/EC2", "CPUUtilization", &[("AutoScalingGroupName", "a:b")], Stat::Average, 60);
+        assert_eq!(MetricQuery::period_of_key(&q.key()), Some(60));
+        assert_eq!(MetricQuery::period_of_key("no period"), None);
         // A 5-minute Sum of 30,000 units is 100 units a second.
         assert_eq!(s(Signal::ConsumedRcu, Stat::Sum).per_second_divisor(), 300.0);
         assert_eq!(s(Signal::ConsumedWcu, Stat::Sum).per_second_divisor(), 300.0);

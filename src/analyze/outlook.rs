@@ -515,17 +515,6 @@ fn same(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
 }
 
-/// A value as a report shows it: rounded to 6 significant digits (a forecast's digits beyond
-/// that are noise: 61.2998, not the 16-bit grid's 61.2998046875).
-pub fn shown(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let m = 10f64.powi(5 - x.abs().log10().floor() as i32);
-    let r = (x * m).round() / m;
-    if r.is_finite() { r } else { x }
-}
-
 impl Serialize for Curve {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter().map(|x| if x.is_nan() { None } else { Some(x) }))
@@ -662,8 +651,6 @@ mod tests {
         let back: Curve = serde_json::from_str("[61.3,61.3,null]").unwrap();
         assert_eq!(back.get(0), Some(61.3));
         assert!(back.get(2).is_some_and(f64::is_nan));
-        assert_eq!(shown(61.2998046875), 61.2998);
-        assert_eq!(shown(0.000123456789), 0.000123457);
     }
 
     #[test]

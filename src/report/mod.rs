@@ -745,12 +745,7 @@ fn forecast_chart(r: &ReportRows, o: &Outlook, line: &crate::analyze::outlook::L
         })
         .unwrap_or_default();
     let step = |j: usize| o.origin + (j as i64 + 1) * HOUR;
-    let take = |v: &crate::analyze::outlook::Curve| {
-        v.iter()
-            .enumerate()
-            .map(|(j, x)| (step(j), crate::analyze::outlook::shown(x)))
-            .collect::<Vec<_>>()
-    };
+    let take = |v: &crate::analyze::outlook::Curve| v.iter().enumerate().map(|(j, x)| (step(j), shown(x))).collect::<Vec<_>>();
     ForecastChart {
         title: format!("{res}: {}", o.what),
         unit: o.unit.clone(),
@@ -764,6 +759,17 @@ fn forecast_chart(r: &ReportRows, o: &Outlook, line: &crate::analyze::outlook::L
             _ => None,
         },
     }
+}
+
+/// A value as a report shows it: rounded to 6 significant digits (a forecast's digits beyond
+/// that are noise: 61.2998, not the 16-bit grid's 61.2998046875).
+fn shown(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let m = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    let r = (x * m).round() / m;
+    if r.is_finite() { r } else { x }
 }
 
 fn hourly_mean(points: &[(Ts, f64)]) -> Vec<(Ts, f64)> {
@@ -916,6 +922,12 @@ pub fn week_start(w: &Week, tz: chrono_tz::Tz) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn forecast_values_are_shown_to_six_significant_digits() {
+        assert_eq!(super::shown(61.2998046875), 61.2998);
+        assert_eq!(super::shown(0.000123456789), 0.000123457);
+    }
+
     use super::*;
 
     #[test]

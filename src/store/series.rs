@@ -74,8 +74,7 @@ impl Sqlite {
                 }
                 _ => {
                     keep(current.take());
-                    // The key ends with the query's period (`MetricQuery::key`).
-                    let period = k.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                    let period = MetricQuery::period_of_key(&k).map_or(0, i64::from);
                     current = Some((k, Points::from(vec![point]), period));
                 }
             }
