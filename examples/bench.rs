@@ -238,7 +238,7 @@ async fn bench() {
         let _ = writeln!(
             md,
             "\nAfter the incremental cycle (and `malloc_trim`, as the daemon does after each cycle): the scope's window holds {} points in {:.0} MiB \
-             ({:.2} bytes a point: `domain::Points`, older points 16-bit on a grid, the last periods exact), its forecasts {:.0} MiB; \
+             ({:.2} bytes a point: `domain::Points`, older points 12-bit on a grid, the last periods exact), its forecasts {:.0} MiB; \
              the heap has {:.0} MiB in use (mallinfo2) of {:.0} MiB resident.\n",
             r2.cached_points,
             mib(window_bytes),

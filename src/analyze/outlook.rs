@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use super::forecast::{self, Crossing, Growth, Input, Params};
 use super::{dynamodb, rules, tiers};
 use crate::config::{Cmp, Rule, Sizing};
-use crate::domain::{Kind, Points, ResourceId, Signal, Snapshot, Ts};
+use crate::domain::{Kind, Points, ResourceId, Signal, Snapshot, Ts, packed};
 use crate::model::tiers::tier_for;
 
 /// Hours forecast ahead: 14 days.
@@ -64,7 +64,7 @@ pub struct Outlook {
     pub intervals_from: String,
     pub outliers: usize,
     pub growth: Option<Growth>,
-    /// The forecast and its 80 % band, hour by hour, 16 bits an hour (see `Curve`: a daemon
+    /// The forecast and its 80 % band, hour by hour, 12 bits an hour (see `Curve`: a daemon
     /// holds 15,000 of these between forecast runs).
     pub point: Curve,
     pub lo80: Curve,
@@ -392,10 +392,10 @@ fn one(
     })
 }
 
-/// An hourly forecast line as it is held: a base, a step between levels and one 16-bit level
-/// an hour, so a value reads back within a step, (max − min) ÷ 65,531 at most: for a CPU
-/// forecast spanning 40 points, 0.0006 points, thousands of times finer than any forecast's
-/// error. The step is a power of two and the base a multiple of it, so the values read back
+/// An hourly forecast line as it is held: a base, a step between levels and one 12-bit level
+/// an hour (`domain::packed`), so a value reads back within a step, (max − min) ÷ 4,091 at
+/// most: for a CPU forecast spanning 40 points, 0.01 points, hundreds of times finer than any
+/// forecast's error. The step is a power of two and the base a multiple of it, so the values read back
 /// exactly as f64 and quantizing them again gives them back bit for bit: a line read from the
 /// store equals the one that was made (the daemon's advice holds still across a restart). A
 /// constant line is exact; a non-finite value reads back as NaN. Serialized as the list of
@@ -404,14 +404,15 @@ fn one(
 pub struct Curve {
     lo: f64,
     step: f64,
-    levels: Vec<u16>,
+    /// 12-bit levels, two in three bytes.
+    levels: Vec<u8>,
 }
 
 /// The level of a non-finite value.
-const NOT_FINITE: u16 = u16::MAX;
-/// Levels a line's range is spread over (below `u16::MAX - 1`, so that rounding the base down
-/// to a multiple of the step still leaves the highest value a level).
-const SPAN: f64 = (u16::MAX - 4) as f64;
+const NOT_FINITE: u16 = packed::MAX;
+/// Levels a line's range is spread over (below `NOT_FINITE - 1`, so that rounding the base
+/// down to a multiple of the step still leaves the highest value a level).
+const SPAN: f64 = (packed::MAX - 4) as f64;
 
 impl Curve {
     pub fn new(v: &[f64]) -> Curve {
@@ -438,7 +439,7 @@ impl Curve {
             return Curve {
                 lo: 0.0,
                 step: 0.0,
-                levels: vec![NOT_FINITE; v.len()],
+                levels: pack(v.iter().map(|_| NOT_FINITE)),
             };
         }
         let step = if hi > lo {
@@ -452,19 +453,19 @@ impl Curve {
             return Curve {
                 lo,
                 step: (hi - lo) / SPAN,
-                levels: v.iter().map(|x| level(*x, lo, (hi - lo) / SPAN)).collect(),
+                levels: pack(v.iter().map(|x| level(*x, lo, (hi - lo) / SPAN))),
             };
         }
         let base = if step > 0.0 { (lo / step).floor() * step } else { lo };
         Curve {
             lo: base,
             step,
-            levels: v.iter().map(|x| level(*x, base, step)).collect(),
+            levels: pack(v.iter().map(|x| level(*x, base, step))),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.levels.len()
+        packed::len(&self.levels)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -473,11 +474,11 @@ impl Curve {
 
     /// The value at hour `j` (counted from the first forecast hour).
     pub fn get(&self, j: usize) -> Option<f64> {
-        self.levels.get(j).map(|k| self.value(*k))
+        packed::get(&self.levels, j).map(|k| self.value(k))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        self.levels.iter().map(|k| self.value(*k))
+        (0..self.len()).filter_map(|j| self.get(j))
     }
 
     pub fn to_vec(&self) -> Vec<f64> {
@@ -490,7 +491,7 @@ impl Curve {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.levels.capacity() * 2
+        self.levels.capacity()
     }
 
     fn value(&self, k: u16) -> f64 {
@@ -500,6 +501,15 @@ impl Curve {
             self.lo + f64::from(k) * self.step
         }
     }
+}
+
+/// Levels packed, in exactly the room they take.
+fn pack(levels: impl ExactSizeIterator<Item = u16>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(packed::bytes_for(levels.len()));
+    for k in levels {
+        packed::push(&mut out, k);
+    }
+    out
 }
 
 fn level(x: f64, base: f64, step: f64) -> u16 {
@@ -634,14 +644,15 @@ mod tests {
         let (lo, hi) = v
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
-        // The step is the power of two at or above the range over 65,531 levels (at most
+        // The step is the power of two at or above the range over SPAN levels (at most
         // twice that), and a value is within half a step.
-        let tol = (hi - lo) / 65_531.0;
+        let tol = (hi - lo) / SPAN;
         assert_eq!(c.len(), v.len());
         for (j, (a, b)) in v.iter().zip(c.iter()).enumerate() {
             assert!((a - b).abs() <= tol, "hour {j}: {a} vs {b} (tolerance {tol})");
         }
-        assert_eq!(c.heap_bytes(), 2 * v.len());
+        // 12 bits an hour.
+        assert_eq!(c.heap_bytes(), v.len() * 3 / 2);
         // Through JSON and back: the same curve, bit for bit.
         let again: Curve = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);

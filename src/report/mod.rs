@@ -762,7 +762,7 @@ fn forecast_chart(r: &ReportRows, o: &Outlook, line: &crate::analyze::outlook::L
 }
 
 /// A value as a report shows it: rounded to 6 significant digits (a forecast's digits beyond
-/// that are noise: 61.2998, not the 16-bit grid's 61.2998046875).
+/// that are noise: 61.2969, not the 12-bit grid's 61.296875).
 fn shown(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
