@@ -199,6 +199,9 @@ pub fn evaluate(rules: &[Rule], prior: &HashMap<(String, ResourceId), RuleState>
     let period_s = period_s.max(1);
     let now_step = now.div_euclid(period_s) * period_s;
     let mut out = Evaluation::default();
+    // As many states as last time, in one allocation (at fleet scale, tens of thousands: a
+    // doubling Vec would hold one and a half times them while it grows).
+    out.states.reserve_exact(prior.len());
     for rule in rules {
         let window_s = (rule.window_s as i64).max(period_s);
         let horizon = rule.for_s as i64 + rule.keep_firing_for_s as i64 + 2 * period_s;

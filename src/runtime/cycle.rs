@@ -251,12 +251,14 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let mut series = Vec::with_capacity(c.wanted.len());
     let mut writes = Vec::with_capacity(c.wanted.len());
     let points_fetched: u64 = c.fetched.iter().map(|p| p.len() as u64).sum();
-    for ((w, fetched), through) in c.wanted.iter().zip(c.fetched).zip(&c.fetched_through) {
+    // `wanted` is consumed: its resources and queries move into the window's series (at fleet
+    // scale each copy of them is megabytes; the store's write takes the one other copy).
+    for ((w, fetched), through) in c.wanted.into_iter().zip(c.fetched).zip(&c.fetched_through) {
         let key = w.query.key();
         let mut points = by_key.remove(&key).unwrap_or_default();
         points.merge(&fetched);
         points.retain_since(since);
-        // Older than the last hour or so: 16 bits a point (`Points`). The store keeps the
+        // Older than the last hour or so: 12 bits a point (`Points`). The store keeps the
         // fetched points exact.
         points.compact(i64::from(w.query.period_s));
         let frontier = [state.frontiers.get(&key).copied(), *through, fetched.last().map(|p| p.0)]
@@ -274,9 +276,9 @@ async fn run_cycle<A: Account, S: Store + 'static>(
             fetched_through: *through,
         });
         series.push(Series {
-            resource: w.resource.clone(),
+            resource: w.resource,
             signal: w.signal,
-            query: w.query.clone(),
+            query: w.query,
             points,
         });
     }
@@ -332,6 +334,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let span = tracing::Span::current();
     let (rule_states, outlooks, fresh, forecast_ms, advise_ms, evaluation, advisories) = blocking(move || {
         let _g = span.enter();
+        // What collecting and merging freed goes back before analysis allocates.
+        super::scheduler::trim_memory();
         let ts = now.timestamp();
         let (outlooks, fresh, forecast_ms) = if due {
             let _s = info_span!("forecast").entered();
@@ -379,8 +383,10 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         spend_fetched: spend_read,
         snapshot: snapshot.clone(),
         outlooks: encoded,
-        rule_states: evaluation.states.clone(),
-        advisories: advisories.clone(),
+        // Moved, not copied: at fleet scale the rule states (11 a group) and advisories are
+        // tens of MiB, and the write hands them back after the commit.
+        rule_states: evaluation.states,
+        advisories,
         hold_resolution: snapshot.partial(),
         prune_before: Some(now.timestamp() - i64::from(cfg.headroom.store.retention_days) * 86_400),
         notify: cfg.headroom.notify.enabled().then(|| NotifyWrite {
@@ -390,16 +396,25 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     };
     let t = std::time::Instant::now();
     let handle = store.clone();
-    let committed = blocking(move || {
+    let (committed, write) = blocking(move || {
         let _s = info_span!("store").entered();
-        lock(&handle).commit_cycle(&write)
+        // And what analysis freed, before the transaction's statements and pages.
+        super::scheduler::trim_memory();
+        let committed = lock(&handle).commit_cycle(&write);
+        (committed, write)
     })
-    .await?;
+    .await;
+    let committed = committed?;
     let commit_ms = t.elapsed().as_millis() as u64;
+    let CycleWrite {
+        rule_states: states,
+        advisories,
+        ..
+    } = write;
 
     // ---- the state follows the store only once the store has it.
-    for s in &evaluation.states {
-        state.rule_states.insert((s.rule.clone(), s.resource.clone()), s.clone());
+    for s in states {
+        state.rule_states.insert((s.rule.clone(), s.resource.clone()), s);
     }
     if fresh.is_some() {
         state.forecast_at = Some(now.timestamp());
