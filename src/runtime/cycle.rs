@@ -117,6 +117,21 @@ impl ScopeState {
     }
 }
 
+/// A forecast run's outlooks for the store, each encoded as the transaction writes it.
+#[derive(Debug)]
+struct Encoded(Arc<Vec<Outlook>>);
+
+impl crate::store::Documents for Encoded {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, i: usize) -> Result<(ResourceId, Signal, String), StoreError> {
+        let o = &self.0[i];
+        let body = serde_json::to_string(o).map_err(|source| StoreError::Encode { what: "outlook", source })?;
+        Ok((o.resource.clone(), o.signal, body))
+    }
+}
+
 /// Whether the forecast schedule has ticked since `last` (or there was no run).
 fn forecast_due(cfg: &Config, last: Option<Ts>, now: DateTime<Utc>) -> bool {
     let sched = &cfg.headroom.schedule;
@@ -159,18 +174,24 @@ async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut S
         .to_string();
     let with_spend = state.with_spend;
     let store = store.clone();
-    let (window, rule_states, forecast_at, bodies, (spend, spend_at)) = blocking(move || -> Result<_, StoreError> {
+    let (window, rule_states, forecast_at, (decoded, stored), (spend, spend_at)) = blocking(move || -> Result<_, StoreError> {
         let s = lock(&store);
         let spend = if with_spend {
             (s.spend_since(&scope.account, &spend_since)?, s.spend_fetched_at(&scope.account)?)
         } else {
             (vec![], None)
         };
+        // Decoded as they are read (their JSON is 150 MB at fleet scale).
+        let (mut decoded, mut stored) = (Vec::<Outlook>::new(), 0usize);
+        s.each_outlook_body(&scope, &mut |body| {
+            stored += 1;
+            decoded.extend(serde_json::from_str(body).ok());
+        })?;
         Ok((
             s.load_window(&scope, since)?,
             s.rule_states(&scope)?,
             s.forecast_run_at(&scope)?,
-            s.outlook_bodies(&scope)?,
+            (decoded, stored),
             spend,
         ))
     })
@@ -181,8 +202,7 @@ async fn load<S: Store + 'static>(cfg: &Config, store: &Shared<S>, state: &mut S
     state.rule_states = rule_states;
     // Documents that no longer decode (an upgrade changed their shape) are dropped, and the
     // forecasts are made again this cycle.
-    let decoded: Vec<Outlook> = bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
-    state.forecast_at = if decoded.len() == bodies.len() { forecast_at } else { None };
+    state.forecast_at = if decoded.len() == stored { forecast_at } else { None };
     state.outlooks = Arc::new(decoded);
     state.spend = spend.into_iter().map(|d| ((d.day, d.service), d.amount)).collect();
     state.spend_fetched_at = spend_at;
@@ -329,15 +349,18 @@ async fn run_cycle<A: Account, S: Store + 'static>(
 
     // ---- forecast when due, analyze, decide: CPU work, off the reactor.
     let due = forecast_due(cfg, state.forecast_at, now);
-    let (cfg2, snap2, prior_outlooks) = (cfg.clone(), snapshot.clone(), state.outlooks.clone());
+    // Taken, not shared: a forecast run drops the old forecasts before it makes new ones (the
+    // state gets the cycle's forecasts back below; a failed cycle resets it anyway).
+    let (cfg2, snap2, prior_outlooks) = (cfg.clone(), snapshot.clone(), std::mem::take(&mut state.outlooks));
     let rule_states = std::mem::take(&mut state.rule_states);
     let span = tracing::Span::current();
     let (rule_states, outlooks, fresh, forecast_ms, advise_ms, evaluation, advisories) = blocking(move || {
         let _g = span.enter();
         // What collecting and merging freed goes back before analysis allocates.
-        super::scheduler::trim_memory();
+        super::trim_memory();
         let ts = now.timestamp();
         let (outlooks, fresh, forecast_ms) = if due {
+            drop(prior_outlooks);
             let _s = info_span!("forecast").entered();
             let t = std::time::Instant::now();
             let made = Arc::new(outlook::compute(&snap2, &cfg2.rules, &cfg2.sizing, ts));
@@ -363,18 +386,6 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     state.rule_states = rule_states;
 
     // ---- one transaction.
-    let encoded = match &fresh {
-        Some(made) => Some(
-            made.iter()
-                .map(|o| {
-                    serde_json::to_string(o)
-                        .map(|body| (o.resource.clone(), o.signal, body))
-                        .map_err(|source| StoreError::Encode { what: "outlook", source })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
     let write = CycleWrite {
         scope: state.scope.clone(),
         now: now.timestamp(),
@@ -382,7 +393,9 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         spend: c.spend,
         spend_fetched: spend_read,
         snapshot: snapshot.clone(),
-        outlooks: encoded,
+        outlooks: fresh
+            .as_ref()
+            .map(|made| Arc::new(Encoded(made.clone())) as Arc<dyn crate::store::Documents>),
         // Moved, not copied: at fleet scale the rule states (11 a group) and advisories are
         // tens of MiB, and the write hands them back after the commit.
         rule_states: evaluation.states,
@@ -399,7 +412,7 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     let (committed, write) = blocking(move || {
         let _s = info_span!("store").entered();
         // And what analysis freed, before the transaction's statements and pages.
-        super::scheduler::trim_memory();
+        super::trim_memory();
         let committed = lock(&handle).commit_cycle(&write);
         (committed, write)
     })

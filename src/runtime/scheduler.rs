@@ -222,7 +222,7 @@ where
                 // The report is gone: what it held is freed too. A backfill's
                 // peak (gigabytes at fleet scale) would otherwise stay resident between
                 // cycles: glibc keeps freed memory in its arenas.
-                super::blocking(trim_memory).await;
+                super::blocking(super::trim_memory).await;
             });
         }
     }
@@ -355,16 +355,5 @@ pub fn limit_heap_arenas() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before threads start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-/// Returns freed heap memory to the system (glibc's malloc_trim, 1–2 ms on the 15,000-series
-/// fleet); elsewhere nothing to do. After each cycle, and inside it between stages (what one
-/// stage freed would otherwise stay resident through the next stage's peak).
-pub(crate) fn trim_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory at the allocator's discretion.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

@@ -23,8 +23,8 @@ pub struct CycleWrite {
     /// The snapshot whose inventory, source status and API calls are recorded (its series
     /// are not: they are the points above).
     pub snapshot: std::sync::Arc<Snapshot>,
-    /// The outlooks, JSON-encoded, when this cycle made them.
-    pub outlooks: Option<Vec<(ResourceId, Signal, String)>>,
+    /// The outlooks, when this cycle made them (encoded as they are written).
+    pub outlooks: Option<std::sync::Arc<dyn Documents>>,
     pub rule_states: Vec<RuleState>,
     pub advisories: Vec<Advisory>,
     /// The snapshot was partial: absent advisories are held, not resolved.
@@ -33,6 +33,28 @@ pub struct CycleWrite {
     pub prune_before: Option<Ts>,
     /// Write outbox rows for the advisory changes (None: no receiver is configured).
     pub notify: Option<NotifyWrite>,
+}
+
+/// JSON documents the transaction encodes one at a time as it writes them: at fleet scale a
+/// forecast run's 15,000 outlooks are 150 MB of JSON, which encoded all at once before the
+/// transaction were most of that cycle's peak.
+pub trait Documents: Send + Sync + std::fmt::Debug {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Document `i` (below `len`): whose it is, its signal and its JSON body.
+    fn get(&self, i: usize) -> Result<(ResourceId, Signal, String), StoreError>;
+}
+
+/// Documents already encoded.
+impl Documents for Vec<(ResourceId, Signal, String)> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn get(&self, i: usize) -> Result<(ResourceId, Signal, String), StoreError> {
+        Ok(self[i].clone())
+    }
 }
 
 /// What a committed cycle changed.
@@ -76,7 +98,7 @@ impl Sqlite {
             ],
         )?;
         if let Some(items) = &w.outlooks {
-            outlooks::replace(&tx, &w.scope, w.now, items)?;
+            outlooks::replace(&tx, &w.scope, w.now, items.as_ref())?;
         }
         let reconciled = advice::reconcile(&tx, &w.scope, &w.advisories, w.hold_resolution, w.now, w.notify.as_ref())?;
         advice::write_rule_states(&tx, &w.scope, &w.rule_states)?;

@@ -28,7 +28,7 @@ mod stats;
 mod tests;
 
 pub use audit::{Announce, Audit, AuditRow, Finish, NewAction};
-pub use cycle::{Committed, CycleWrite};
+pub use cycle::{Committed, CycleWrite, Documents};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use report::{HistoryRow, ReportLog, ReportRows, SnapshotRow};
 pub use series::{PeriodPoints, SeriesWrite, Window};
@@ -66,8 +66,9 @@ pub trait Store: Send {
     fn rule_states(&self, scope: &Scope) -> Result<HashMap<(String, ResourceId), RuleState>, StoreError>;
     /// When a scope's outlooks were last computed, if ever.
     fn forecast_run_at(&self, scope: &Scope) -> Result<Option<Ts>, StoreError>;
-    /// A scope's stored outlooks as JSON documents, in the order they were saved.
-    fn outlook_bodies(&self, scope: &Scope) -> Result<Vec<String>, StoreError>;
+    /// A scope's stored outlooks as JSON documents, in the order they were saved, one at a
+    /// time (at fleet scale they are 150 MB of JSON together).
+    fn each_outlook_body(&self, scope: &Scope, f: &mut dyn FnMut(&str)) -> Result<(), StoreError>;
     /// An account's daily spend on or after `since_day` (`YYYY-MM-DD`), by day then service.
     fn spend_since(&self, account: &str, since_day: &str) -> Result<Vec<DailySpend>, StoreError>;
     /// When an account's spend was last read from Cost Explorer, if ever.
@@ -309,8 +310,8 @@ impl Store for Sqlite {
     fn forecast_run_at(&self, scope: &Scope) -> Result<Option<Ts>, StoreError> {
         Sqlite::forecast_run_at(self, scope)
     }
-    fn outlook_bodies(&self, scope: &Scope) -> Result<Vec<String>, StoreError> {
-        Sqlite::outlook_bodies(self, scope)
+    fn each_outlook_body(&self, scope: &Scope, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
+        Sqlite::each_outlook_body(self, scope, f)
     }
     fn spend_since(&self, account: &str, since_day: &str) -> Result<Vec<DailySpend>, StoreError> {
         Sqlite::spend_since(self, account, since_day)
