@@ -47,16 +47,6 @@ pub trait Documents: Send + Sync + std::fmt::Debug {
     fn get(&self, i: usize) -> Result<(ResourceId, Signal, String), StoreError>;
 }
 
-/// Documents already encoded.
-impl Documents for Vec<(ResourceId, Signal, String)> {
-    fn len(&self) -> usize {
-        self.len()
-    }
-    fn get(&self, i: usize) -> Result<(ResourceId, Signal, String), StoreError> {
-        Ok(self[i].clone())
-    }
-}
-
 /// What a committed cycle changed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Committed {
