@@ -165,6 +165,10 @@ impl MetricQuery {
     pub fn period_of_key(key: &str) -> Option<u32> {
         key.rsplit(':').next()?.parse().ok()
     }
+    /// Whether a series' `key` names a Sum (the field before the period).
+    pub fn sum_of_key(key: &str) -> bool {
+        key.rsplit(':').nth(1) == Some("Sum")
+    }
 }
 
 /// What a series measures for a resource, so analyzers need not parse CloudWatch names.

@@ -9,10 +9,14 @@
 //! - the **body**: older points sealed in chunks of `CHUNK` periods. A chunk keeps its own
 //!   scale (its lowest value and the step between levels) and one 12-bit level per period (two
 //!   in three bytes), so a value reads back within half a step: (chunk's max − chunk's min) ÷
-//!   8,186. A period with no point is a gap; a NaN stays NaN. A chunk of whole numbers
-//!   spanning at most 4,093 is kept exactly (step 1); a series whose every chunk is whole
+//!   8,186. A period with no point is a gap; a NaN stays NaN. A chunk of whole numbers is kept
+//!   exactly (step 1) while 16 bits span it (65,533): a series whose every chunk is whole
 //!   numbers spanning at most 253 (counts: desired capacity, instances in service) takes one
-//!   byte a period, exactly.
+//!   byte a period, one with a chunk spanning more than 4,093 two bytes, exactly; the rest
+//!   12 bits. `compact_with(period, fine)` keeps 16 bits a level (half a step: range ÷
+//!   131,066) for what the runtime asks it of, CloudWatch Sums (consumed capacity, requests,
+//!   errors): a DynamoDB recommendation is ⌈p95 ÷ 70 %⌉, and at 12 bits the demo's p95 of
+//!   630.00 RCU/s read back a few hundredths high and turned 900 RCU into 901.
 //!
 //! Why 12 bits: a daemon watching 15,000 series must stay under 300 MB while it works, and
 //! the window is most of what it holds. Half a step of a 5-hour chunk's range (0.006 % of it:
@@ -32,16 +36,22 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const CHUNK: usize = 64;
 /// Periods kept exact after the last sealed chunk.
 const MIN_EXACT: usize = 16;
-/// A period with no point.
-const GAP: u16 = packed::MAX;
+/// A period with no point (levels in their canonical, 16-bit terms).
+const GAP: u16 = u16::MAX;
 /// A period whose point is NaN.
-const NAN: u16 = packed::MAX - 1;
-/// The highest level: levels 0..=TOP span a chunk's lowest to highest value.
+const NAN: u16 = u16::MAX - 1;
+/// The highest level of a 12-bit chunk: levels 0..=TOP spread a chunk's lowest to highest
+/// value.
 const TOP: u16 = packed::MAX - 2;
-/// The same three in a one-byte body.
+/// The widest span of whole numbers a 16-bit body keeps exactly (step 1).
+const TOP16: u16 = u16::MAX - 2;
+/// The same as a byte.
 const GAP8: u8 = u8::MAX;
 const NAN8: u8 = u8::MAX - 1;
 const TOP8: u8 = u8::MAX - 2;
+/// The same in 12 bits.
+const GAP12: u16 = packed::MAX;
+const NAN12: u16 = packed::MAX - 1;
 
 /// A series' points (see the module's documentation).
 #[derive(Clone, Debug, Default)]
@@ -52,11 +62,11 @@ pub struct Points {
     start: Ts,
     /// Leading body slots dropped by `retain_since` (fewer than a chunk).
     skip: usize,
-    /// One level per period, `CHUNK` per chunk: a byte each, or 12 bits each when wide (two
-    /// levels in three bytes, little-endian).
+    /// One level per period, `CHUNK` per chunk: a byte, 12 bits (two levels in three bytes) or
+    /// two bytes (little-endian) each, as `width` says.
     body: Vec<u8>,
-    /// Whether levels take 12 bits.
-    wide: bool,
+    /// Bits a level: 8, 12 or 16 (the narrowest every chunk fits; 0 while there is no body).
+    width: u8,
     /// Per chunk: (lowest value, step between levels).
     scales: Vec<(f64, f64)>,
     /// Points in the body from `skip` on (gaps excluded).
@@ -145,29 +155,54 @@ impl Points {
     }
 
     fn slots(&self) -> usize {
-        if self.wide { packed::len(&self.body) } else { self.body.len() }
+        match self.width {
+            12 => packed::len(&self.body),
+            16 => self.body.len() / 2,
+            _ => self.body.len(),
+        }
     }
 
     /// The bytes that `slots` levels take.
     fn bytes(&self, slots: usize) -> usize {
-        if self.wide { packed::bytes_for(slots) } else { slots }
+        match self.width {
+            12 => packed::bytes_for(slots),
+            16 => slots * 2,
+            _ => slots,
+        }
     }
 
-    /// The level of body slot `i`, in the wide levels' terms.
+    /// The level of body slot `i`, in canonical (16-bit) terms.
     fn level(&self, i: usize) -> Option<u16> {
-        if self.wide {
-            return packed::get(&self.body, i);
+        match self.width {
+            12 => packed::get(&self.body, i).map(|k| match k {
+                GAP12 => GAP,
+                NAN12 => NAN,
+                k => k,
+            }),
+            16 => {
+                let b = self.body.get(2 * i..2 * i + 2)?;
+                Some(u16::from_le_bytes([b[0], b[1]]))
+            }
+            _ => Some(match *self.body.get(i)? {
+                GAP8 => GAP,
+                NAN8 => NAN,
+                k => u16::from(k),
+            }),
         }
-        Some(match *self.body.get(i)? {
-            GAP8 => GAP,
-            NAN8 => NAN,
-            k => u16::from(k),
-        })
     }
 
     fn push_level(&mut self, k: u16) {
-        if self.wide {
-            packed::push(&mut self.body, k);
+        if self.width == 12 {
+            packed::push(
+                &mut self.body,
+                match k {
+                    GAP => GAP12,
+                    NAN => NAN12,
+                    k => k.min(TOP),
+                },
+            );
+        } else if self.width == 16 {
+            self.body.extend_from_slice(&k.to_le_bytes());
         } else {
             self.body.push(match k {
                 GAP => GAP8,
@@ -177,10 +212,10 @@ impl Points {
         }
     }
 
-    /// 12 bits a level from now on (the levels and scales are unchanged).
-    fn widen(&mut self) {
+    /// `width` bits a level from now on (the levels and scales are unchanged).
+    fn widen(&mut self, width: u8) {
         let levels: Vec<u16> = (0..self.slots()).filter_map(|i| self.level(i)).collect();
-        self.wide = true;
+        self.width = width;
         self.body = Vec::with_capacity(self.bytes(levels.len()));
         for k in levels {
             self.push_level(k);
@@ -251,7 +286,7 @@ impl Points {
 
     fn clear_body(&mut self) {
         self.body = Vec::new();
-        self.wide = false;
+        self.width = 0;
         self.scales = Vec::new();
         self.skip = 0;
         self.sealed = 0;
@@ -285,13 +320,19 @@ impl Points {
     /// Seals what is older than the last `MIN_EXACT` periods into chunks on a grid of
     /// `period` seconds, as far as the points lie on that grid and are finite or NaN.
     pub fn compact(&mut self, period: i64) {
+        self.compact_with(period, false);
+    }
+
+    /// `compact`, with 16-bit levels when `fine` (the runtime asks it for sums: consumed
+    /// capacity, requests, errors, whose recommendations round a p95 up to whole units).
+    pub fn compact_with(&mut self, period: i64, fine: bool) {
         if period <= 0 || (!self.body.is_empty() && self.period != period) {
             return;
         }
-        self.seal(period);
+        self.seal(period, fine);
     }
 
-    fn seal(&mut self, step: i64) {
+    fn seal(&mut self, step: i64, fine: bool) {
         let mut taken = 0;
         loop {
             let rest = &self.tail[taken..];
@@ -304,14 +345,14 @@ impl Points {
                 break;
             }
             let n = rest.partition_point(|p| p.0 < chunk_end);
-            let Some(q) = quantize(&rest[..n], base, step) else { break };
+            let Some(q) = quantize(&rest[..n], base, step, fine) else { break };
             if self.body.is_empty() {
                 self.start = base;
                 self.period = step;
                 self.skip = 0;
-                self.wide = !q.narrow;
-            } else if !self.wide && !q.narrow {
-                self.widen();
+                self.width = q.width;
+            } else if q.width > self.width {
+                self.widen(q.width);
             }
             self.body.reserve_exact(self.bytes(CHUNK));
             for k in q.levels {
@@ -334,13 +375,14 @@ struct Quantized {
     levels: [u16; CHUNK],
     /// (lowest value, step between levels)
     scale: (f64, f64),
-    /// Whether one byte a level holds it exactly.
-    narrow: bool,
+    /// Bits a level it needs: 8 (whole numbers spanning at most 253), 16 (whole numbers
+    /// spanning more than 4,093, up to 65,533: exact), else 12.
+    width: u8,
 }
 
 /// The levels of a chunk's points (times `base + k × step`, k < CHUNK); `None` when a point
 /// is off that grid or infinite.
-fn quantize(chunk: &[(Ts, f64)], base: Ts, step: i64) -> Option<Quantized> {
+fn quantize(chunk: &[(Ts, f64)], base: Ts, step: i64, fine: bool) -> Option<Quantized> {
     if chunk
         .iter()
         .any(|(t, v)| *t < base || (*t - base) % step != 0 || (*t - base) / step >= CHUNK as Ts || v.is_infinite())
@@ -360,22 +402,21 @@ fn quantize(chunk: &[(Ts, f64)], base: Ts, step: i64) -> Option<Quantized> {
         return Some(Quantized {
             levels,
             scale: (0.0, 0.0),
-            narrow: true,
+            width: 8,
         });
     }
     // Whole numbers (below 2^53) with few enough levels between them: step 1, exact.
     let whole = chunk.iter().all(|p| p.1.is_nan() || (p.1.fract() == 0.0 && p.1.abs() < 9.0e15));
-    let level = if whole && hi - lo <= f64::from(TOP) {
-        1.0
-    } else {
-        (hi - lo) / f64::from(TOP)
-    };
+    // Whole numbers (counts, sums of counts) are kept exact while 16 bits span them.
+    let exact = whole && hi - lo <= f64::from(TOP16);
+    let top = if exact || fine { TOP16 } else { TOP };
+    let level = if exact { 1.0 } else { (hi - lo) / f64::from(top) };
     let mut levels = [GAP; CHUNK];
     for (t, v) in chunk {
         levels[((*t - base) / step) as usize] = if v.is_nan() {
             NAN
         } else if level > 0.0 {
-            ((*v - lo) / level).round().clamp(0.0, f64::from(TOP)) as u16
+            ((*v - lo) / level).round().clamp(0.0, f64::from(top)) as u16
         } else {
             0
         };
@@ -383,7 +424,11 @@ fn quantize(chunk: &[(Ts, f64)], base: Ts, step: i64) -> Option<Quantized> {
     Some(Quantized {
         levels,
         scale: (lo, level),
-        narrow: whole && hi - lo <= f64::from(TOP8),
+        width: match () {
+            _ if exact && hi - lo <= f64::from(TOP8) => 8,
+            _ if (exact && hi - lo > f64::from(TOP)) || (fine && !exact) => 16,
+            _ => 12,
+        },
     })
 }
 
@@ -624,7 +669,7 @@ mod tests {
         let mut p = Points::from(counts.clone());
         p.compact(P);
         let chunks = (400 - 1 - MIN_EXACT) / CHUNK;
-        assert!(!p.wide);
+        assert_eq!(p.width, 8);
         assert_eq!(p.body.len(), chunks * CHUNK);
         assert_eq!(p.to_vec(), counts);
         // Then a fractional chunk: the body widens, the counts stay exact, the new chunk is
@@ -632,7 +677,7 @@ mod tests {
         let more: Vec<(Ts, f64)> = (400..600).map(|i| (i as Ts * P, 0.5 + i as f64 / 3.0)).collect();
         p.merge(&more);
         p.compact(P);
-        assert!(p.wide);
+        assert_eq!(p.width, 12);
         let got = p.to_vec();
         let all: Vec<(Ts, f64)> = counts.iter().chain(&more).copied().collect();
         assert_eq!(got.len(), all.len());
@@ -652,12 +697,39 @@ mod tests {
             };
             assert!((a.1 - b.1).abs() <= tol, "{a:?} vs {b:?} (tolerance {tol})");
         }
-        // Whole numbers spanning thousands (each chunk under 4,093): 12 bits, still exact.
-        let big = grid(0, 200, |i| (i * 60) as f64, &[]);
-        let mut p = Points::from(big.clone());
+        // Whole numbers spanning thousands (each chunk under 4,093): 12 bits, still exact;
+        // spanning more (sums of counts: consumed capacity, requests): 16 bits, still exact.
+        for (mul, width) in [(60, 12), (300, 16)] {
+            let big = grid(0, 200, |i| (i * mul) as f64, &[]);
+            let mut p = Points::from(big.clone());
+            p.compact(P);
+            assert!(!p.body.is_empty());
+            assert_eq!(p.width, width, "steps of {mul}");
+            assert_eq!(p.to_vec(), big, "steps of {mul}");
+        }
+        // A 12-bit series that meets a chunk of whole numbers spanning 20,000 widens to 16
+        // bits: its earlier chunks read back as before.
+        let mut p = Points::from(grid(0, 200, |i| 0.5 + i as f64 / 3.0, &[]));
         p.compact(P);
-        assert!(p.wide && !p.body.is_empty());
-        assert_eq!(p.to_vec(), big);
+        let sealed = p.scales.len() * CHUNK;
+        let before = p.to_vec();
+        assert_eq!(p.width, 12);
+        p.merge(&grid(200 * P, 200, |i| (i * 300) as f64, &[]));
+        p.compact(P);
+        assert_eq!(p.width, 16);
+        assert_eq!(&p.to_vec()[..sealed], &before[..sealed]);
+        // Sums asked to be fine: 16 bits, within half a level of 65,533.
+        let sums = grid(0, 200, |i| 1000.0 + (i as f64 * 0.7).sin() * 333.3, &[]);
+        let mut p = Points::from(sums.clone());
+        p.compact_with(P, true);
+        assert_eq!(p.width, 16);
+        let (lo, hi) = sums[..CHUNK]
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), q| (a.min(q.1), b.max(q.1)));
+        let tol = (hi - lo) / f64::from(TOP16) / 2.0 * (1.0 + 1e-9);
+        for (a, b) in sums[..CHUNK].iter().zip(p.to_vec()) {
+            assert!((a.1 - b.1).abs() <= tol, "{a:?} vs {b:?} (tolerance {tol})");
+        }
     }
 
     #[test]

@@ -280,7 +280,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         points.retain_since(since);
         // Older than the last hour or so: 12 bits a point (`Points`). The store keeps the
         // fetched points exact.
-        points.compact(i64::from(w.query.period_s));
+        // Sums (consumed capacity, requests) at 16 bits: their advice rounds up to units.
+        points.compact_with(i64::from(w.query.period_s), w.query.stat == Stat::Sum);
         let frontier = [state.frontiers.get(&key).copied(), *through, fetched.last().map(|p| p.0)]
             .into_iter()
             .flatten()

@@ -58,7 +58,7 @@ impl Sqlite {
         let mut current: Option<(String, Points, i64)> = None;
         let mut keep = |current: Option<(String, Points, i64)>| {
             if let Some((ck, mut v, period)) = current {
-                v.compact(period);
+                v.compact_with(period, MetricQuery::sum_of_key(&ck));
                 w.points.insert(ck, v);
             }
         };
@@ -69,7 +69,7 @@ impl Sqlite {
                 Some((ck, v, period)) if *ck == k => {
                     v.push(point);
                     if v.len() % 1024 == 0 {
-                        v.compact(*period);
+                        v.compact_with(*period, MetricQuery::sum_of_key(ck));
                     }
                 }
                 _ => {
