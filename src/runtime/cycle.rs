@@ -280,8 +280,9 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         points.retain_since(since);
         // Older than the last hour or so: 12 bits a point (`Points`). The store keeps the
         // fetched points exact.
-        // Sums (consumed capacity, requests) at 16 bits: their advice rounds up to units.
-        points.compact_with(i64::from(w.query.period_s), w.query.stat == Stat::Sum);
+        // Sums (consumed capacity, requests) at 16 bits: their advice rounds up to units. The
+        // store's start-up read decides the same from the same key.
+        points.compact_with(i64::from(w.query.period_s), MetricQuery::sum_of_key(&key));
         let frontier = [state.frontiers.get(&key).copied(), *through, fetched.last().map(|p| p.0)]
             .into_iter()
             .flatten()
