@@ -821,6 +821,10 @@ pub struct Advisory {
     /// In JSON `monthly_cost_delta_usd`, a number of dollars (as every amount in headroom's JSON).
     #[serde(rename = "monthly_cost_delta_usd", with = "usd_opt")]
     pub monthly_cost_delta: Option<Money>,
+    /// The resource's setting this advice was decided against (for a proposed change):
+    /// applying it is refused when the resource no longer has it (changed outside headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Setting>,
 }
 
 /// Where an advisory is in its life: open → acknowledged → applied / resolved / expired.
@@ -918,6 +922,17 @@ pub struct Notice {
     #[serde(default)]
     pub tags: Vec<(String, String)>,
     pub first_seen: Ts,
+    /// For an `applied` notice: the audit row and how the change ended (applied, diverged,
+    /// failed, in-progress, not-applied, unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeNote>,
+}
+
+/// Which change a notice announces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeNote {
+    pub audit_id: i64,
+    pub outcome: String,
 }
 
 /// A duration for people: `45 s`, `12 min`, `3.5 h`, `2.0 d`.

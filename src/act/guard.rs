@@ -3,6 +3,12 @@
 //! lookback's peak. Each returns a `Verdict` (allowed or blocked, with its reason); a plan
 //! carries all of them, and a change is made only when every one allows it.
 //!
+//! An undo restores a setting that was in force: cooldown, floor, step, cost, budget,
+//! incident and complete-data do not apply to it; the kill switch refuses it with the exact
+//! manual command instead, and opt-in, unchanged and steady hold as for any change. The
+//! store repeats cooldown and budget in the transaction that claims the resource (one
+//! writer per resource, `store::Audit::claim`).
+//!
 //! May use: domain, config, aws's plain types. Pure: `now` and everything else passed in.
 
 use super::{Current, Setting};
@@ -109,35 +115,324 @@ pub struct Context<'a> {
     /// [advice] headroom, percent.
     pub headroom_percent: f64,
     pub kill_switch_present: bool,
+    /// The kill switch's file (beside the store actually used, unless configured).
+    pub kill_switch: &'a std::path::Path,
+    /// An undo: the audit row it restores.
+    pub undo_of: Option<i64>,
+    /// The setting the advice (or, for an undo, the change undone) left or found the
+    /// resource in: applying is refused when the resource is no longer so.
+    pub basis: Option<&'a Setting>,
+    /// Alert rules firing on the resource now.
+    pub firing: &'a [String],
+    /// When the data the decision uses was collected.
+    pub evidence_at: Option<Ts>,
+    /// The largest age of that data allowed, seconds.
+    pub max_evidence_age_s: i64,
+    /// What the change adds to the monthly bill, dollars, when known.
+    pub monthly_increase_usd: Option<f64>,
+    /// Auto mode: an operator changed what headroom last set (None: no such change, or not
+    /// auto mode).
+    pub operator_change: Option<&'a str>,
+    /// The scope's region (for the manual command an undo under the kill switch prints).
+    pub region: &'a str,
 }
+
+/// The guardrails' names, in the order `check` runs them.
+pub const GUARDS: [&str; 14] = [
+    "kill-switch",
+    "opt-in",
+    "unchanged",
+    "step",
+    "cooldown",
+    "floor",
+    "incident",
+    "cost",
+    "table-decreases",
+    "change-window",
+    "complete-data",
+    "steady",
+    "daily-budget",
+    "operator",
+];
 
 /// Every guardrail on one change, in a fixed order.
 pub fn check(before: &Setting, after: &Setting, c: &Context) -> Vec<Verdict> {
+    let undo = |guard: &'static str, v: Verdict| match c.undo_of {
+        Some(id) => allow(
+            guard,
+            format!("not checked for an undo: it restores the setting audit #{id} found"),
+        ),
+        None => v,
+    };
     vec![
-        kill_switch(c),
+        kill_switch(after, c),
         opt_in(c),
-        step(before, after, c),
-        cooldown(c),
-        floor(before, after, c),
+        unchanged(before, c),
+        undo("step", step(before, after, c)),
+        undo("cooldown", cooldown(c)),
+        undo("floor", floor(before, after, c)),
+        undo("incident", incident(before, after, c)),
+        undo("cost", cost(c)),
         table_decreases(before, after, c),
         window(c),
-        complete_data(c),
+        undo("complete-data", complete_data(c)),
         steady(c),
-        budget(c),
+        undo("daily-budget", budget(c)),
+        operator(c),
     ]
 }
 
-fn kill_switch(c: &Context) -> Verdict {
-    if c.kill_switch_present {
-        block(
+fn kill_switch(after: &Setting, c: &Context) -> Verdict {
+    let path = c.kill_switch.display();
+    if !c.kill_switch_present {
+        return allow("kill-switch", format!("{path} absent"));
+    }
+    match c.undo_of {
+        Some(id) => block(
             "kill-switch",
             format!(
-                "{} exists: nothing is applied while it does (remove it to apply again)",
-                c.cfg.kill_switch.display()
+                "{path} exists: headroom changes nothing, not even an undo. To restore audit #{id}'s setting by hand: {}",
+                manual_command(c.resource, c.region, after)
+            ),
+        ),
+        None => block(
+            "kill-switch",
+            format!("{path} exists: nothing is applied while it does (remove it to apply again)"),
+        ),
+    }
+}
+
+/// The AWS CLI command that sets `s` on `resource` by hand.
+pub fn manual_command(resource: &str, region: &str, s: &Setting) -> String {
+    let name = resource.split_once('/').map(|(_, n)| n).unwrap_or(resource);
+    let size = |min: i32, max: i32, desired: i32| {
+        format!(
+            "aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {name} --min-size {min} --max-size {max} --desired-capacity {desired}"
+        )
+    };
+    let mix = |m: &crate::aws::Mix| {
+        let overrides: Vec<String> = m
+            .overrides
+            .iter()
+            .map(|o| match &o.weighted_capacity {
+                Some(w) => format!("{{\"InstanceType\":\"{}\",\"WeightedCapacity\":\"{w}\"}}", o.instance_type),
+                None => format!("{{\"InstanceType\":\"{}\"}}", o.instance_type),
+            })
+            .collect();
+        format!(
+            "aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {name} --mixed-instances-policy '{{\"LaunchTemplate\":{{\"LaunchTemplateSpecification\":<as now>,\"Overrides\":[{}]}},\"InstancesDistribution\":{{\"OnDemandBaseCapacity\":{},\"OnDemandPercentageAboveBaseCapacity\":{}{}}}}}'",
+            overrides.join(","),
+            m.on_demand_base_capacity,
+            m.on_demand_percentage_above_base,
+            m.spot_allocation_strategy
+                .as_ref()
+                .map(|s| format!(",\"SpotAllocationStrategy\":\"{s}\""))
+                .unwrap_or_default()
+        )
+    };
+    match s {
+        Setting::Size { min, max, desired } => size(*min, *max, *desired),
+        Setting::Target { policy, value } => format!(
+            "aws autoscaling put-scaling-policy --region {region} --auto-scaling-group-name {name} --policy-name {policy} --policy-type TargetTrackingScaling --target-tracking-configuration '{{\"PredefinedMetricSpecification\":{{\"PredefinedMetricType\":\"ASGAverageCPUUtilization\"}},\"TargetValue\":{value}}}'"
+        ),
+        Setting::Mix(m) => mix(m),
+        Setting::Migration { mix: m, min, max, desired } => format!("{}; {}", mix(m), size(*min, *max, *desired)),
+        Setting::Table { mode, rcu, wcu, .. } => match (mode.as_str(), rcu, wcu) {
+            ("PROVISIONED", Some(r), Some(w)) => format!(
+                "aws dynamodb update-table --region {region} --table-name {name} --billing-mode PROVISIONED --provisioned-throughput ReadCapacityUnits={r},WriteCapacityUnits={w}"
+            ),
+            _ => format!("aws dynamodb update-table --region {region} --table-name {name} --billing-mode {mode}"),
+        },
+    }
+}
+
+/// What differs between the setting a decision expected and the resource's now, for people:
+/// `desired 4 → 8`. A table's auto-scaling bounds count only when the expected setting has them.
+pub fn differences(expected: &Setting, now: &Setting) -> Vec<String> {
+    let mut out = vec![];
+    let mut num = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name} {a} → {b}"));
+        }
+    };
+    let types = |m: &crate::aws::Mix| m.overrides.iter().map(|o| o.instance_type.clone()).collect::<Vec<_>>().join(", ");
+    match (expected, now) {
+        (Setting::Size { min, max, desired }, Setting::Size { min: m2, max: x2, desired: d2 }) => {
+            num("min", min.to_string(), m2.to_string());
+            num("desired", desired.to_string(), d2.to_string());
+            num("max", max.to_string(), x2.to_string());
+        }
+        (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) => num("target", value.to_string(), v2.to_string()),
+        (Setting::Mix(a), Setting::Mix(b)) | (Setting::Migration { mix: a, .. }, Setting::Migration { mix: b, .. }) => {
+            num("on-demand base", a.on_demand_base_capacity.to_string(), b.on_demand_base_capacity.to_string());
+            num(
+                "on-demand %",
+                a.on_demand_percentage_above_base.to_string(),
+                b.on_demand_percentage_above_base.to_string(),
+            );
+            num("types", types(a), types(b));
+            if let (Setting::Migration { min, max, desired, .. }, Setting::Migration { min: m2, max: x2, desired: d2, .. }) = (expected, now) {
+                num("min", min.to_string(), m2.to_string());
+                num("desired", desired.to_string(), d2.to_string());
+                num("max", max.to_string(), x2.to_string());
+            }
+        }
+        (
+            Setting::Table {
+                mode,
+                rcu,
+                wcu,
+                read_scaling,
+                write_scaling,
+            },
+            Setting::Table {
+                mode: m2,
+                rcu: r2,
+                wcu: w2,
+                read_scaling: rs2,
+                write_scaling: ws2,
+            },
+        ) => {
+            num("billing mode", mode.clone(), m2.clone());
+            if mode == "PROVISIONED" && m2 == "PROVISIONED" {
+                let o = |x: &Option<i64>| x.map_or("-".into(), |v| v.to_string());
+                num("read capacity", o(rcu), o(r2));
+                num("write capacity", o(wcu), o(w2));
+            }
+            let b = |x: &Option<(i64, i64)>| x.map_or("none".into(), |(lo, hi)| format!("{lo}–{hi}"));
+            if read_scaling.is_some() || write_scaling.is_some() {
+                num("read auto scaling", b(read_scaling), b(rs2));
+                num("write auto scaling", b(write_scaling), b(ws2));
+            }
+        }
+        _ => out.push("the resource's setting has another shape".into()),
+    }
+    out
+}
+
+fn unchanged(before: &Setting, c: &Context) -> Verdict {
+    let Some(basis) = c.basis else {
+        return allow("unchanged", "no recorded setting to compare (an advisory from an older headroom)");
+    };
+    let diff = differences(basis, before);
+    let what = match c.undo_of {
+        Some(id) => format!("since audit #{id} changed it"),
+        None => "since the advisory was decided".to_string(),
+    };
+    if diff.is_empty() {
+        allow("unchanged", format!("as it was {what}"))
+    } else {
+        block(
+            "unchanged",
+            format!(
+                "{} {what}: changed outside headroom (run `headroom check` and look again)",
+                diff.join(", ")
             ),
         )
-    } else {
-        allow("kill-switch", format!("{} absent", c.cfg.kill_switch.display()))
+    }
+}
+
+/// The ways a change lowers capacity: desired, min or max down, a target up, the spot share
+/// up, a table's capacity down (or a switch to provisioned capacity).
+pub fn decreases(before: &Setting, after: &Setting) -> Vec<String> {
+    let mut out = vec![];
+    let mut down = |name: &str, a: f64, b: f64| {
+        if b < a {
+            out.push(format!("{name} {a} → {b}"));
+        }
+    };
+    match (before, after) {
+        (Setting::Size { min, max, desired }, Setting::Size { min: m2, max: x2, desired: d2 })
+        | (
+            Setting::Migration { min, max, desired, .. },
+            Setting::Migration {
+                min: m2,
+                max: x2,
+                desired: d2,
+                ..
+            },
+        ) => {
+            down("desired", f64::from(*desired), f64::from(*d2));
+            down("min", f64::from(*min), f64::from(*m2));
+            down("max", f64::from(*max), f64::from(*x2));
+        }
+        (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) if v2 > value => {
+            out.push(format!("target {value} → {v2} (fewer instances)"));
+        }
+        (Setting::Mix(a), Setting::Mix(b)) => {
+            down("on-demand base", f64::from(a.on_demand_base_capacity), f64::from(b.on_demand_base_capacity));
+            if b.on_demand_percentage_above_base < a.on_demand_percentage_above_base {
+                out.push(format!(
+                    "spot share {} % → {} %",
+                    100 - a.on_demand_percentage_above_base,
+                    100 - b.on_demand_percentage_above_base
+                ));
+            }
+        }
+        (Setting::Table { mode, rcu, wcu, .. }, Setting::Table { mode: m2, rcu: r2, wcu: w2, .. }) if m2 == "PROVISIONED" => {
+            if mode != "PROVISIONED" {
+                out.push("on-demand → provisioned capacity".into());
+            } else {
+                for (name, a, b) in [("read capacity", rcu, r2), ("write capacity", wcu, w2)] {
+                    if let (Some(a), Some(b)) = (a, b) {
+                        down(name, *a as f64, *b as f64);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn incident(before: &Setting, after: &Setting, c: &Context) -> Verdict {
+    let cuts = decreases(before, after);
+    if cuts.is_empty() {
+        return allow("incident", "capacity does not go down");
+    }
+    if !c.firing.is_empty() {
+        return block(
+            "incident",
+            format!(
+                "{} while {} fires on {}: no capacity decrease during an incident",
+                cuts.join(", "),
+                c.firing.join(", "),
+                c.resource
+            ),
+        );
+    }
+    if let Current::Group(g) = c.current
+        && g.desired >= g.max
+    {
+        return block(
+            "incident",
+            format!(
+                "{} while the group sits at its max ({} of {}): it needs more, not less",
+                cuts.join(", "),
+                g.desired,
+                g.max
+            ),
+        );
+    }
+    allow("incident", "no alert fires on it and it is below its max")
+}
+
+fn cost(c: &Context) -> Verdict {
+    let max = c.cfg.max_monthly_increase_usd;
+    match c.monthly_increase_usd {
+        Some(d) if d > max + 1e-9 => block(
+            "cost",
+            format!("adds ${d:.2}/month, more than max_monthly_increase_usd ${max:.2}: apply it by hand or raise the limit"),
+        ),
+        Some(d) if d > 0.0 => allow("cost", format!("adds ${d:.2}/month, within ${max:.2}")),
+        _ => allow("cost", "does not raise the bill"),
+    }
+}
+
+fn operator(c: &Context) -> Verdict {
+    match c.operator_change {
+        Some(why) => block("operator", why.to_string()),
+        None => allow("operator", "no change by hand since headroom's last one"),
     }
 }
 
@@ -147,10 +442,13 @@ fn opt_in(c: &Context) -> Verdict {
         return allow("opt-in", format!("{} is listed in [apply] resources", c.resource));
     }
     match c.current.tags().iter().find(|(k, _)| k == tag) {
-        Some((_, v)) if v.eq_ignore_ascii_case("true") => allow("opt-in", format!("tagged {tag}=true")),
+        // Exactly `true`, as IAM's aws:ResourceTag condition compares it.
+        Some((_, v)) if v == "true" => allow("opt-in", format!("tagged {tag}=true")),
         Some((_, v)) => block(
             "opt-in",
-            format!("tag {tag} is `{v}`, not `true`: tag the resource {tag}=true or list it in [apply] resources"),
+            format!(
+                "tag {tag} is `{v}`, not `true` (compared exactly, as IAM does): tag the resource {tag}=true or list it in [apply] resources"
+            ),
         ),
         None => block(
             "opt-in",
@@ -490,8 +788,32 @@ fn window(c: &Context) -> Verdict {
 }
 
 fn complete_data(c: &Context) -> Verdict {
+    if let Some(at) = c.evidence_at {
+        let age = c.now.timestamp() - at;
+        if age > c.max_evidence_age_s {
+            return block(
+                "complete-data",
+                format!(
+                    "the data is {} old (collected {}), older than max_evidence_age {}: collect again first",
+                    fmt_duration(age),
+                    fmt_ts(at),
+                    fmt_duration(c.max_evidence_age_s)
+                ),
+            );
+        }
+    }
     match c.snapshot_partial {
-        Some(false) => allow("complete-data", "the scope's last cycle read every source"),
+        Some(false) => allow(
+            "complete-data",
+            match c.evidence_at {
+                Some(at) => format!(
+                    "every source read, {} ago (max_evidence_age {})",
+                    fmt_duration((c.now.timestamp() - at).max(0)),
+                    fmt_duration(c.max_evidence_age_s)
+                ),
+                None => "the scope's last cycle read every source".to_string(),
+            },
+        ),
         Some(true) => block(
             "complete-data",
             "the scope's last cycle was partial (a source failed): no change on incomplete data",

@@ -7,6 +7,14 @@
 //! cycles (`follow`); `undo` restores an audit row's before-setting through the same
 //! guardrails. Applying what is already in place changes nothing and writes nothing.
 //!
+//! One writer per resource: before any call the change claims its resource in the store (the
+//! audit row, unique per resource, written in the transaction that checks cooldown and
+//! budget); after the call the setting is read back, and a resource that differs from the
+//! intent ends `diverged`, never `applied`. A claim whose process died is settled by
+//! `reconcile`, which reads the resource. Every outcome (applied, diverged, failed,
+//! in-progress, reconciled, undone) is announced with its audit id, before → after and the
+//! undo command; blocked attempts are audited.
+//!
 //! May use: aws (`Changes`), store (`Audit`), config, domain. Planning and the guardrails are
 //! pure with `now` passed in; a failed call is recorded and never retried on its own.
 
@@ -15,7 +23,7 @@ pub mod guard;
 use crate::aws::{AwsError, Changes, GroupConfig, Mix, TableConfig};
 use crate::config::{ApplyMode, Config};
 use crate::domain::{Action, Advisory, Kind, Setting, Ts};
-use crate::store::{Announce, Audit, AuditRow, Finish, NewAction, StoreError};
+use crate::store::{Announce, Audit, AuditRow, Claim, ClaimRules, Finish, NewAction, StoreError};
 use chrono::{DateTime, Utc};
 use guard::{Peaks, Verdict};
 use serde::Serialize;
@@ -183,6 +191,40 @@ pub fn proposed(action: &Action, current: &Current) -> Result<Setting, String> {
     })
 }
 
+/// A resource as an advisory's basis describes it, for working out what the advisory would
+/// set (`proposed`) without reading AWS: only the fields the basis holds.
+pub fn current_of_basis(basis: Option<&Setting>) -> Option<Current> {
+    let group = |min: i32, max: i32, desired: i32, mix: Option<Mix>| {
+        Current::Group(GroupConfig {
+            name: String::new(),
+            min,
+            max,
+            desired,
+            in_service: desired,
+            tags: vec![],
+            mix,
+            policies: vec![],
+            refresh: None,
+        })
+    };
+    Some(match basis? {
+        Setting::Size { min, max, desired } => group(*min, *max, *desired, None),
+        Setting::Migration { mix, min, max, desired } => group(*min, *max, *desired, Some(mix.clone())),
+        Setting::Mix(m) => group(0, 0, 0, Some(m.clone())),
+        Setting::Target { .. } => group(0, 0, 0, None),
+        Setting::Table { mode, rcu, wcu, read_scaling, write_scaling } => Current::Table(TableConfig {
+            name: String::new(),
+            mode: mode.clone(),
+            rcu: *rcu,
+            wcu: *wcu,
+            decreases_today: 0,
+            tags: vec![],
+            read_scaling: *read_scaling,
+            write_scaling: *write_scaling,
+        }),
+    })
+}
+
 /// What applying would do: the setting before and after, and every guardrail's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
@@ -239,7 +281,18 @@ pub struct Facts {
     pub last_table_decrease_at: Option<Ts>,
     pub snapshot_partial: Option<bool>,
     pub peaks: Peaks,
+    pub kill_switch: std::path::PathBuf,
     pub kill_switch_present: bool,
+    /// When the data the decision uses was collected (the scope's newest snapshot, or the
+    /// fresh one a caller collected).
+    pub evidence_at: Option<Ts>,
+    /// Alert rules firing on the resource now (set by the caller from its advisories).
+    pub firing: Vec<String>,
+    /// Auto mode: why the resource's setting is an operator's (set by `operator_change`).
+    pub operator_change: Option<String>,
+    /// The advisory's own monthly cost delta, dollars (used where the price of the change
+    /// cannot be worked out from the price table).
+    pub advisory_delta_usd: Option<f64>,
 }
 
 /// A change to plan: which resource of which scope, as it is now, from which setting to which.
@@ -253,6 +306,12 @@ pub struct Change<'a> {
 
 /// Plans a change of its resource from `before` to `after` through every guardrail. Pure.
 pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> Plan {
+    plan_with(cfg, change, facts, None, None, now)
+}
+
+/// `plan` for an advisory's change decided against `basis`, or an undo of `undo_of` (whose
+/// basis is the setting the undone change left).
+fn plan_with(cfg: &Config, change: Change, facts: &Facts, basis: Option<&Setting>, undo_of: Option<i64>, now: DateTime<Utc>) -> Plan {
     let Change {
         scope,
         resource,
@@ -260,6 +319,8 @@ pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> 
         before,
         after,
     } = change;
+    let region = scope.split_once('/').map(|(_, r)| r).unwrap_or(scope);
+    let increase = monthly_increase_usd(cfg, current, &before, &after).or(facts.advisory_delta_usd);
     let ctx = guard::Context {
         cfg: &cfg.headroom.apply,
         pricing: &cfg.pricing,
@@ -275,6 +336,15 @@ pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> 
         peaks: &facts.peaks,
         headroom_percent: cfg.headroom.advice.headroom,
         kill_switch_present: facts.kill_switch_present,
+        kill_switch: &facts.kill_switch,
+        undo_of,
+        basis,
+        firing: &facts.firing,
+        evidence_at: facts.evidence_at,
+        max_evidence_age_s: cfg.headroom.max_evidence_age_s(now),
+        monthly_increase_usd: increase,
+        operator_change: facts.operator_change.as_deref(),
+        region,
     };
     let verdicts = guard::check(&before, &after, &ctx);
     Plan {
@@ -282,7 +352,7 @@ pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> 
         resource: resource.to_string(),
         fingerprint: None,
         kind: None,
-        undo_of: None,
+        undo_of,
         summary: String::new(),
         in_place: before == after,
         before,
@@ -290,6 +360,65 @@ pub fn plan(cfg: &Config, change: Change, facts: &Facts, now: DateTime<Utc>) -> 
         verdicts,
         tags: current.tags().to_vec(),
     }
+}
+
+/// What a change adds to the monthly bill at on-demand prices, where the price table says:
+/// more instances of the group's first instance type × its hourly price × 730 h. None where
+/// it cannot say (a table, a mix, a type not in pricing.toml): the advisory's own delta
+/// stands in.
+pub fn monthly_increase_usd(cfg: &Config, current: &Current, before: &Setting, after: &Setting) -> Option<f64> {
+    let Current::Group(g) = current else { return None };
+    let (Setting::Size { desired: d1, .. }, Setting::Size { desired: d2, .. }) = (before, after) else {
+        return None;
+    };
+    let ty = g.mix.as_ref().and_then(|m| m.overrides.first()).map(|o| o.instance_type.as_str())?;
+    let price = cfg.pricing.instances.get(ty)?;
+    Some(f64::from(d2 - d1) * price.on_demand_hourly.as_usd_f64() * 730.0)
+}
+
+/// Who claims a resource: this host and process.
+pub fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Whether the process that claimed a resource is gone: on this host, its pid no longer
+/// runs; on another host (or an unreadable owner), the claim is older than `stale_after_s`.
+pub fn claim_is_dead(owner: Option<&str>, started_at: Ts, now: Ts, stale_after_s: i64) -> bool {
+    let me = self::owner();
+    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or("");
+    match owner.and_then(|o| o.rsplit_once(':')) {
+        Some((h, pid)) if h == host => match pid.parse::<u32>() {
+            Ok(pid) if pid == std::process::id() => false,
+            Ok(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            Err(_) => now - started_at > stale_after_s,
+        },
+        _ => now - started_at > stale_after_s,
+    }
+}
+
+/// A claim on another host is taken as dead after this long (every call of a change has a
+/// timeout far shorter).
+pub const CLAIM_STALE_S: i64 = 900;
+
+/// Auto mode: whether an operator changed, by hand, what headroom last set on the resource
+/// (its setting now differs from what headroom's last change left). That is the operator's
+/// decision: auto mode does not change the resource again until a person applies a change
+/// (`headroom apply`), which makes headroom's record current again.
+pub fn operator_change(last: Option<&AuditRow>, current: &Current) -> Option<String> {
+    let last = last?;
+    let now = setting_of(current, last.left()).ok()?;
+    let diff = guard::differences(last.left(), &now);
+    (!diff.is_empty()).then(|| {
+        format!(
+            "{} changed by hand since audit #{} ({}) set it: the operator's decision stands; auto mode holds until a person applies a change (`headroom apply`)",
+            diff.join(", "),
+            last.id,
+            crate::domain::fmt_ts(last.finished_at.unwrap_or(last.started_at))
+        )
+    })
 }
 
 /// Why nothing could be planned or applied (not a guardrail: those are in the plan).
@@ -325,6 +454,7 @@ pub fn facts<S: Audit + ?Sized>(
     let t = now.timestamp();
     let midnight = t - t.rem_euclid(86_400);
     let (decreases, last_decrease) = store.table_decreases(scope, resource, midnight)?;
+    let kill_switch = cfg.headroom.apply.kill_switch.clone();
     Ok(Facts {
         last_change_at: store.last_change_at(scope, resource)?,
         actions_last_day: store.actions_since(t - 86_400)?,
@@ -332,8 +462,57 @@ pub fn facts<S: Audit + ?Sized>(
         last_table_decrease_at: last_decrease,
         snapshot_partial: store.last_partial(scope)?,
         peaks,
-        kill_switch_present: cfg.headroom.apply.kill_switch.exists(),
+        kill_switch_present: kill_switch.exists(),
+        kill_switch,
+        evidence_at: store.last_snapshot_at(scope)?,
+        firing: vec![],
+        operator_change: None,
+        advisory_delta_usd: None,
     })
+}
+
+/// What the caller saw that the store may not have: the data a decision was made on (when it
+/// was collected, whether every source answered) and the alerts firing then; and whether
+/// auto mode is asking (it holds on an operator's hand change).
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub at: Option<Ts>,
+    pub partial: Option<bool>,
+    pub firing: Vec<String>,
+    pub auto: bool,
+}
+
+impl Seen {
+    /// From a cycle's snapshot and advisories: the alerts firing on each resource.
+    pub fn of(snapshot: &crate::domain::Snapshot, advisories: &[Advisory], auto: bool) -> Seen {
+        Seen {
+            at: Some(snapshot.taken_at.timestamp()),
+            partial: Some(snapshot.partial()),
+            firing: advisories
+                .iter()
+                .filter(|a| a.kind == Kind::Alert)
+                .map(|a| format!("{}\u{1f}{}", a.resource.0, a.summary))
+                .collect(),
+            auto,
+        }
+    }
+
+    fn firing_on(&self, resource: &str) -> Vec<String> {
+        self.firing
+            .iter()
+            .filter_map(|f| f.split_once('\u{1f}'))
+            .filter(|(r, _)| *r == resource)
+            .map(|(_, what)| format!("the alert “{what}”"))
+            .collect()
+    }
+
+    fn apply_to(&self, facts: &mut Facts, resource: &str) {
+        if self.at.is_some() {
+            facts.evidence_at = self.at;
+            facts.snapshot_partial = self.partial;
+        }
+        facts.firing = self.firing_on(resource);
+    }
 }
 
 /// Plans applying `advisory`: reads the resource, works out the setting it asks for, and
@@ -345,6 +524,7 @@ pub async fn plan_advisory<A: Changes, S: Audit + ?Sized>(
     scope: &str,
     advisory: &Advisory,
     peaks: impl FnOnce(&str, &Current) -> Peaks,
+    seen: &Seen,
     now: DateTime<Utc>,
 ) -> Result<Plan, ActError> {
     let action = advisory.action.as_ref().ok_or_else(|| {
@@ -359,7 +539,12 @@ pub async fn plan_advisory<A: Changes, S: Audit + ?Sized>(
     let after = proposed(action, &current).map_err(ActError::NotAppliable)?;
     let before = setting_of(&current, &after).map_err(ActError::NotAppliable)?;
     let peaks = peaks(&resource, &current);
-    let facts = facts(cfg, store, scope, &resource, peaks, now)?;
+    let mut facts = facts(cfg, store, scope, &resource, peaks, now)?;
+    seen.apply_to(&mut facts, &resource);
+    facts.advisory_delta_usd = advisory.monthly_cost_delta.map(|m| m.as_usd_f64());
+    if seen.auto {
+        facts.operator_change = operator_change(store.last_made(scope, &resource)?.as_ref(), &current);
+    }
     let change = Change {
         scope,
         resource: &resource,
@@ -367,7 +552,7 @@ pub async fn plan_advisory<A: Changes, S: Audit + ?Sized>(
         before,
         after,
     };
-    let mut p = plan(cfg, change, &facts, now);
+    let mut p = plan_with(cfg, change, &facts, advisory.basis.as_ref(), None, now);
     p.fingerprint = Some(advisory.fingerprint.clone());
     p.kind = Some(advisory.kind);
     p.summary = advisory.summary.clone();
@@ -383,11 +568,26 @@ pub async fn plan_undo<A: Changes, S: Audit + ?Sized>(
     peaks: impl FnOnce(&str, &Current) -> Peaks,
     now: DateTime<Utc>,
 ) -> Result<Plan, ActError> {
-    if row.outcome == "started" {
-        return Err(ActError::NotAppliable(format!(
-            "audit #{} never finished: read {} as it is now before changing it by hand",
-            row.id, row.resource
-        )));
+    match row.outcome.as_str() {
+        "applied" | "diverged" | "unknown" => {}
+        "started" => {
+            return Err(ActError::NotAppliable(format!(
+                "audit #{} is not settled yet (its change may still be under way): the next cycle, or `headroom check`, settles it by reading {}",
+                row.id, row.resource
+            )));
+        }
+        "in-progress" => {
+            return Err(ActError::NotAppliable(format!(
+                "audit #{}'s instance refresh is still rolling out: undo it once it has ended",
+                row.id
+            )));
+        }
+        other => {
+            return Err(ActError::NotAppliable(format!(
+                "audit #{} is {other}: headroom changed nothing then, so there is nothing to undo",
+                row.id
+            )));
+        }
     }
     let current = read(api, &row.resource).await?;
     let after = row.before.clone();
@@ -401,8 +601,8 @@ pub async fn plan_undo<A: Changes, S: Audit + ?Sized>(
         before,
         after,
     };
-    let mut p = plan(cfg, change, &facts, now);
-    p.undo_of = Some(row.id);
+    let left = row.left().clone();
+    let mut p = plan_with(cfg, change, &facts, Some(&left), Some(row.id), now);
     p.summary = format!("undo audit #{}: {} back to its setting before", row.id, row.resource);
     Ok(p)
 }
@@ -421,6 +621,8 @@ pub enum Outcome {
     InProgress { audit_id: i64, refresh_id: String },
     /// A call failed; the audit row holds the error. Not retried on its own.
     Failed { audit_id: i64, error: String },
+    /// Changed, but read back unlike the intent: the row says how (a warning is sent).
+    Diverged { audit_id: i64, after: Setting, error: String },
 }
 
 /// Applies a plan whose guardrails all allow it: the audit row first, then the calls, then
@@ -436,43 +638,63 @@ pub async fn apply<A: Changes, S: Audit + ?Sized>(
     if plan.in_place {
         return Ok(Outcome::InPlace);
     }
-    if !plan.allowed() {
-        crate::metrics::get().act_outcome("blocked");
-        return Ok(Outcome::Blocked {
-            reasons: plan.blocked().iter().map(|v| format!("{}: {}", v.guard, v.reason)).collect(),
-        });
-    }
     let verdicts = serde_json::to_string(&plan.verdicts).map_err(|source| StoreError::Encode { what: "verdicts", source })?;
-    let id = store.begin_action(
-        &NewAction {
-            scope: &plan.scope,
-            resource: &plan.resource,
-            fingerprint: plan.fingerprint.as_deref(),
-            kind: plan.kind,
-            undo_of: plan.undo_of,
-            mode,
-            summary: &plan.summary,
-            before: &plan.before,
-            intended: &plan.after,
-            verdicts,
-            decrease: plan.table_decrease(),
+    let owner = owner();
+    let action = NewAction {
+        scope: &plan.scope,
+        resource: &plan.resource,
+        fingerprint: plan.fingerprint.as_deref(),
+        kind: plan.kind,
+        undo_of: plan.undo_of,
+        mode,
+        summary: &plan.summary,
+        before: &plan.before,
+        intended: &plan.after,
+        verdicts,
+        decrease: plan.table_decrease(),
+        owner: &owner,
+    };
+    let blocked = |store: &mut S, reasons: Vec<String>| -> Result<Outcome, StoreError> {
+        crate::metrics::get().act_outcome("blocked");
+        // Auto mode tries each cycle: one row per advisory per day is enough to see why.
+        store.record_blocked(&action, &reasons, mode == "auto", now.timestamp())?;
+        Ok(Outcome::Blocked { reasons })
+    };
+    if !plan.allowed() {
+        let reasons = plan.blocked().iter().map(|v| format!("{}: {}", v.guard, v.reason)).collect();
+        return blocked(store, reasons);
+    }
+    // The claim: one writer per resource, cooldown and budget checked in the same transaction
+    // (another process may have changed the resource since the plan was made).
+    let rules = match plan.undo_of {
+        Some(_) => ClaimRules::default(),
+        None => ClaimRules {
+            cooldown_s: Some(cfg.headroom.apply.cooldown_s as i64),
+            max_actions_per_day: Some(cfg.headroom.apply.max_actions_per_day),
         },
-        now.timestamp(),
-    )?;
-    let announce = cfg.headroom.notify.enabled().then(|| Announce { tags: plan.tags.clone() });
+    };
+    let id = match store.claim(&action, &rules, now.timestamp())? {
+        Claim::Granted(id) => id,
+        Claim::Refused(reasons) => return blocked(store, reasons),
+    };
     let name = plan.resource.split_once('/').map(|(_, n)| n).unwrap_or(&plan.resource);
     let done = make(api, cfg, name, &plan.before, &plan.after).await;
+    if done.is_ok() {
+        failpoint("after-change");
+    }
     let end = Utc::now().max(now).timestamp();
     match done {
         Err(e) => {
             let error = format!("{e}{}", hint_of(&e));
             tracing::warn!(audit_id = id, resource = %plan.resource, error = %error, "apply failed; not retried");
             crate::metrics::get().act_outcome("failed");
+            let an = announce(cfg, plan, id, "failed", mode, None, Some(&error));
             store.finish_action(
                 id,
                 &Finish {
                     outcome: "failed",
                     error: Some(&error),
+                    announce: an.as_ref(),
                     ..Default::default()
                 },
                 end,
@@ -480,36 +702,231 @@ pub async fn apply<A: Changes, S: Audit + ?Sized>(
             Ok(Outcome::Failed { audit_id: id, error })
         }
         Ok(refresh) => {
-            let after = match read(api, &plan.resource).await {
+            let read_back = match read(api, &plan.resource).await {
                 Ok(current) => setting_of(&current, &plan.after).ok(),
                 Err(e) => {
                     tracing::warn!(audit_id = id, error = %e, "changed, but reading it back failed");
                     None
                 }
             };
-            let outcome = if refresh.is_some() { "in-progress" } else { "applied" };
-            crate::metrics::get().act_outcome(if refresh.is_some() { "in_progress" } else { "applied" });
+            // Read back unlike the intent (someone or something else changed it at once, or
+            // AWS adjusted it): diverged, with a warning, never applied.
+            let diff = read_back
+                .as_ref()
+                .filter(|_| refresh.is_none())
+                .map(|a| guard::differences(&plan.after, a))
+                .unwrap_or_default();
+            let outcome = match (&refresh, diff.is_empty()) {
+                (Some(_), _) => "in-progress",
+                (None, true) => "applied",
+                (None, false) => "diverged",
+            };
+            crate::metrics::get().act_outcome(match outcome {
+                "in-progress" => "in_progress",
+                o => o,
+            });
+            let error = (!diff.is_empty()).then(|| format!("read back unlike the intent: {}", diff.join(", ")));
+            let an = announce(cfg, plan, id, outcome, mode, read_back.as_ref(), error.as_deref());
             store.finish_action(
                 id,
                 &Finish {
                     outcome,
-                    after: after.as_ref(),
+                    after: read_back.as_ref(),
+                    error: error.as_deref(),
                     refresh_id: refresh.as_deref(),
-                    announce: announce.as_ref(),
-                    ..Default::default()
+                    announce: an.as_ref(),
                 },
                 end,
             )?;
             tracing::info!(audit_id = id, resource = %plan.resource, outcome, "applied");
-            Ok(match refresh {
-                Some(refresh_id) => Outcome::InProgress { audit_id: id, refresh_id },
-                None => Outcome::Applied {
+            Ok(match (refresh, error) {
+                (Some(refresh_id), _) => Outcome::InProgress { audit_id: id, refresh_id },
+                (None, Some(error)) => Outcome::Diverged {
                     audit_id: id,
-                    after: after.unwrap_or_else(|| plan.after.clone()),
+                    after: read_back.unwrap_or_else(|| plan.after.clone()),
+                    error,
+                },
+                (None, None) => Outcome::Applied {
+                    audit_id: id,
+                    after: read_back.unwrap_or_else(|| plan.after.clone()),
                 },
             })
         }
     }
+}
+
+/// A test hook: with `HEADROOM_FAILPOINT=after-change` the process dies (abort, as a
+/// `kill -9` would leave it) right after a change was made and before its audit row is
+/// completed. The reliability tests use it; nothing else sets it.
+fn failpoint(name: &str) {
+    if std::env::var("HEADROOM_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+/// The message announcing an action's outcome, when receivers exist: whatever the
+/// advisory's severity (routes match change notices at any severity), with the audit id,
+/// before → after and the undo command.
+fn announce(cfg: &Config, plan: &Plan, id: i64, outcome: &str, mode: &str, after: Option<&Setting>, error: Option<&str>) -> Option<Announce> {
+    if !cfg.headroom.notify.enabled() {
+        return None;
+    }
+    Some(announcement(plan.tags.clone(), &AnnounceOf {
+        id,
+        resource: &plan.resource,
+        outcome,
+        mode,
+        undo_of: plan.undo_of,
+        before: &plan.before,
+        intended: &plan.after,
+        after,
+        error,
+        what: &plan.summary,
+    }))
+}
+
+/// An outcome to announce.
+struct AnnounceOf<'a> {
+    id: i64,
+    resource: &'a str,
+    outcome: &'a str,
+    mode: &'a str,
+    undo_of: Option<i64>,
+    before: &'a Setting,
+    intended: &'a Setting,
+    after: Option<&'a Setting>,
+    error: Option<&'a str>,
+    what: &'a str,
+}
+
+fn announcement(tags: Vec<(String, String)>, a: &AnnounceOf) -> Announce {
+    use crate::domain::{Evidence, Severity};
+    let ev = |name: &str, value: String| Evidence {
+        name: name.into(),
+        value,
+    };
+    let word = match (a.outcome, a.undo_of) {
+        ("applied", Some(_)) => "UNDONE",
+        ("applied", None) => "APPLIED",
+        ("in-progress", _) => "ROLLING OUT",
+        ("diverged", _) => "DIVERGED",
+        ("failed", _) => "FAILED",
+        ("not-applied", _) => "NOT APPLIED",
+        _ => "UNKNOWN",
+    };
+    let severity = match a.outcome {
+        "applied" | "in-progress" | "not-applied" => Severity::Info,
+        _ => Severity::Warning,
+    };
+    let shown = a.after.unwrap_or(a.intended);
+    let mut evidence = vec![
+        ev(
+            "audit",
+            format!(
+                "#{} {} ({}{})",
+                a.id,
+                a.outcome,
+                a.mode,
+                a.undo_of.map(|u| format!(", undo of #{u}")).unwrap_or_default()
+            ),
+        ),
+        ev("before", describe(a.before)),
+        ev(if a.after.is_some() { "after" } else { "intended" }, describe(shown)),
+    ];
+    if let Some(e) = a.error {
+        evidence.push(ev("error", e.to_string()));
+    }
+    if matches!(a.outcome, "applied" | "diverged" | "unknown") {
+        evidence.push(ev("undo", format!("headroom apply --undo {} --yes", a.id)));
+    }
+    Announce {
+        tags,
+        summary: format!(
+            "{word} (audit #{}): {} {} → {}{}",
+            a.id,
+            a.resource,
+            describe(a.before),
+            describe(shown),
+            if a.what.is_empty() { String::new() } else { format!(" — {}", a.what) }
+        ),
+        severity,
+        evidence,
+    }
+}
+
+/// Settles the claims of `scope` whose process died between the change and its audit row's
+/// completion: reads each resource; as intended → `applied` (and announced, once), as before
+/// → `not-applied`, else `unknown` with a warning. A claim still held by a live process is
+/// left alone. Returns the rows settled.
+pub async fn reconcile<A: Changes, S: Audit + ?Sized>(
+    api: &A,
+    store: &mut S,
+    cfg: &Config,
+    scope: &str,
+    tags_of: impl Fn(&Current) -> Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut settled = vec![];
+    for row in store.audit_rows(Some(scope), Some("started"), 100)? {
+        if !claim_is_dead(row.owner.as_deref(), row.started_at, now.timestamp(), CLAIM_STALE_S) {
+            continue;
+        }
+        let current = match read(api, &row.resource).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(audit_id = row.id, resource = %row.resource, error = %e, "cannot read a resource to settle its audit row; asking again next cycle");
+                continue;
+            }
+        };
+        let Ok(now_setting) = setting_of(&current, &row.intended) else { continue };
+        let outcome = if guard::differences(&row.intended, &now_setting).is_empty() {
+            "applied"
+        } else if guard::differences(&row.before, &now_setting).is_empty() {
+            "not-applied"
+        } else {
+            "unknown"
+        };
+        let error = match outcome {
+            "applied" => "its process ended before recording the outcome; the resource reads as intended".to_string(),
+            "not-applied" => "its process ended before recording the outcome; the resource reads as before: the call did not take".to_string(),
+            _ => format!(
+                "its process ended before recording the outcome; the resource reads neither as before nor as intended: {}",
+                describe(&now_setting)
+            ),
+        };
+        if outcome == "unknown" {
+            tracing::warn!(audit_id = row.id, resource = %row.resource, "a dead claim settled as unknown: look at the resource");
+        }
+        let an = cfg.headroom.notify.enabled().then(|| {
+            announcement(tags_of(&current), &AnnounceOf {
+                id: row.id,
+                resource: &row.resource,
+                outcome,
+                mode: &row.mode,
+                undo_of: row.undo_of,
+                before: &row.before,
+                intended: &row.intended,
+                after: Some(&now_setting),
+                error: Some(&error),
+                what: &row.summary,
+            })
+        });
+        store.finish_action(
+            row.id,
+            &Finish {
+                outcome,
+                after: Some(&now_setting),
+                error: Some(&error),
+                announce: an.as_ref(),
+                ..Default::default()
+            },
+            now.timestamp(),
+        )?;
+        tracing::info!(audit_id = row.id, resource = %row.resource, outcome, "settled an interrupted change");
+        settled.push((row.id, outcome.to_string()));
+    }
+    Ok(settled)
 }
 
 fn hint_of(e: &AwsError) -> String {

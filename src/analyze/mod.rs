@@ -80,6 +80,8 @@ pub struct Findings<'a> {
     pub scope: Scope,
     pub rules: &'a [Rule],
     pub asgs: &'a [AsgState],
+    /// The tables as DescribeTable showed them this cycle (what table advice is decided against).
+    pub table_states: &'a [crate::domain::TableState],
     /// The alert rules replayed over the steps since their last evaluation.
     pub evaluation: rules::Evaluation,
     pub sizes: Vec<rightsize::Rightsize>,
@@ -184,6 +186,7 @@ pub fn analyze<'a>(snap: &'a Snapshot, history: &History<'a>, cfg: &'a Config, n
         scope: snap.scope.clone(),
         rules: &cfg.rules,
         asgs: &snap.asgs,
+        table_states: &snap.tables,
         evaluation,
         sizes: rightsize::analyze(snap, &h.advice, &cfg.pricing, now),
         limits: limits::analyze_held(snap, &h.advice, &cfg.pricing, now, &mut held),

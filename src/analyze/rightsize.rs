@@ -53,6 +53,11 @@ pub struct Rightsize {
     pub cpu_percentile: f64,
     pub cpu: Option<f64>,
     pub cpu_peak: Option<f64>,
+    /// The CPU percentile, the CPU peak and the memory percentile of the load in percent of
+    /// one instance (utilization × instances in force in each period).
+    pub cpu_units: Option<f64>,
+    pub cpu_peak_units: Option<f64>,
+    pub memory_units: Option<f64>,
     pub memory_percentile: f64,
     pub memory: Option<f64>,
     pub target_utilization: f64,
@@ -127,6 +132,23 @@ pub fn analyze(snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, now: Ts) -> 
     snap.asgs.iter().map(|g| one(g, &idx, snap, cfg, pricing, from, now)).collect()
 }
 
+/// Each point of `pts` (utilization %) times the instances in force at its time: the newest
+/// `desired` value at or before it (`current` before the first, or with no series). The result
+/// is the load in percent of one instance (200 = two instances at 100 %).
+pub fn in_force(pts: &[(Ts, f64)], desired: &[(Ts, f64)], current: f64) -> Vec<f64> {
+    let mut j = 0;
+    let mut cap = desired.first().map(|d| d.1).unwrap_or(current);
+    pts.iter()
+        .map(|&(t, v)| {
+            while j < desired.len() && desired[j].0 <= t {
+                cap = desired[j].1;
+                j += 1;
+            }
+            v * cap
+        })
+        .collect()
+}
+
 fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pricing, from: Ts, now: Ts) -> Rightsize {
     let r = ResourceId::asg(&g.name);
     let cpu_v = idx.window(&r, Signal::CpuPercent, from, now + 1);
@@ -159,6 +181,9 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
         cpu_percentile: cfg.cpu_percentile,
         cpu: None,
         cpu_peak: None,
+        cpu_units: None,
+        cpu_peak_units: None,
+        memory_units: None,
         memory_percentile: cfg.memory_percentile,
         memory: None,
         target_utilization: cfg.target_utilization,
@@ -182,6 +207,25 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
     out.cpu = stats::percentile(&cpu_v, cfg.cpu_percentile);
     out.cpu_peak = stats::max(&cpu_v);
     out.memory = stats::percentile(&mem_v, cfg.memory_percentile);
+    // The load in instance-equivalents per period (utilization × the instances in force then,
+    // from GroupDesiredCapacity; today's count where the group has no such series), so a group
+    // that was resized is sized by the load, not by today's count × a percentile measured
+    // when fewer (or more) instances ran: apply → cycle → plan converges, never ratchets.
+    let desired: Vec<(Ts, f64)> = snap
+        .series_for(&r, Signal::DesiredCapacity)
+        .map(|s| s.points.range(from, now + 1).collect())
+        .unwrap_or_default();
+    let units = |sig: Signal| -> Vec<f64> {
+        let pts: Vec<(Ts, f64)> = snap
+            .series_for(&r, sig)
+            .map(|s| s.points.range(from, now + 1).collect())
+            .unwrap_or_default();
+        in_force(&pts, &desired, f64::from(n))
+    };
+    let (cpu_units, mem_units) = (units(Signal::CpuPercent), units(Signal::MemoryPercent));
+    out.cpu_units = stats::percentile(&cpu_units, cfg.cpu_percentile);
+    out.cpu_peak_units = stats::max(&cpu_units);
+    out.memory_units = stats::percentile(&mem_units, cfg.memory_percentile);
     if let Some((_, metric, target)) = &tt {
         // The autoscaler owns desired capacity: advise on its target only.
         out.sizing = Sizing::Optimized;
@@ -195,8 +239,8 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
         }
         return out;
     }
-    out.needed_by_cpu = out.cpu.map(|u| needed(n, u, cfg.target_utilization, h));
-    out.needed_by_memory = out.memory.map(|u| needed(n, u, cfg.target_utilization, h));
+    out.needed_by_cpu = out.cpu_units.map(|u| needed(1, u, cfg.target_utilization, h));
+    out.needed_by_memory = out.memory_units.map(|u| needed(1, u, cfg.target_utilization, h));
     let Some(rec) = out.needed_by_cpu.max(out.needed_by_memory) else {
         return out;
     };
@@ -209,10 +253,10 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
     out.recommended_desired = Some(rec);
     out.recommended_min = Some(g.min_size.min(rec).max(1));
     // One instance whose need is half an instance or less: a smaller type, not fewer instances.
-    let load = |u: Option<f64>| u.map(|u| f64::from(n) * u * (1.0 + h) / cfg.target_utilization).unwrap_or(0.0);
+    let load = |u: Option<f64>| u.map(|u| u * (1.0 + h) / cfg.target_utilization).unwrap_or(0.0);
     if n == 1
         && rec == 1
-        && load(out.cpu).max(load(out.memory)) <= 0.5
+        && load(out.cpu_units).max(load(out.memory_units)) <= 0.5
         && let Some(t) = ty.as_ref().and_then(|t| one_size_down(pricing, t))
     {
         out.recommended_type = Some(t);
@@ -249,11 +293,13 @@ fn one(g: &AsgState, idx: &Index, snap: &Snapshot, cfg: &AdviceCfg, pricing: &Pr
     if out.memory.is_none() {
         reasons.push("no memory metric (CWAgent mem_used_percent): memory was not checked".to_string());
     }
-    if let Some(peak) = out.cpu_peak
-        && f64::from(n) * peak / f64::from(rec) > 100.0
+    if let Some(peak) = out.cpu_peak_units
+        && peak / f64::from(rec) > 100.0
     {
         reasons.push(format!(
-            "the lookback's peak CPU {peak:.0} % would exceed 100 % on {rec} instance(s)"
+            "the lookback's peak load, {:.2} instance-equivalents, would run at {:.0} % CPU on {rec} instance(s)",
+            peak / 100.0,
+            peak / f64::from(rec)
         ));
     }
     if rec < 2 {

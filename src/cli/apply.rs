@@ -2,6 +2,13 @@
 //! setting before and after, every guardrail's verdict), apply it with `--yes` when the mode
 //! allows, undo an audited change; list the audit.
 //!
+//! Fresh evidence: before planning, the advisory's scope is collected again and analyzed and
+//! decided as a cycle would (`runtime::evaluate`, nothing written); the floor uses the
+//! fresh peak, and when fresh data decides otherwise than the stored advisory says, the plan
+//! is blocked with the new proposal (the stored advisory is updated to it, so a second look
+//! shows and applies what fresh data says). A collection that fails refuses, saying how old
+//! the stored data is.
+//!
 //! May use: act, store, config, aws (to connect), domain.
 
 use super::{load_config, open_store};
@@ -80,8 +87,11 @@ async fn connect(cfg: &Config, scope: &str) -> Result<sdk::SdkAws, ExitCode> {
 }
 
 pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
-    let cfg = load_config(dir)?;
+    let mut cfg = load_config(dir)?;
     let path = a.store.clone().unwrap_or_else(|| cfg.headroom.store.path.clone());
+    // The kill switch lies beside the store actually used (unless configured elsewhere).
+    cfg.headroom.apply.kill_switch = cfg.headroom.apply.kill_switch_for(&path);
+    cfg.headroom.store.path = path.clone();
     let mut store = open_store(&path, &cfg)?;
     let now = chrono::Utc::now();
     let mode = cfg.headroom.apply.mode;
@@ -106,7 +116,10 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             now,
         )
         .await
-        .map_err(|e| fail(e, ""))?;
+        .map_err(|e| match e {
+            act::ActError::NotAppliable(m) => fail(m, "`headroom audit` shows the row"),
+            e => fail(e, ""),
+        })?;
         (plan, api)
     } else {
         let fp = a.fingerprint.clone().unwrap_or_default();
@@ -140,21 +153,93 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             ));
         }
         let api = connect(&cfg, &adv.scope).await?;
-        let plan = act::plan_advisory(
-            &api,
-            &store,
-            &cfg,
-            &adv.scope,
-            &adv.advisory,
-            |r, c| store_peaks(&store, &cfg, &adv.scope, r, c, now.timestamp()),
-            now,
-        )
-        .await
-        .map_err(|e| match e {
-            act::ActError::NotAppliable(m) => fail(m, ""),
-            act::ActError::Aws(e) => fail(format!("reading the resource: {e}"), e.hint()),
-            act::ActError::Store(e) => fail(e, ""),
-        })?;
+        let scope = Scope::parse(&adv.scope).ok_or_else(|| fail(format!("scope `{}` in the store is not ACCOUNT/REGION", adv.scope), ""))?;
+        // Fresh evidence: the scope collected, analyzed and decided now; nothing written.
+        if !a.json {
+            eprintln!("Collecting {} to decide on fresh data…", adv.scope);
+        }
+        let shared = crate::runtime::shared(store);
+        let cfg_arc = std::sync::Arc::new(cfg.clone());
+        let fresh = crate::runtime::evaluate(&api, &cfg_arc, &shared, scope, now).await;
+        store = std::sync::Arc::try_unwrap(shared)
+            .map_err(|_| fail("the store is still shared after evaluating", ""))?
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        let (snapshot, advisories) = fresh.map_err(|e| fail(e, ""))?;
+        if snapshot.partial() {
+            let age = store
+                .last_snapshot_at(&adv.scope)
+                .ok()
+                .flatten()
+                .map(|t| format!("{} old", crate::domain::fmt_duration(now.timestamp() - t)))
+                .unwrap_or_else(|| "none".into());
+            let failed: Vec<String> = snapshot
+                .failed_sources()
+                .iter()
+                .map(|s| format!("{}: {}", s.source, s.reason.as_deref().unwrap_or("failed")))
+                .collect();
+            eprintln!(
+                "Refused: fresh data for {} could not be collected ({}). The store's newest data is {} (max_evidence_age {}): headroom does not change AWS on old or partial data.",
+                adv.scope,
+                failed.join("; "),
+                age,
+                crate::domain::fmt_duration(cfg.headroom.max_evidence_age_s(now))
+            );
+            return Ok(ExitCode::from(1));
+        }
+        let fresh_one = advisories.iter().find(|f| f.fingerprint == adv.advisory.fingerprint);
+        let seen = act::Seen::of(&snapshot, &advisories, false);
+        let peaks = |resource: &str, current: &act::Current| {
+            let id = crate::domain::ResourceId(resource.to_string());
+            act::peaks_of(current, |signal| {
+                snapshot.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
+            })
+        };
+        let mut plan = act::plan_advisory(&api, &store, &cfg, &adv.scope, &adv.advisory, peaks, &seen, now)
+            .await
+            .map_err(|e| match e {
+                act::ActError::NotAppliable(m) => fail(m, ""),
+                act::ActError::Aws(e) => fail(format!("reading the resource: {e}"), e.hint()),
+                act::ActError::Store(e) => fail(e, ""),
+            })?;
+        // What fresh data decides, against what the stored advisory (the one shown and
+        // approved) says.
+        let changed = match fresh_one {
+            None => Some("on fresh data the advisory no longer holds: nothing to do".to_string()),
+            Some(f) if f.action != adv.advisory.action => Some(format!(
+                "the advisory changed on fresh data: now {}",
+                match f.action.as_ref() {
+                    Some(x) => act::current_of_basis(f.basis.as_ref())
+                        .and_then(|c| act::proposed(x, &c).ok())
+                        .map(|after| format!("{} → {}", f.basis.as_ref().map(act::describe).unwrap_or_default(), act::describe(&after)))
+                        .unwrap_or_else(|| f.summary.clone()),
+                    None => "no change (nothing to do)".into(),
+                }
+            )),
+            Some(_) => None,
+        };
+        match &changed {
+            Some(why) => {
+                plan.verdicts.push(act::guard::Verdict {
+                    guard: "fresh-advice",
+                    allowed: false,
+                    reason: format!("{why} (`headroom apply {}` shows the new plan)", act::short(&adv.advisory.fingerprint)),
+                });
+                if let Some(f) = fresh_one
+                    && let Err(e) = store.refresh_advisory(f, now.timestamp())
+                {
+                    tracing::warn!(error = %e, "could not update the stored advisory to the fresh decision");
+                }
+            }
+            None => plan.verdicts.push(act::guard::Verdict {
+                guard: "fresh-advice",
+                allowed: true,
+                reason: format!(
+                    "fresh data (collected {}) decides the same",
+                    crate::domain::fmt_ts(snapshot.taken_at.timestamp())
+                ),
+            }),
+        }
         (plan, api)
     };
     let mut outcome = None;
@@ -181,7 +266,7 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
         }
     }
     Ok(match outcome {
-        Some(Outcome::Blocked { .. } | Outcome::Failed { .. }) => ExitCode::from(1),
+        Some(Outcome::Blocked { .. } | Outcome::Failed { .. } | Outcome::Diverged { .. }) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
 }
@@ -226,7 +311,11 @@ fn print_outcome(o: &Outcome) {
         }
         Outcome::Failed { audit_id, error } => {
             println!("Failed (audit #{audit_id}): {error}");
-            println!("Not retried: check the resource, then apply again if it still makes sense.");
+            println!("Not retried, by this command or the daemon: check the resource, then apply again if it still makes sense.");
+        }
+        Outcome::Diverged { audit_id, after, error } => {
+            println!("Diverged (audit #{audit_id}): {error}; now: {}", act::describe(after));
+            println!("Look at the resource; undo with `headroom apply --undo {audit_id} --yes`.");
         }
     }
 }

@@ -398,6 +398,17 @@ async fn check(
             eprintln!("error: {e}");
             ExitCode::from(2)
         })?;
+        // Changes whose process died before recording how they ended are settled by reading
+        // their resources, as the daemon does each cycle.
+        let mut locked = runtime::apply::Locked(store.clone());
+        match crate::act::reconcile(&api, &mut locked, &cfg, &report.scope.key(), |c| c.tags().to_vec(), now).await {
+            Ok(settled) => {
+                for (id, outcome) in settled {
+                    eprintln!("settled audit #{id} ({}): {outcome}", report.scope);
+                }
+            }
+            Err(e) => eprintln!("warning: settling interrupted changes in {}: {e}", report.scope),
+        }
         reports.push(report);
     }
     if json {
@@ -712,7 +723,8 @@ async fn demo_plan(
             snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
         })
     };
-    match crate::act::plan_advisory(sim, &locked, cfg, &report.scope.key(), a, peaks, now).await {
+    let seen = crate::act::Seen::of(snap, &report.advisories, false);
+    match crate::act::plan_advisory(sim, &locked, cfg, &report.scope.key(), a, peaks, &seen, now).await {
         Ok(p) => Some(p),
         Err(e) => {
             eprintln!("warning: the demo's apply plan: {e}");

@@ -237,6 +237,7 @@ fn test_notification(receiver: &str, now: Ts) -> Notification {
         ],
         action: None,
         monthly_cost_delta: None,
+        basis: None,
     };
     Notification {
         id: 0,
@@ -257,6 +258,7 @@ fn test_notification(receiver: &str, now: Ts) -> Notification {
             previous_severity: None,
             tags: vec![],
             first_seen: now,
+            change: None,
         }],
     }
 }

@@ -343,10 +343,45 @@ pub struct ApplyCfg {
     pub windows: Vec<ChangeWindow>,
     /// While this file exists nothing is applied.
     pub kill_switch: PathBuf,
+    /// Whether `kill_switch` was set in the config; else it lies beside the store actually
+    /// used (`kill_switch_for`).
+    pub kill_switch_set: bool,
+    /// An apply decides on data at most this old (None: two collect intervals).
+    pub max_evidence_age_s: Option<u64>,
+    /// One action may raise the monthly bill by at most this many dollars.
+    pub max_monthly_increase_usd: f64,
     /// Most actions applied in any 24 hours, over every scope.
     pub max_actions_per_day: u32,
     /// An instance refresh keeps at least this percent of the group healthy.
     pub min_healthy_percent: i32,
+}
+
+impl ApplyCfg {
+    /// The kill switch for a store at `store`: the configured file, else `stop-apply` beside
+    /// the store (so `--store` elsewhere finds its own).
+    pub fn kill_switch_for(&self, store: &Path) -> PathBuf {
+        if self.kill_switch_set {
+            self.kill_switch.clone()
+        } else {
+            store.with_file_name("stop-apply")
+        }
+    }
+}
+
+impl Headroom {
+    /// The oldest data an apply may decide on, in seconds: `[apply] max_evidence_age`, else
+    /// two intervals of the collect schedule (measured between its next two ticks after `now`).
+    pub fn max_evidence_age_s(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
+        if let Some(s) = self.apply.max_evidence_age_s {
+            return s as i64;
+        }
+        let tz = self.schedule.timezone;
+        let mut ticks = self.schedule.collect.schedule.after(&now.with_timezone(&tz));
+        match (ticks.next(), ticks.next()) {
+            (Some(a), Some(b)) => 2 * (b - a).num_seconds().max(60),
+            _ => 600,
+        }
+    }
 }
 
 /// `[advice]`: the parameters of right-sizing (the other analyzers add theirs here).
@@ -1831,6 +1866,9 @@ fn read_apply(a: Option<Tbl>, store: &Path) -> ApplyCfg {
         cooldown_s: 1800,
         windows: vec![],
         kill_switch: kill_default,
+        kill_switch_set: false,
+        max_evidence_age_s: None,
+        max_monthly_increase_usd: 1000.0,
         max_actions_per_day: 10,
         min_healthy_percent: 90,
     };
@@ -1921,6 +1959,16 @@ fn read_apply(a: Option<Tbl>, store: &Path) -> ApplyCfg {
     }
     if let Some(k) = a.str("kill_switch") {
         v.kill_switch = PathBuf::from(k);
+        v.kill_switch_set = true;
+    }
+    if let Some(c) = a.str("max_evidence_age") {
+        match parse_duration(&c).filter(|s| *s > 0) {
+            Some(d) => v.max_evidence_age_s = Some(d),
+            None => a.problem("max_evidence_age", format!("bad duration `{c}`"), "e.g. \"10m\" (default: two collect intervals)"),
+        }
+    }
+    if let Some(n) = a.num("max_monthly_increase_usd", 0.0, 1e9) {
+        v.max_monthly_increase_usd = n;
     }
     if let Some(n) = a.int("max_actions_per_day", 0, 10_000) {
         v.max_actions_per_day = n as u32;

@@ -139,6 +139,7 @@ pub fn forecasts(outlooks: &[Outlook], now: Ts) -> Vec<Advisory> {
             evidence,
             action: None,
             monthly_cost_delta: None,
+            basis: None,
         });
     }
     out

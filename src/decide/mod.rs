@@ -13,6 +13,7 @@
 mod forecasts;
 pub use forecasts::{describe as describe_crossing, forecasts};
 
+use crate::domain::{AsgState, Mix, Setting, TableState};
 use crate::analyze::commitments::{Commitment, OptionResult};
 use crate::analyze::dynamodb::TableFinding;
 use crate::analyze::limits::Limits;
@@ -60,6 +61,9 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
     }
     for a in &mut advisories {
         a.fingerprint = f.scope.fingerprint(&a.fingerprint);
+        if a.basis.is_none() {
+            a.basis = a.action.as_ref().and_then(|x| basis_of(x, f.asgs, f.table_states));
+        }
     }
     advisories.sort_by(|a, b| {
         b.severity
@@ -68,6 +72,56 @@ pub fn decide(f: &crate::analyze::Findings, now: crate::domain::Ts) -> Vec<Advis
             .then_with(|| a.resource.cmp(&b.resource))
     });
     advisories
+}
+
+/// The setting of the resource an action changes, as this cycle's inventory shows it: what
+/// the advice was decided against. `act` refuses to apply it when the resource no longer has
+/// it. A table's auto-scaling bounds are not in the inventory (left None: not compared).
+pub fn basis_of(action: &Action, asgs: &[AsgState], tables: &[TableState]) -> Option<Setting> {
+    let group = |name: &str| asgs.iter().find(|g| g.name == name);
+    let mix = |g: &AsgState| {
+        let d = g.distribution.as_ref();
+        (d.is_some() || !g.overrides.is_empty()).then(|| Mix {
+            on_demand_base_capacity: d.and_then(|d| d.on_demand_base_capacity).unwrap_or(0),
+            on_demand_percentage_above_base: d.and_then(|d| d.on_demand_percentage_above_base).unwrap_or(100),
+            spot_allocation_strategy: d.and_then(|d| d.spot_allocation_strategy.clone()),
+            overrides: g.overrides.clone(),
+        })
+    };
+    match action {
+        Action::SetCapacity { asg, .. } | Action::SetLimits { asg, .. } => group(asg).map(|g| Setting::Size {
+            min: g.min_size,
+            max: g.max_size,
+            desired: g.desired_capacity,
+        }),
+        Action::SetTargetValue { asg, policy, .. } => group(asg).and_then(|g| {
+            g.policies
+                .iter()
+                .find(|p| &p.name == policy)
+                .and_then(|p| p.target_value)
+                .map(|value| Setting::Target {
+                    policy: policy.clone(),
+                    value,
+                })
+        }),
+        Action::SetMixedInstancesPolicy { asg, .. } => group(asg).and_then(mix).map(Setting::Mix),
+        Action::SetInstanceType { asg, .. } => group(asg).and_then(|g| {
+            mix(g).map(|m| Setting::Migration {
+                mix: m,
+                min: g.min_size,
+                max: g.max_size,
+                desired: g.desired_capacity,
+            })
+        }),
+        Action::SetTableCapacity { table, .. } => tables.iter().find(|t| &t.name == table).map(|t| Setting::Table {
+            mode: t.billing_mode.clone(),
+            rcu: t.read_capacity,
+            wcu: t.write_capacity,
+            read_scaling: None,
+            write_scaling: None,
+        }),
+        Action::BuyCommitment { .. } => None,
+    }
 }
 
 /// A service whose instances alone cost more per month than its own tier's whole budget.
@@ -95,6 +149,7 @@ pub fn service_over_budget(resource: &ResourceId, tier: &str, monthly: Money, (l
         ],
         action: None,
         monthly_cost_delta: Money::from_usd_f64(over),
+        basis: None,
     }
 }
 
@@ -160,6 +215,7 @@ pub fn held_back(held: &[crate::analyze::HeldBack]) -> Vec<Advisory> {
                 evidence,
                 action: None,
                 monthly_cost_delta: None,
+                basis: None,
             }
         })
         .collect()
@@ -206,6 +262,7 @@ pub fn alerts(rules: &[Rule], states: &[RuleState]) -> Vec<Advisory> {
                 evidence,
                 action: None,
                 monthly_cost_delta: None,
+                basis: None,
             })
         })
         .collect()
@@ -240,6 +297,7 @@ fn sized(
         evidence,
         action,
         monthly_cost_delta: delta,
+        basis: None,
     }
 }
 
@@ -304,8 +362,10 @@ pub fn rightsize(findings: &[Rightsize], asgs: &[crate::domain::AsgState]) -> Ve
         evidence.push(ev(
             "formula",
             format!(
-                "⌈n × u × (1 + headroom) ÷ target⌉: by CPU {}, by memory {}",
+                "⌈load × (1 + headroom) ÷ target⌉, the load the percentile of utilization × instances in force each period: by CPU {} (p{} {} instance-equivalents), by memory {}",
                 f.needed_by_cpu.map_or("-".into(), |x| x.to_string()),
+                f.cpu_percentile,
+                f.cpu_units.map_or("-".into(), |u| format!("{:.2}", u / 100.0)),
                 f.needed_by_memory.map_or("-".into(), |x| x.to_string())
             ),
         ));
@@ -455,6 +515,7 @@ pub fn dynamodb(findings: &[TableFinding]) -> Vec<Advisory> {
                 wcu_autoscale: prov.then_some((w.autoscale_min, w.autoscale_max)),
             }),
             monthly_cost_delta: Some(delta),
+            basis: None,
         });
     }
     out
@@ -504,6 +565,7 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
             action: None,
             // Positive: it costs more (the text's +$/month).
             monthly_cost_delta: Some(c.monthly_increase),
+            basis: None,
         })
         .collect();
     let run_rate_monthly = f.daily_run_rate.as_usd_f64() * crate::model::units::HOURS_PER_MONTH / 24.0;
@@ -541,6 +603,7 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
             action: None,
             // Positive: the run rate costs this much more than the budget's top.
             monthly_cost_delta: Money::from_usd_f64(run_rate_monthly - hi),
+            basis: None,
         });
     }
     out.push(Advisory {
@@ -558,6 +621,7 @@ pub fn spend(f: &SpendFinding, band: Option<(&str, (f64, f64))>) -> Vec<Advisory
         )],
         action: None,
         monthly_cost_delta: None,
+        basis: None,
     });
     out
 }
@@ -616,6 +680,7 @@ pub fn limits(findings: &[Limits]) -> Vec<Advisory> {
                 max: l.raise_max_to.unwrap_or(l.max),
             }),
             monthly_cost_delta: l.monthly_delta,
+            basis: None,
         });
     }
     out
@@ -724,6 +789,7 @@ pub fn tiers(findings: &[TierFit]) -> Vec<Advisory> {
             evidence,
             action: None,
             monthly_cost_delta: delta,
+            basis: None,
         });
     }
     out
@@ -800,6 +866,7 @@ pub fn commitments(findings: &[Commitment]) -> Vec<Advisory> {
                 level: best.level_text.clone(),
             }),
             monthly_cost_delta: Some(Money(-best.monthly_savings.0)),
+            basis: None,
         });
     }
     out
@@ -871,6 +938,7 @@ pub fn spot_mix(findings: &[SpotMix]) -> Vec<Advisory> {
                 overrides: m.overrides.clone(),
             }),
             monthly_cost_delta: Some(delta),
+            basis: None,
         });
     }
     out

@@ -67,7 +67,18 @@ pub fn subject(n: &Notification) -> String {
         .map(|s| s.to_string().to_uppercase())
         .unwrap_or_else(|| {
             if n.items.iter().any(|i| i.event == NoticeEvent::Applied) {
-                "APPLIED".into()
+                // The worst outcome of the changes announced: a diverged or failed change is
+                // not news of success.
+                let worst = n
+                    .items
+                    .iter()
+                    .filter_map(|i| i.change.as_ref())
+                    .map(|c| c.outcome.as_str())
+                    .find(|o| *o != "applied" && *o != "in-progress");
+                match worst {
+                    Some(o) => format!("CHANGE {}", o.to_uppercase()),
+                    None => "APPLIED".into(),
+                }
             } else {
                 "RESOLVED".into()
             }

@@ -69,7 +69,9 @@ pub fn silenced<'a>(n: &Notice, silences: &'a [Silence], service_tag: &str, now:
 
 fn matches(r: &RouteCfg, n: &Notice) -> bool {
     (r.kinds.is_empty() || r.kinds.contains(&n.advisory.kind))
-        && n.advisory.severity >= r.min_severity
+        // A change headroom made (or tried to) is announced whatever its advisory's severity:
+        // an info-level right-sizing applied in auto mode is still a change to production.
+        && (n.event == NoticeEvent::Applied || n.advisory.severity >= r.min_severity)
         && (r.scopes.is_empty() || r.scopes.iter().any(|p| glob(p, &n.scope)))
         && (r.resources.is_empty() || r.resources.iter().any(|p| glob(p, &n.advisory.resource.0)))
         && r.tags.iter().all(|(k, v)| n.tags.iter().any(|(tk, tv)| tk == k && tv == v))
@@ -205,10 +207,12 @@ mod tests {
                 evidence: vec![],
                 action: None,
                 monthly_cost_delta: None,
+                basis: None,
             },
             previous_severity: None,
             tags: vec![("team".into(), "payments".into())],
             first_seen: 900,
+            change: None,
         }
     }
 

@@ -1,6 +1,9 @@
-//! Auto mode after a scope's cycle: follow the instance refreshes still rolling out, then
-//! apply the cycle's advisories of the kinds and severities `[apply]` allows — each through
-//! every guardrail, each at most once on its own (a failed attempt waits for a person).
+//! After a scope's cycle: settle the changes whose process died before recording how they
+//! ended (any mode: `act::reconcile`); in auto mode, follow the instance refreshes still
+//! rolling out, then apply the cycle's advisories of the kinds and severities `[apply]`
+//! allows — each through every guardrail, on the cycle's own fresh data, each at most once on
+//! its own (a failed, diverged or unsettled attempt waits for a person), never over an
+//! operator's hand change.
 //!
 //! May use: act, store, config, domain.
 
@@ -10,7 +13,7 @@ use crate::act;
 use crate::aws::Changes;
 use crate::config::{ApplyMode, Config};
 use crate::domain::{AdvisoryState, ResourceId};
-use crate::store::{Audit, AuditRow, Finish, NewAction, StoreError, StoredAdvisory};
+use crate::store::{Audit, AuditRow, Claim, ClaimRules, Finish, NewAction, StoreError, StoredAdvisory};
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
@@ -32,8 +35,17 @@ impl<S> Locked<S> {
 }
 
 impl<S: Audit> Audit for Locked<S> {
-    fn begin_action(&mut self, a: &NewAction, now: i64) -> Result<i64, StoreError> {
-        self.with(|s| s.begin_action(a, now))
+    fn claim(&mut self, a: &NewAction, rules: &ClaimRules, now: i64) -> Result<Claim, StoreError> {
+        self.with(|s| s.claim(a, rules, now))
+    }
+    fn record_blocked(&mut self, a: &NewAction, reasons: &[String], once_a_day: bool, now: i64) -> Result<Option<i64>, StoreError> {
+        self.with(|s| s.record_blocked(a, reasons, once_a_day, now))
+    }
+    fn last_made(&self, scope: &str, resource: &str) -> Result<Option<AuditRow>, StoreError> {
+        self.with(|s| s.last_made(scope, resource))
+    }
+    fn last_snapshot_at(&self, scope: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|s| s.last_snapshot_at(scope))
     }
     fn finish_action(&mut self, id: i64, f: &Finish, now: i64) -> Result<(), StoreError> {
         self.with(|s| s.finish_action(id, f, now))
@@ -64,8 +76,8 @@ impl<S: Audit> Audit for Locked<S> {
     }
 }
 
-/// After a committed cycle: in auto mode, follow refreshes and apply what is allowed.
-/// Returns how many changes were made.
+/// After a committed cycle: settle interrupted changes; in auto mode, follow refreshes and
+/// apply what is allowed. Returns how many changes were made or settled (each announced).
 pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
     api: &A,
     cfg: &Config,
@@ -73,15 +85,28 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
     report: &CycleReport,
     now: DateTime<Utc>,
 ) -> usize {
-    if cfg.headroom.apply.mode != ApplyMode::Auto {
-        return 0;
-    }
     let scope = report.scope.key();
     let mut locked = Locked(store.clone());
+    let tags = |c: &act::Current| c.tags().to_vec();
+    let settled = match act::reconcile(api, &mut locked, cfg, &scope, tags, now).await {
+        Ok(settled) => {
+            if !settled.is_empty() {
+                info!(scope = %scope, settled = ?settled, "settled interrupted changes");
+            }
+            settled.len()
+        }
+        Err(e) => {
+            warn!(scope = %scope, error = %e, "settling interrupted changes failed");
+            0
+        }
+    };
+    if cfg.headroom.apply.mode != ApplyMode::Auto {
+        return settled;
+    }
     if let Err(e) = act::follow(api, &mut locked, &scope, now).await {
         warn!(scope = %scope, error = %e, "following instance refreshes failed");
     }
-    let mut made = 0;
+    let mut made = settled;
     for a in &report.advisories {
         if !act::auto_applies(cfg, a) {
             continue;
@@ -99,7 +124,7 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
             continue;
         }
         match locked.last_attempt(&a.fingerprint) {
-            Ok(Some(o)) if o == "failed" || o == "started" => continue,
+            Ok(Some(o)) if matches!(o.as_str(), "failed" | "started" | "diverged" | "unknown") => continue,
             Ok(_) => {}
             Err(e) => {
                 warn!(error = %e, "store: cannot read earlier attempts; not applying");
@@ -113,7 +138,8 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
                 snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
             })
         };
-        let plan = match act::plan_advisory(api, &locked, cfg, &scope, a, peaks, now).await {
+        let seen = act::Seen::of(snap, &report.advisories, true);
+        let plan = match act::plan_advisory(api, &locked, cfg, &scope, a, peaks, &seen, now).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(scope = %scope, fingerprint = %act::short(&a.fingerprint), error = %e, "cannot plan the advisory's change");

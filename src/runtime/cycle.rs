@@ -234,6 +234,41 @@ pub fn cycle<'a, A: Account, S: Store + 'static>(
     })
 }
 
+/// A cycle up to its transaction: collected, merged, forecast when due, analyzed, decided.
+struct Prepared {
+    started: std::time::Instant,
+    load_ms: u64,
+    spend: Vec<DailySpend>,
+    spend_read: bool,
+    writes: Vec<SeriesWrite>,
+    snapshot: Arc<Snapshot>,
+    outlooks: Arc<Vec<Outlook>>,
+    fresh: Option<Arc<Vec<Outlook>>>,
+    forecast_ms: u64,
+    advise_ms: u64,
+    evaluation: analyze::rules::Evaluation,
+    advisories: Vec<Advisory>,
+    metric_calls_planned: u64,
+    metric_calls_lower_bound: u64,
+    points_fetched: u64,
+}
+
+/// What fresh data says of one scope now, without writing anything: the scope's window and
+/// rule states read from the store, what CloudWatch and the inventory add since, analyzed
+/// and decided as a cycle would. `headroom apply` decides on this, never on the store's last
+/// cycle alone (which may be old).
+pub async fn evaluate<A: Account, S: Store + 'static>(
+    api: &A,
+    cfg: &Arc<Config>,
+    store: &Shared<S>,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<(Arc<Snapshot>, Vec<Advisory>), StoreError> {
+    let mut state = ScopeState::new(scope, false);
+    let p = prepare(api, cfg, store, &mut state, now).await?;
+    Ok((p.snapshot, p.advisories))
+}
+
 async fn run_cycle<A: Account, S: Store + 'static>(
     api: &A,
     cfg: &Arc<Config>,
@@ -241,6 +276,17 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     state: &mut ScopeState,
     now: DateTime<Utc>,
 ) -> Result<CycleReport, StoreError> {
+    let prepared = prepare(api, cfg, store, state, now).await?;
+    commit(cfg, store, state, now, prepared).await
+}
+
+async fn prepare<A: Account, S: Store + 'static>(
+    api: &A,
+    cfg: &Arc<Config>,
+    store: &Shared<S>,
+    state: &mut ScopeState,
+    now: DateTime<Utc>,
+) -> Result<Prepared, StoreError> {
     let started = std::time::Instant::now();
     let mut load_ms = 0;
     if !state.loaded {
@@ -386,13 +432,55 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     })
     .await;
     state.rule_states = rule_states;
+    Ok(Prepared {
+        started,
+        load_ms,
+        spend: c.spend,
+        spend_read,
+        writes,
+        snapshot,
+        outlooks,
+        fresh,
+        forecast_ms,
+        advise_ms,
+        evaluation,
+        advisories,
+        metric_calls_planned: c.metric_calls_planned,
+        metric_calls_lower_bound: c.metric_calls_lower_bound,
+        points_fetched,
+    })
+}
 
+async fn commit<S: Store + 'static>(
+    cfg: &Arc<Config>,
+    store: &Shared<S>,
+    state: &mut ScopeState,
+    now: DateTime<Utc>,
+    p: Prepared,
+) -> Result<CycleReport, StoreError> {
+    let Prepared {
+        started,
+        load_ms,
+        spend,
+        spend_read,
+        writes,
+        snapshot,
+        outlooks,
+        fresh,
+        forecast_ms,
+        advise_ms,
+        evaluation,
+        advisories,
+        metric_calls_planned,
+        metric_calls_lower_bound,
+        points_fetched,
+    } = p;
     // ---- one transaction.
     let write = CycleWrite {
         scope: state.scope.clone(),
         now: now.timestamp(),
         series: writes,
-        spend: c.spend,
+        spend,
         spend_fetched: spend_read,
         snapshot: snapshot.clone(),
         outlooks: fresh
@@ -445,8 +533,8 @@ async fn run_cycle<A: Account, S: Store + 'static>(
         forecast_ran: fresh.is_some(),
         forecast_ms,
         new_points: committed.new_points,
-        metric_calls_planned: c.metric_calls_planned,
-        metric_calls_lower_bound: c.metric_calls_lower_bound,
+        metric_calls_planned,
+        metric_calls_lower_bound,
         cached_points: state.points(),
         advisories,
         rule_events: evaluation.events,

@@ -57,7 +57,7 @@ impl Sqlite {
     /// unless `all`; of one kind and one scope (`account/region`) when given.
     pub fn advisories(&self, all: bool, kind: Option<Kind>, scope: Option<&str>) -> Result<Vec<StoredAdvisory>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope
+            "SELECT fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope, basis
              FROM advisories WHERE (?1 OR state IN ('open', 'acknowledged')) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR scope = ?3)
              ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, last_seen DESC, scope, fingerprint",
         )?;
@@ -79,14 +79,18 @@ impl Sqlite {
                     r.get::<_, i64>(10)?,
                     r.get::<_, i64>(11)?,
                     r.get::<_, String>(12)?,
+                    r.get::<_, Option<String>>(13)?,
                 ),
             ))
         })?;
         let mut out = vec![];
         for row in rows {
-            let ((fp, kind, resource, severity, summary, evidence, action, cost), (state, first_seen, last_seen, updated_at, scope)) = row?;
+            let ((fp, kind, resource, severity, summary, evidence, action, cost), (state, first_seen, last_seen, updated_at, scope, basis)) =
+                row?;
+            let mut advisory = decode_advisory(fp, (kind, resource, severity, summary, evidence, action, cost, 0))?;
+            advisory.basis = decode_basis(basis)?;
             out.push(StoredAdvisory {
-                advisory: decode_advisory(fp, (kind, resource, severity, summary, evidence, action, cost, 0))?,
+                advisory,
                 scope,
                 state: AdvisoryState::parse(&state).unwrap_or(AdvisoryState::Open),
                 first_seen,
@@ -95,6 +99,31 @@ impl Sqlite {
             });
         }
         Ok(out)
+    }
+
+    /// Replaces a stored advisory's advice (severity, summary, evidence, action, cost, basis)
+    /// with a fresh decision on the same fingerprint, keeping its state and history: what
+    /// `headroom apply` shows and applies next is what fresh data decided. Whether it exists.
+    pub fn refresh_advisory(&mut self, a: &Advisory, now: Ts) -> Result<bool, StoreError> {
+        let enc = |what: &'static str, v: Result<String, serde_json::Error>| v.map_err(|source| StoreError::Encode { what, source });
+        let evidence = enc("evidence", serde_json::to_string(&a.evidence))?;
+        let action = a.action.as_ref().map(|x| enc("action", serde_json::to_string(x))).transpose()?;
+        let basis = a.basis.as_ref().map(|x| enc("basis", serde_json::to_string(x))).transpose()?;
+        let n = self.conn.execute(
+            "UPDATE advisories SET severity = ?2, summary = ?3, evidence = ?4, action = ?5, cost_delta_micros = ?6, basis = ?7, last_seen = MAX(last_seen, ?8)
+             WHERE fingerprint = ?1",
+            params![
+                a.fingerprint,
+                a.severity.to_string(),
+                a.summary,
+                evidence,
+                action,
+                a.monthly_cost_delta.map(|m| m.0),
+                basis,
+                now
+            ],
+        )?;
+        Ok(n == 1)
     }
 
     /// Moves an advisory (by fingerprint or a unique prefix of it) to `state`. Returns the
@@ -179,11 +208,11 @@ pub(super) fn reconcile(
     let mut events: Vec<(NoticeEvent, &Advisory, Option<Severity>, Ts)> = vec![];
     let mut get = tx.prepare_cached("SELECT state, severity, notified_at, first_seen FROM advisories WHERE fingerprint = ?1")?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO advisories (fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9, ?9, ?10)",
+        "INSERT INTO advisories (fingerprint, kind, resource, severity, summary, evidence, action, cost_delta_micros, state, first_seen, last_seen, updated_at, scope, basis)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9, ?9, ?10, ?11)",
     )?;
     let mut update = tx.prepare_cached(
-        "UPDATE advisories SET severity = ?2, summary = ?3, evidence = ?4, action = ?5, cost_delta_micros = ?6, last_seen = ?7,
+        "UPDATE advisories SET severity = ?2, summary = ?3, evidence = ?4, action = ?5, cost_delta_micros = ?6, last_seen = ?7, basis = ?8,
          state = CASE WHEN state IN ('open', 'acknowledged', 'applied') THEN state ELSE 'open' END,
          updated_at = CASE WHEN state IN ('open', 'acknowledged', 'applied') THEN updated_at ELSE ?7 END
          WHERE fingerprint = ?1",
@@ -197,6 +226,12 @@ pub(super) fn reconcile(
             .transpose()
             .map_err(|source| StoreError::Encode { what: "action", source })?;
         let cost = a.monthly_cost_delta.map(|m| m.0);
+        let basis = a
+            .basis
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|source| StoreError::Encode { what: "basis", source })?;
         let prior: Option<(String, String, Option<i64>, i64)> = get
             .query_row(params![a.fingerprint], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
@@ -212,7 +247,8 @@ pub(super) fn reconcile(
                     action,
                     cost,
                     now,
-                    key
+                    key,
+                    basis
                 ])?;
                 out.opened.push(a.fingerprint.clone());
                 events.push((NoticeEvent::Opened, a, None, now));
@@ -227,7 +263,8 @@ pub(super) fn reconcile(
                     evidence,
                     action,
                     cost,
-                    now
+                    now,
+                    basis
                 ])?;
                 // An applied advisory still present stays applied (its change may take a few
                 // cycles to show in the metrics); it resolves when absent.
@@ -319,6 +356,7 @@ fn write_outbox(
             previous_severity: *previous,
             tags: tags(&a.resource),
             first_seen: *first_seen,
+            change: None,
         })?;
     }
     for fp in resolved {
@@ -333,6 +371,7 @@ fn write_outbox(
                 previous_severity: None,
                 tags,
                 first_seen,
+                change: None,
             })?;
         }
     }
@@ -343,21 +382,29 @@ fn write_outbox(
 type AdvisoryRow = (String, String, String, String, String, Option<String>, Option<i64>, i64);
 
 pub(super) fn read_one(tx: &Transaction, fp: &str) -> Result<Option<(Advisory, Ts)>, StoreError> {
-    let row: Option<AdvisoryRow> = tx
+    let row: Option<(AdvisoryRow, Option<String>)> = tx
         .query_row(
-            "SELECT kind, resource, severity, summary, evidence, action, cost_delta_micros, first_seen FROM advisories WHERE fingerprint = ?1",
+            "SELECT kind, resource, severity, summary, evidence, action, cost_delta_micros, first_seen, basis FROM advisories WHERE fingerprint = ?1",
             params![fp],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?), r.get(8)?)),
         )
         .optional()?;
-    let Some((kind, resource, severity, summary, evidence, action, cost, first_seen)) = row else {
+    let Some(((kind, resource, severity, summary, evidence, action, cost, first_seen), basis)) = row else {
         return Ok(None);
     };
-    let advisory = decode_advisory(
+    let mut advisory = decode_advisory(
         fp.to_string(),
         (kind, resource, severity, summary, evidence, action, cost, first_seen),
     )?;
+    advisory.basis = decode_basis(basis)?;
     Ok(Some((advisory, first_seen)))
+}
+
+fn decode_basis(basis: Option<String>) -> Result<Option<Setting>, StoreError> {
+    basis
+        .map(|b| serde_json::from_str(&b))
+        .transpose()
+        .map_err(|source| StoreError::Encode { what: "basis", source })
 }
 
 /// An advisory from its row (the row's last field is not used).
@@ -376,5 +423,6 @@ fn decode_advisory(fingerprint: String, row: AdvisoryRow) -> Result<Advisory, St
             .transpose()
             .map_err(|e| decode("action", e))?,
         monthly_cost_delta: cost.map(Money),
+        basis: None,
     })
 }

@@ -327,4 +327,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_resource ON audit (scope, resource, started_at);
     CREATE INDEX audit_started ON audit (started_at);
     "#,
+    // 10: one writer per resource. A change claims its resource with its `started` row (and
+    // a rolling-out `in-progress` one keeps it); a unique index makes a second claim fail in
+    // any process. Rows left `started` by a crash before this version cannot be told apart:
+    // all but the newest of a resource become `unknown` (reconciled at the next cycle). The
+    // owner (host:pid) tells a live claim from a dead one; `reasons` holds a blocked
+    // attempt's reasons.
+    r#"
+    ALTER TABLE audit ADD COLUMN owner TEXT;
+    ALTER TABLE audit ADD COLUMN reasons TEXT;
+    UPDATE audit SET outcome = 'unknown'
+     WHERE outcome IN ('started', 'in-progress')
+       AND id NOT IN (SELECT MAX(id) FROM audit WHERE outcome IN ('started', 'in-progress') GROUP BY scope, resource);
+    CREATE UNIQUE INDEX audit_claim ON audit (scope, resource) WHERE outcome IN ('started', 'in-progress');
+    CREATE INDEX audit_fingerprint ON audit (fingerprint, started_at);
+    ALTER TABLE advisories ADD COLUMN basis TEXT;      -- JSON Setting the advice was decided against
+    "#,
 ];

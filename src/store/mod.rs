@@ -27,7 +27,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{Announce, Audit, AuditRow, Finish, NewAction};
+pub use audit::{Announce, Audit, AuditRow, Claim, ClaimRules, Finish, NewAction};
 pub use cycle::{Committed, CycleWrite, Documents};
 pub use notify::{LogEntry, Notification, Outbox, OutboxEvent, Routed, Silence, WaitingGroup};
 pub use report::{HistoryRow, ReportLog, ReportRows, SnapshotRow};

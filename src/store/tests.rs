@@ -27,6 +27,7 @@ fn adv(fp: &str) -> Advisory {
         evidence: vec![],
         action: None,
         monthly_cost_delta: None,
+        basis: None,
     }
 }
 

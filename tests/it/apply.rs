@@ -92,6 +92,7 @@ fn advisory(fp: &str, kind: Kind, resource: &str, action: Action) -> Advisory {
         evidence: vec![],
         action: Some(action),
         monthly_cost_delta: None,
+        basis: None,
     }
 }
 
@@ -174,7 +175,7 @@ fn peaks_from(store: &Sqlite, now: DateTime<Utc>) -> impl Fn(&str, &act::Current
 }
 
 async fn plan_for(api: &SdkAws, store: &Sqlite, cfg: &Config, a: &Advisory, now: DateTime<Utc>) -> Plan {
-    act::plan_advisory(api, store, cfg, SCOPE, a, peaks_from(store, now), now)
+    act::plan_advisory(api, store, cfg, SCOPE, a, peaks_from(store, now), &act::Seen::default(), now)
         .await
         .unwrap_or_else(|e| panic!("plan {}: {e}", a.fingerprint))
 }
@@ -345,7 +346,11 @@ async fn each_action_changes_what_describe_returns_and_is_audited() {
     // Capacity: desired 4 → 5.
     let plan = plan_for(&api, &store, &cfg, &size, now).await;
     assert!(plan.allowed(), "{:?}", plan.blocked());
-    assert_eq!(plan.verdicts.len(), 10, "every guardrail is evaluated and reported");
+    assert_eq!(
+        plan.verdicts.len(),
+        act::guard::GUARDS.len(),
+        "every guardrail is evaluated and reported"
+    );
     let o = act::apply(&api, &mut store, &cfg, &plan, "approve", now).await.unwrap();
     let Outcome::Applied { audit_id, .. } = o else { panic!("{o:?}") };
     assert_eq!(group(&p.seed).await.0, (2, 5, 8));
@@ -522,8 +527,8 @@ async fn each_guardrail_blocks_with_its_reason_and_nothing_changes() {
             max: 1,
             desired: 1,
         };
-        let id = s
-            .begin_action(
+        let claimed = s
+            .claim(
                 &headroom::store::NewAction {
                     scope: SCOPE,
                     resource,
@@ -536,10 +541,15 @@ async fn each_guardrail_blocks_with_its_reason_and_nothing_changes() {
                     intended: &st,
                     verdicts: "[]".into(),
                     decrease,
+                    owner: "test:1",
                 },
+                &headroom::store::ClaimRules::default(),
                 at,
             )
             .unwrap();
+        let headroom::store::Claim::Granted(id) = claimed else {
+            panic!("claim refused: {claimed:?}")
+        };
         s.finish_action(
             id,
             &headroom::store::Finish {
@@ -631,10 +641,13 @@ async fn each_guardrail_blocks_with_its_reason_and_nothing_changes() {
             matches!(&o, Outcome::Blocked { reasons } if reasons[0].starts_with(guard)),
             "{guard}: {o:?}"
         );
-        assert_eq!(
-            s.audit_rows(None, None, 100).unwrap().len(),
-            rows,
-            "{guard}: no audit row for a blocked change"
+        let after = s.audit_rows(None, None, 100).unwrap();
+        assert_eq!(after.len(), rows + 1, "{guard}: a blocked attempt is audited");
+        assert_eq!(after[0].outcome, "blocked", "{guard}");
+        assert!(
+            after[0].reasons.as_ref().is_some_and(|r| r[0].starts_with(guard)),
+            "{guard}: its reasons are in the row: {:?}",
+            after[0].reasons
         );
         assert_eq!(
             (group(&p.seed).await, table(&p.seed).await),

@@ -148,6 +148,7 @@ async fn listing_advisories_needs_no_write_access() {
             evidence: vec![],
             action: None,
             monthly_cost_delta: None,
+            basis: None,
         };
         s.save_advice(&sc, &[], &[a], false, 1).unwrap();
     }

@@ -191,6 +191,7 @@ pub fn advisory(resource: &str, kind: Kind, severity: Severity, i: usize) -> Adv
         ],
         action: None,
         monthly_cost_delta: Some(Money(-(i as i64 + 1) * 1_250_000)),
+        basis: None,
     }
 }
 
