@@ -158,10 +158,7 @@ pub const GUARDS: [&str; 14] = [
 /// Every guardrail on one change, in a fixed order.
 pub fn check(before: &Setting, after: &Setting, c: &Context) -> Vec<Verdict> {
     let undo = |guard: &'static str, v: Verdict| match c.undo_of {
-        Some(id) => allow(
-            guard,
-            format!("not checked for an undo: it restores the setting audit #{id} found"),
-        ),
+        Some(id) => allow(guard, format!("not checked for an undo: it restores the setting audit #{id} found")),
         None => v,
     };
     vec![
@@ -257,21 +254,41 @@ pub fn differences(expected: &Setting, now: &Setting) -> Vec<String> {
     };
     let types = |m: &crate::aws::Mix| m.overrides.iter().map(|o| o.instance_type.clone()).collect::<Vec<_>>().join(", ");
     match (expected, now) {
-        (Setting::Size { min, max, desired }, Setting::Size { min: m2, max: x2, desired: d2 }) => {
+        (
+            Setting::Size { min, max, desired },
+            Setting::Size {
+                min: m2,
+                max: x2,
+                desired: d2,
+            },
+        ) => {
             num("min", min.to_string(), m2.to_string());
             num("desired", desired.to_string(), d2.to_string());
             num("max", max.to_string(), x2.to_string());
         }
         (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) => num("target", value.to_string(), v2.to_string()),
         (Setting::Mix(a), Setting::Mix(b)) | (Setting::Migration { mix: a, .. }, Setting::Migration { mix: b, .. }) => {
-            num("on-demand base", a.on_demand_base_capacity.to_string(), b.on_demand_base_capacity.to_string());
+            num(
+                "on-demand base",
+                a.on_demand_base_capacity.to_string(),
+                b.on_demand_base_capacity.to_string(),
+            );
             num(
                 "on-demand %",
                 a.on_demand_percentage_above_base.to_string(),
                 b.on_demand_percentage_above_base.to_string(),
             );
             num("types", types(a), types(b));
-            if let (Setting::Migration { min, max, desired, .. }, Setting::Migration { min: m2, max: x2, desired: d2, .. }) = (expected, now) {
+            if let (
+                Setting::Migration { min, max, desired, .. },
+                Setting::Migration {
+                    min: m2,
+                    max: x2,
+                    desired: d2,
+                    ..
+                },
+            ) = (expected, now)
+            {
                 num("min", min.to_string(), m2.to_string());
                 num("desired", desired.to_string(), d2.to_string());
                 num("max", max.to_string(), x2.to_string());
@@ -342,7 +359,14 @@ pub fn decreases(before: &Setting, after: &Setting) -> Vec<String> {
         }
     };
     match (before, after) {
-        (Setting::Size { min, max, desired }, Setting::Size { min: m2, max: x2, desired: d2 })
+        (
+            Setting::Size { min, max, desired },
+            Setting::Size {
+                min: m2,
+                max: x2,
+                desired: d2,
+            },
+        )
         | (
             Setting::Migration { min, max, desired, .. },
             Setting::Migration {
@@ -360,7 +384,11 @@ pub fn decreases(before: &Setting, after: &Setting) -> Vec<String> {
             out.push(format!("target {value} → {v2} (fewer instances)"));
         }
         (Setting::Mix(a), Setting::Mix(b)) => {
-            down("on-demand base", f64::from(a.on_demand_base_capacity), f64::from(b.on_demand_base_capacity));
+            down(
+                "on-demand base",
+                f64::from(a.on_demand_base_capacity),
+                f64::from(b.on_demand_base_capacity),
+            );
             if b.on_demand_percentage_above_base < a.on_demand_percentage_above_base {
                 out.push(format!(
                     "spot share {} % → {} %",
@@ -369,7 +397,15 @@ pub fn decreases(before: &Setting, after: &Setting) -> Vec<String> {
                 ));
             }
         }
-        (Setting::Table { mode, rcu, wcu, .. }, Setting::Table { mode: m2, rcu: r2, wcu: w2, .. }) if m2 == "PROVISIONED" => {
+        (
+            Setting::Table { mode, rcu, wcu, .. },
+            Setting::Table {
+                mode: m2,
+                rcu: r2,
+                wcu: w2,
+                ..
+            },
+        ) if m2 == "PROVISIONED" => {
             if mode != "PROVISIONED" {
                 out.push("on-demand → provisioned capacity".into());
             } else {

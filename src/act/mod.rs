@@ -212,7 +212,13 @@ pub fn current_of_basis(basis: Option<&Setting>) -> Option<Current> {
         Setting::Migration { mix, min, max, desired } => group(*min, *max, *desired, Some(mix.clone())),
         Setting::Mix(m) => group(0, 0, 0, Some(m.clone())),
         Setting::Target { .. } => group(0, 0, 0, None),
-        Setting::Table { mode, rcu, wcu, read_scaling, write_scaling } => Current::Table(TableConfig {
+        Setting::Table {
+            mode,
+            rcu,
+            wcu,
+            read_scaling,
+            write_scaling,
+        } => Current::Table(TableConfig {
             name: String::new(),
             mode: mode.clone(),
             rcu: *rcu,
@@ -768,22 +774,33 @@ fn failpoint(name: &str) {
 /// The message announcing an action's outcome, when receivers exist: whatever the
 /// advisory's severity (routes match change notices at any severity), with the audit id,
 /// before → after and the undo command.
-fn announce(cfg: &Config, plan: &Plan, id: i64, outcome: &str, mode: &str, after: Option<&Setting>, error: Option<&str>) -> Option<Announce> {
+fn announce(
+    cfg: &Config,
+    plan: &Plan,
+    id: i64,
+    outcome: &str,
+    mode: &str,
+    after: Option<&Setting>,
+    error: Option<&str>,
+) -> Option<Announce> {
     if !cfg.headroom.notify.enabled() {
         return None;
     }
-    Some(announcement(plan.tags.clone(), &AnnounceOf {
-        id,
-        resource: &plan.resource,
-        outcome,
-        mode,
-        undo_of: plan.undo_of,
-        before: &plan.before,
-        intended: &plan.after,
-        after,
-        error,
-        what: &plan.summary,
-    }))
+    Some(announcement(
+        plan.tags.clone(),
+        &AnnounceOf {
+            id,
+            resource: &plan.resource,
+            outcome,
+            mode,
+            undo_of: plan.undo_of,
+            before: &plan.before,
+            intended: &plan.after,
+            after,
+            error,
+            what: &plan.summary,
+        },
+    ))
 }
 
 /// An outcome to announce.
@@ -802,10 +819,7 @@ struct AnnounceOf<'a> {
 
 fn announcement(tags: Vec<(String, String)>, a: &AnnounceOf) -> Announce {
     use crate::domain::{Evidence, Severity};
-    let ev = |name: &str, value: String| Evidence {
-        name: name.into(),
-        value,
-    };
+    let ev = |name: &str, value: String| Evidence { name: name.into(), value };
     let word = match (a.outcome, a.undo_of) {
         ("applied", Some(_)) => "UNDONE",
         ("applied", None) => "APPLIED",
@@ -848,7 +862,11 @@ fn announcement(tags: Vec<(String, String)>, a: &AnnounceOf) -> Announce {
             a.resource,
             describe(a.before),
             describe(shown),
-            if a.what.is_empty() { String::new() } else { format!(" — {}", a.what) }
+            if a.what.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", a.what)
+            }
         ),
         severity,
         evidence,
@@ -879,7 +897,9 @@ pub async fn reconcile<A: Changes, S: Audit + ?Sized>(
                 continue;
             }
         };
-        let Ok(now_setting) = setting_of(&current, &row.intended) else { continue };
+        let Ok(now_setting) = setting_of(&current, &row.intended) else {
+            continue;
+        };
         let outcome = if guard::differences(&row.intended, &now_setting).is_empty() {
             "applied"
         } else if guard::differences(&row.before, &now_setting).is_empty() {
@@ -889,7 +909,9 @@ pub async fn reconcile<A: Changes, S: Audit + ?Sized>(
         };
         let error = match outcome {
             "applied" => "its process ended before recording the outcome; the resource reads as intended".to_string(),
-            "not-applied" => "its process ended before recording the outcome; the resource reads as before: the call did not take".to_string(),
+            "not-applied" => {
+                "its process ended before recording the outcome; the resource reads as before: the call did not take".to_string()
+            }
             _ => format!(
                 "its process ended before recording the outcome; the resource reads neither as before nor as intended: {}",
                 describe(&now_setting)
@@ -899,18 +921,21 @@ pub async fn reconcile<A: Changes, S: Audit + ?Sized>(
             tracing::warn!(audit_id = row.id, resource = %row.resource, "a dead claim settled as unknown: look at the resource");
         }
         let an = cfg.headroom.notify.enabled().then(|| {
-            announcement(tags_of(&current), &AnnounceOf {
-                id: row.id,
-                resource: &row.resource,
-                outcome,
-                mode: &row.mode,
-                undo_of: row.undo_of,
-                before: &row.before,
-                intended: &row.intended,
-                after: Some(&now_setting),
-                error: Some(&error),
-                what: &row.summary,
-            })
+            announcement(
+                tags_of(&current),
+                &AnnounceOf {
+                    id: row.id,
+                    resource: &row.resource,
+                    outcome,
+                    mode: &row.mode,
+                    undo_of: row.undo_of,
+                    before: &row.before,
+                    intended: &row.intended,
+                    after: Some(&now_setting),
+                    error: Some(&error),
+                    what: &row.summary,
+                },
+            )
         });
         store.finish_action(
             row.id,

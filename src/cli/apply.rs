@@ -153,7 +153,8 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             ));
         }
         let api = connect(&cfg, &adv.scope).await?;
-        let scope = Scope::parse(&adv.scope).ok_or_else(|| fail(format!("scope `{}` in the store is not ACCOUNT/REGION", adv.scope), ""))?;
+        let scope =
+            Scope::parse(&adv.scope).ok_or_else(|| fail(format!("scope `{}` in the store is not ACCOUNT/REGION", adv.scope), ""))?;
         // Fresh evidence: the scope collected, analyzed and decided now; nothing written.
         if !a.json {
             eprintln!("Collecting {} to decide on fresh data…", adv.scope);
@@ -211,7 +212,11 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
                 match f.action.as_ref() {
                     Some(x) => act::current_of_basis(f.basis.as_ref())
                         .and_then(|c| act::proposed(x, &c).ok())
-                        .map(|after| format!("{} → {}", f.basis.as_ref().map(act::describe).unwrap_or_default(), act::describe(&after)))
+                        .map(|after| format!(
+                            "{} → {}",
+                            f.basis.as_ref().map(act::describe).unwrap_or_default(),
+                            act::describe(&after)
+                        ))
                         .unwrap_or_else(|| f.summary.clone()),
                     None => "no change (nothing to do)".into(),
                 }
@@ -223,7 +228,10 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
                 plan.verdicts.push(act::guard::Verdict {
                     guard: "fresh-advice",
                     allowed: false,
-                    reason: format!("{why} (`headroom apply {}` shows the new plan)", act::short(&adv.advisory.fingerprint)),
+                    reason: format!(
+                        "{why} (`headroom apply {}` shows the new plan)",
+                        act::short(&adv.advisory.fingerprint)
+                    ),
                 });
                 if let Some(f) = fresh_one
                     && let Err(e) = store.refresh_advisory(f, now.timestamp())

@@ -1964,7 +1964,11 @@ fn read_apply(a: Option<Tbl>, store: &Path) -> ApplyCfg {
     if let Some(c) = a.str("max_evidence_age") {
         match parse_duration(&c).filter(|s| *s > 0) {
             Some(d) => v.max_evidence_age_s = Some(d),
-            None => a.problem("max_evidence_age", format!("bad duration `{c}`"), "e.g. \"10m\" (default: two collect intervals)"),
+            None => a.problem(
+                "max_evidence_age",
+                format!("bad duration `{c}`"),
+                "e.g. \"10m\" (default: two collect intervals)",
+            ),
         }
     }
     if let Some(n) = a.num("max_monthly_increase_usd", 0.0, 1e9) {

@@ -13,7 +13,6 @@
 mod forecasts;
 pub use forecasts::{describe as describe_crossing, forecasts};
 
-use crate::domain::{AsgState, Mix, Setting, TableState};
 use crate::analyze::commitments::{Commitment, OptionResult};
 use crate::analyze::dynamodb::TableFinding;
 use crate::analyze::limits::Limits;
@@ -24,6 +23,7 @@ use crate::analyze::spot::{STRATEGY, SpotMix};
 use crate::analyze::tiers::{TierFit, Why};
 use crate::config::Rule;
 use crate::domain::{Action, Advisory, AlertState, Evidence, Kind, Money, ResourceId, RuleState, Severity};
+use crate::domain::{AsgState, Mix, Setting, TableState};
 
 fn ev(name: &str, value: impl Into<String>) -> Evidence {
     Evidence {

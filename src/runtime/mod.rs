@@ -26,7 +26,7 @@ mod scheduler;
 mod shutdown;
 
 pub use app::{Clock, Shared, SystemClock, lock as lock_store, shared};
-pub use cycle::{evaluate, CycleReport, ScopeState, cycle};
+pub use cycle::{CycleReport, ScopeState, cycle, evaluate};
 pub use health::{Health, Verdict};
 pub use scheduler::{RunError, Service, interval_s, limit_heap_arenas, run, run_service};
 pub use shutdown::signal as shutdown_signal;

@@ -318,7 +318,10 @@ impl Audit for Sqlite {
             // The unique index: another process claimed it between our check and insert
             // (cannot happen inside an immediate transaction; kept as the last word).
             Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                return Ok(Claim::Refused(vec![format!("one-writer: {} is being changed by another apply", a.resource)]));
+                return Ok(Claim::Refused(vec![format!(
+                    "one-writer: {} is being changed by another apply",
+                    a.resource
+                )]));
             }
             Err(e) => return Err(e),
         };
@@ -491,14 +494,11 @@ impl Audit for Sqlite {
     }
 
     fn actions_since(&self, since: Ts) -> Result<u32, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM audit WHERE started_at >= ?1 AND outcome NOT IN {NOTHING_CHANGED}"),
-                params![since],
-                |r| {
-                r.get::<_, i64>(0)
-            })? as u32)
+        Ok(self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM audit WHERE started_at >= ?1 AND outcome NOT IN {NOTHING_CHANGED}"),
+            params![since],
+            |r| r.get::<_, i64>(0),
+        )? as u32)
     }
 
     fn table_decreases(&self, scope: &str, resource: &str, since: Ts) -> Result<(u32, Option<Ts>), StoreError> {

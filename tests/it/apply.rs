@@ -23,18 +23,18 @@ const REFRESH_STARTED: &str = r#"<StartInstanceRefreshResponse xmlns="http://aut
 
 const SCOPE: &str = "default/us-east-1";
 /// The group every test starts from: min 2, desired 4, max 8, two types, all on-demand.
-const GROUP: (i32, i32, i32) = (2, 4, 8);
+pub(crate) const GROUP: (i32, i32, i32) = (2, 4, 8);
 
-struct Peer {
-    _guard: tokio::sync::MutexGuard<'static, ()>,
-    url: String,
-    proxy: Proxy,
-    seed: aws_config::SdkConfig,
+pub(crate) struct Peer {
+    pub(crate) _guard: tokio::sync::MutexGuard<'static, ()>,
+    pub(crate) url: String,
+    pub(crate) proxy: Proxy,
+    pub(crate) seed: aws_config::SdkConfig,
 }
 
 /// moto with the group `web` (tagged headroom:apply=true) and the table `chats`, behind a
 /// proxy answering the refresh calls moto lacks (`extra` rules override).
-async fn peer(extra: &[(&'static str, Fault)]) -> Peer {
+pub(crate) async fn peer(extra: &[(&'static str, Fault)]) -> Peer {
     let (guard, url) = moto().await;
     create_launch_template(&url, "lt-it", "m5.large");
     let seed = seed_conf(&url).await;
@@ -182,7 +182,7 @@ async fn plan_for(api: &SdkAws, store: &Sqlite, cfg: &Config, a: &Advisory, now:
 
 /// What moto says of the group: (min, desired, max), override types, on-demand % above
 /// base, policies (name, target).
-async fn group(seed: &aws_config::SdkConfig) -> ((i32, i32, i32), Vec<String>, Option<i32>, Vec<(String, Option<f64>)>, String) {
+pub(crate) async fn group(seed: &aws_config::SdkConfig) -> ((i32, i32, i32), Vec<String>, Option<i32>, Vec<(String, Option<f64>)>, String) {
     let c = aws_sdk_autoscaling::Client::new(seed);
     let out = c
         .describe_auto_scaling_groups()
@@ -824,23 +824,30 @@ async fn headroom_apply_shows_the_plan_applies_with_yes_and_audit_lists_it() {
     assert!(text(&out.stderr).contains("mode = \"approve\""));
     assert_eq!(group(&p.seed).await.0, (GROUP.0, GROUP.1, GROUP.2), "nothing changed yet");
 
+    // moto's group has no CPU data: fresh data does not support the stored advisory, so the
+    // apply is refused (apply_safety.rs applies real advice end to end).
     let out = headroom_in(
         &dir,
         &["--config", &cfgdir(&approve), "apply", "0123456789ab", "--yes", "--store", &store],
     )
     .await;
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("Applied (audit #1)"), "{}", text(&out.stdout));
-    assert_eq!(group(&p.seed).await.0, (2, 5, 8));
+    let so = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{so}{}", text(&out.stderr));
+    assert!(so.contains("BLOCKED fresh-advice") && so.contains("no longer holds"), "{so}");
+    assert_eq!(group(&p.seed).await.0, (GROUP.0, GROUP.1, GROUP.2), "nothing changed");
 
     let out = headroom_in(&dir, &["--config", &cfgdir(&approve), "audit", "--json", "--store", &store]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1);
-    assert_eq!(rows[0]["outcome"], "applied");
+    assert_eq!(rows[0]["outcome"], "blocked");
     assert_eq!(rows[0]["before"]["desired"], 4);
-    assert_eq!(rows[0]["after"]["desired"], 5);
-    assert_eq!(rows[0]["verdicts"].as_array().unwrap().len(), 10);
+    assert_eq!(rows[0]["intended"]["desired"], 5);
+    assert_eq!(
+        rows[0]["verdicts"].as_array().unwrap().len(),
+        act::guard::GUARDS.len() + 1,
+        "every guardrail and the fresh-data check"
+    );
 
     let out = headroom_in(&dir, &["--config", &cfgdir(&approve), "apply", "nope", "--store", &store]).await;
     assert_eq!(out.status.code(), Some(2));

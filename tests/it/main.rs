@@ -3,6 +3,7 @@
 
 mod advice;
 mod apply;
+mod apply_safety;
 mod bad_days;
 mod cli;
 mod collect_moto;

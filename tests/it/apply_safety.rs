@@ -1,0 +1,287 @@
+//! Apply only what is still true, against moto through the fault proxy and as a user runs
+//! `headroom`: an apply decides on fresh data (load that rose after the last cycle blocks a
+//! scale-down with the fresh figure), against the resource as it is (a hand change blocks,
+//! naming the difference), converges (apply → cycle → apply changes nothing the second
+//! time), has one writer per resource (concurrent applies: one changing call), and a change
+//! whose process died is settled by the next cycle and can then be undone.
+//!
+//! Every expected figure is worked out here from the formula and the data this test
+//! publishes.
+
+use crate::apply::{GROUP, group, peer};
+use crate::support::*;
+use chrono::Utc;
+
+const P: i64 = 300;
+/// History published: 36 h (rightsize needs 30), the last two periods left out so a later
+/// publication lands inside the next fetch's overlap.
+const HISTORY: i64 = 432;
+const CPU: f64 = 20.0;
+
+/// CPU of `web` at `cpu` % and GroupDesiredCapacity at `desired` for periods `from..=to`
+/// before the current period (k periods back).
+async fn publish(seed: &aws_config::SdkConfig, ks: std::ops::RangeInclusive<i64>, cpu: f64, desired: f64) {
+    let end = Utc::now().timestamp() / P * P;
+    let cw = aws_sdk_cloudwatch::Client::new(seed);
+    let at = |v: f64| ks.clone().rev().map(|k| (end - k * P, v)).collect::<Vec<_>>();
+    put_points(&cw, "AWS/EC2", "CPUUtilization", &[("AutoScalingGroupName", "web")], &at(cpu)).await;
+    put_points(
+        &cw,
+        "AWS/AutoScaling",
+        "GroupDesiredCapacity",
+        &[("AutoScalingGroupName", "web")],
+        &at(desired),
+    )
+    .await;
+}
+
+/// config/ for the CLI: the proxy as endpoint, approve mode, two days of lookback.
+fn cli_config(tag: &str, endpoint: &str, mode: &str) -> std::path::PathBuf {
+    let (endpoint, mode) = (endpoint.to_string(), mode.to_string());
+    config_copy(tag, move |name, s| {
+        if name != "headroom.toml" {
+            return s;
+        }
+        s.replace(
+            "# endpoint_url = \"http://127.0.0.1:5000\"",
+            &format!("endpoint_url = \"{endpoint}\""),
+        )
+        .replace("max_attempts = 3", "max_attempts = 1")
+        .replace("lookback_days = 14\n", "lookback_days = 2\n")
+        .replace("mode = \"recommend\"", &format!("mode = \"{mode}\""))
+    })
+}
+
+struct Cli {
+    dir: std::path::PathBuf,
+    cfg: String,
+    store: String,
+}
+
+impl Cli {
+    fn new(tag: &str, endpoint: &str) -> Cli {
+        let dir = cli_config(tag, endpoint, "approve");
+        Cli {
+            cfg: dir.join("config").to_string_lossy().to_string(),
+            store: dir.join("headroom.db").to_string_lossy().to_string(),
+            dir,
+        }
+    }
+    async fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--config", self.cfg.as_str()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--store", self.store.as_str()]);
+        headroom_in(&self.dir, &all).await
+    }
+    /// `headroom check --json`: the fingerprint and action of the rightsize advisory on web.
+    async fn check_rightsize(&self) -> Option<(String, serde_json::Value)> {
+        let out = self.run(&["check", "--json"]).await;
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(1),
+            "check: {}",
+            text(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+        v["advisories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["kind"] == "rightsize" && a["resource"] == "asg/web")
+            .map(|a| (a["fingerprint"].as_str().unwrap().to_string(), a["action"].clone()))
+    }
+}
+
+/// ⌈load × 100 × (1 + headroom) ÷ target⌉ with the shipped [advice] (70 % target, 20 %).
+fn needed(units: f64) -> i64 {
+    ((units * 100.0 * 1.2 / 70.0) - 1e-9).ceil() as i64
+}
+
+#[tokio::test]
+async fn apply_decides_on_fresh_data_and_refuses_a_resource_changed_by_hand() {
+    let p = peer(&[]).await;
+    publish(&p.seed, 3..=HISTORY, CPU, f64::from(GROUP.1)).await;
+    let cli = Cli::new("apply-fresh", &p.proxy.url);
+
+    // The stored advisory: 20 % of 4 instances is 0.8 instance-equivalents.
+    let want = needed(CPU / 100.0 * f64::from(GROUP.1));
+    assert_eq!(want, 2);
+    let (fp, action) = cli.check_rightsize().await.expect("a rightsize advisory on web");
+    assert_eq!(action["desired"], want, "{action}");
+
+    // Load rises after that cycle: 70 % on 4 instances in the last two periods.
+    let high = 70.0;
+    publish(&p.seed, 1..=2, high, f64::from(GROUP.1)).await;
+    let out = cli.run(&["apply", &fp[..12], "--yes"]).await;
+    let so = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "refused: {so}{}", text(&out.stderr));
+    let peak = high / 100.0 * f64::from(GROUP.1);
+    let floor = (peak * 1.2 - 1e-9).ceil() as i64;
+    assert!(
+        so.contains("BLOCKED floor") && so.contains(&format!("peak {peak:.2} instance-equivalents")) && so.contains(&format!("= {floor}")),
+        "the floor uses the fresh peak {peak:.2} → {floor}: {so}"
+    );
+    assert!(so.contains("allowed fresh-advice"), "{so}");
+    assert_eq!(group(&p.seed).await.0, GROUP, "nothing changed");
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 0);
+
+    // An operator raises the group by hand: the old advisory is refused, naming the change.
+    aws_sdk_autoscaling::Client::new(&p.seed)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("web")
+        .min_size(2)
+        .max_size(10)
+        .desired_capacity(8)
+        .send()
+        .await
+        .unwrap();
+    let out = cli.run(&["apply", &fp[..12], "--yes"]).await;
+    let so = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{so}{}", text(&out.stderr));
+    assert!(
+        so.contains("BLOCKED unchanged")
+            && so.contains("desired 4 → 8")
+            && so.contains("max 8 → 10")
+            && so.contains("changed outside headroom"),
+        "{so}"
+    );
+    assert_eq!(group(&p.seed).await.0, (2, 8, 10), "the operator's setting stands");
+
+    // Both refusals are in the audit, with their reasons; no change was made.
+    let out = cli.run(&["audit", "--json"]).await;
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["outcome"] == "blocked"));
+    assert!(
+        rows[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("unchanged"))
+    );
+    assert!(
+        rows[1]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("floor"))
+    );
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 0);
+}
+
+#[tokio::test]
+async fn apply_then_cycle_then_apply_changes_nothing_the_second_time() {
+    let p = peer(&[]).await;
+    publish(&p.seed, 3..=HISTORY, CPU, f64::from(GROUP.1)).await;
+    let cli = Cli::new("apply-converge", &p.proxy.url);
+    let want = needed(CPU / 100.0 * f64::from(GROUP.1));
+    let (fp, _) = cli.check_rightsize().await.expect("a rightsize advisory on web");
+    let out = cli.run(&["apply", &fp[..12], "--yes"]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("Applied (audit #1)"), "{}", text(&out.stdout));
+    assert_eq!(group(&p.seed).await.0.1, want as i32);
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 1);
+
+    // The next cycle sizes by the load in instance-equivalents (CPU × the 4 instances that
+    // ran then), not today's 2 × the same percentile: no new advice on web.
+    assert_eq!(cli.check_rightsize().await, None, "the group is as proposed: no rightsize advice");
+    let out = cli.run(&["apply", &fp[..12], "--yes"]).await;
+    assert_ne!(out.status.code(), Some(0), "nothing to apply: {}", text(&out.stdout));
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 1, "the second apply changed nothing");
+}
+
+#[tokio::test]
+async fn concurrent_applies_on_one_resource_make_one_change() {
+    let p = peer(&[]).await;
+    publish(&p.seed, 3..=HISTORY, CPU, f64::from(GROUP.1)).await;
+    let cli = Cli::new("apply-race", &p.proxy.url);
+    let (fp, _) = cli.check_rightsize().await.expect("a rightsize advisory on web");
+    const N: usize = 20;
+    let args = ["apply", &fp[..12], "--yes", "--json"];
+    let runs: Vec<_> = (0..N).map(|_| cli.run(&args)).collect();
+    let outs = futures_util::future::join_all(runs).await;
+    let applied = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        applied,
+        1,
+        "exactly one apply changes the group: {:?}",
+        outs.iter().map(|o| o.status.code()).collect::<Vec<_>>()
+    );
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 1, "one changing call");
+    let out = cli.run(&["audit", "--json", "--limit", "100"]).await;
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), N, "every attempt is audited");
+    let ok: Vec<_> = rows.iter().filter(|r| r["outcome"] == "applied").collect();
+    assert_eq!(ok.len(), 1);
+    let winner = ok[0]["id"].as_i64().unwrap();
+    for r in rows.iter().filter(|r| r["outcome"] != "applied") {
+        assert_eq!(r["outcome"], "blocked", "{r}");
+        let reasons: Vec<&str> = r["reasons"].as_array().unwrap().iter().filter_map(|x| x.as_str()).collect();
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.contains(&format!("audit #{winner}")) || x.starts_with("cooldown")),
+            "a loser names the winner: {reasons:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_whose_process_died_is_settled_by_the_next_cycle_and_can_be_undone() {
+    let p = peer(&[]).await;
+    publish(&p.seed, 3..=HISTORY, CPU, f64::from(GROUP.1)).await;
+    let dir = cli_config("apply-crash", &p.proxy.url, "approve");
+    let cfg = dir.join("config").to_string_lossy().to_string();
+    let store = dir.join("headroom.db").to_string_lossy().to_string();
+    let out = headroom_in(&dir, &["--config", &cfg, "check", "--json", "--store", &store]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fp = v["advisories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "rightsize" && a["resource"] == "asg/web")
+        .map(|a| a["fingerprint"].as_str().unwrap().to_string())
+        .expect("a rightsize advisory");
+    // The process dies right after UpdateAutoScalingGroup, before completing its row.
+    let crashed = {
+        let (dir, cfg, store, fp) = (dir.clone(), cfg.clone(), store.clone(), fp.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+                .args(["--config", &cfg, "apply", &fp, "--yes", "--store", &store])
+                .env("HEADROOM_FAILPOINT", "after-change")
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(!crashed.status.success(), "the failpoint killed it");
+    assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 1);
+    let changed = group(&p.seed).await.0;
+    assert_eq!(changed.1, needed(CPU / 100.0 * f64::from(GROUP.1)) as i32);
+    let audit = |dir: std::path::PathBuf, cfg: String, store: String| async move {
+        let out = headroom_in(&dir, &["--config", &cfg, "audit", "--json", "--store", &store]).await;
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rows = audit(dir.clone(), cfg.clone(), store.clone()).await;
+    assert_eq!(rows[0]["outcome"], "started", "the row was left open: {rows}");
+    // Undo refuses an unsettled row.
+    let out = headroom_in(&dir, &["--config", &cfg, "apply", "--undo", "1", "--yes", "--store", &store]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not settled"), "{}", text(&out.stderr));
+
+    // The next cycle reads the group: as intended, so applied.
+    let out = headroom_in(&dir, &["--config", &cfg, "check", "--store", &store]).await;
+    assert!(text(&out.stderr).contains("settled audit #1"), "{}", text(&out.stderr));
+    let rows = audit(dir.clone(), cfg.clone(), store.clone()).await;
+    assert_eq!(rows[0]["outcome"], "applied", "{rows}");
+    assert_eq!(rows[0]["after"]["desired"], changed.1);
+
+    // Undo now works at once: no cooldown, no floor for a way back.
+    let out = headroom_in(&dir, &["--config", &cfg, "apply", "--undo", "1", "--yes", "--store", &store]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(group(&p.seed).await.0, GROUP, "restored");
+    assert!(text(&out.stdout).contains("not checked for an undo"), "{}", text(&out.stdout));
+}
