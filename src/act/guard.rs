@@ -901,6 +901,189 @@ fn budget(c: &Context) -> Verdict {
 mod tests {
     use super::*;
 
+    use crate::aws::GroupConfig;
+
+    fn group(min: i32, desired: i32, max: i32) -> Current {
+        Current::Group(GroupConfig {
+            name: "web".into(),
+            min,
+            max,
+            desired,
+            in_service: desired,
+            tags: vec![("headroom:apply".into(), "true".into())],
+            mix: None,
+            policies: vec![],
+            refresh: None,
+        })
+    }
+
+    /// The verdicts of one change on `current` with everything else allowing, after `edit`.
+    static CFG: std::sync::LazyLock<crate::config::Config> = std::sync::LazyLock::new(|| crate::config::Config::embedded().unwrap());
+    static PEAKS: Peaks = Peaks {
+        instances: Some((1.0, 0)),
+        rcu: None,
+        wcu: None,
+    };
+
+    fn verdicts<'a>(current: &'a Current, before: &Setting, after: &Setting, edit: impl FnOnce(&mut Context<'a>)) -> Vec<Verdict> {
+        let cfg: &'static crate::config::Config = &CFG;
+        let peaks = &PEAKS;
+        let path = std::path::Path::new("/nonexistent/stop-apply");
+        let mut c = Context {
+            cfg: &cfg.headroom.apply,
+            pricing: &cfg.pricing,
+            timezone: chrono_tz::UTC,
+            now: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            resource: "asg/web",
+            current,
+            last_change_at: None,
+            actions_last_day: 0,
+            table_decreases_today: 0,
+            last_table_decrease_at: None,
+            snapshot_partial: Some(false),
+            peaks,
+            headroom_percent: 20.0,
+            kill_switch_present: false,
+            kill_switch: path,
+            undo_of: None,
+            basis: None,
+            firing: &[],
+            evidence_at: Some(1_800_000_000 - 60),
+            max_evidence_age_s: 600,
+            monthly_increase_usd: None,
+            operator_change: None,
+            region: "us-east-1",
+        };
+        edit(&mut c);
+        check(before, after, &c)
+    }
+
+    fn blocked(v: &[Verdict]) -> Vec<&'static str> {
+        v.iter().filter(|v| !v.allowed).map(|v| v.guard).collect()
+    }
+
+    fn size(min: i32, desired: i32, max: i32) -> Setting {
+        Setting::Size { min, max, desired }
+    }
+
+    #[test]
+    fn every_guardrail_is_named_and_run_in_order() {
+        let g = group(2, 4, 8);
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 5, 8), |_| {});
+        assert_eq!(v.iter().map(|v| v.guard).collect::<Vec<_>>(), GUARDS.to_vec());
+        assert!(blocked(&v).is_empty(), "{v:#?}");
+    }
+
+    #[test]
+    fn no_decrease_while_an_alert_fires_or_the_group_sits_at_its_max() {
+        let firing = ["the alert “CPU 91 % on asg/web”".to_string()];
+        let g = group(2, 4, 8);
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 3, 8), |c| c.firing = &firing);
+        assert_eq!(blocked(&v), vec!["incident"]);
+        assert!(
+            v[6].reason.contains("desired 4 → 3") && v[6].reason.contains("CPU 91 %"),
+            "{}",
+            v[6].reason
+        );
+        // An increase is allowed during the incident.
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 5, 8), |c| c.firing = &firing);
+        assert!(blocked(&v).is_empty());
+        // At its max: a lower min is a decrease too.
+        let at_max = group(3, 8, 8);
+        let v = verdicts(&at_max, &size(3, 8, 8), &size(2, 8, 8), |_| {});
+        assert_eq!(blocked(&v), vec!["incident"]);
+        // A higher target and a larger spot share are decreases.
+        let t = |v: f64| Setting::Target {
+            policy: "cpu".into(),
+            value: v,
+        };
+        assert_eq!(decreases(&t(50.0), &t(60.0)).len(), 1);
+        assert!(decreases(&t(60.0), &t(50.0)).is_empty());
+    }
+
+    #[test]
+    fn an_undo_skips_the_limits_of_new_changes_and_the_kill_switch_gives_the_manual_command() {
+        let g = group(2, 8, 10);
+        // Back from 8 to 3 within the cooldown, below the floor, past the step and the budget.
+        let peaks = Peaks {
+            instances: Some((6.0, 0)),
+            ..Default::default()
+        };
+        let left = size(2, 8, 10);
+        let v = verdicts(&g, &size(2, 8, 10), &size(2, 3, 8), |c| {
+            c.undo_of = Some(7);
+            c.basis = Some(&left);
+            c.peaks = &peaks;
+            c.last_change_at = Some(1_800_000_000 - 60);
+            c.actions_last_day = 99;
+            c.snapshot_partial = Some(true);
+        });
+        assert!(blocked(&v).is_empty(), "{v:#?}");
+        // The same change as new advice: step, cooldown, floor, complete-data, budget block.
+        let v = verdicts(&g, &size(2, 8, 10), &size(2, 3, 8), |c| {
+            c.peaks = &peaks;
+            c.last_change_at = Some(1_800_000_000 - 60);
+            c.actions_last_day = 99;
+            c.snapshot_partial = Some(true);
+        });
+        assert_eq!(blocked(&v), vec!["step", "cooldown", "floor", "complete-data", "daily-budget"]);
+        // The kill switch refuses an undo, with the command that restores by hand.
+        let v = verdicts(&g, &size(2, 8, 10), &size(2, 3, 8), |c| {
+            c.undo_of = Some(7);
+            c.kill_switch_present = true;
+        });
+        assert_eq!(blocked(&v), vec!["kill-switch"]);
+        assert!(
+            v[0].reason.contains(
+                "aws autoscaling update-auto-scaling-group --region us-east-1 --auto-scaling-group-name web --min-size 2 --max-size 8 --desired-capacity 3"
+            ),
+            "{}",
+            v[0].reason
+        );
+    }
+
+    #[test]
+    fn a_resource_changed_since_the_decision_is_refused_naming_the_difference() {
+        let g = group(2, 8, 10);
+        let basis = size(2, 4, 8);
+        let v = verdicts(&g, &size(2, 8, 10), &size(2, 5, 8), |c| c.basis = Some(&basis));
+        assert_eq!(blocked(&v), vec!["unchanged"]);
+        assert!(v[2].reason.starts_with("desired 4 → 8, max 8 → 10"), "{}", v[2].reason);
+        // A table's auto-scaling bounds count only when the decision recorded them.
+        let t = |mode: &str, rcu: Option<i64>, scaling: Option<(i64, i64)>| Setting::Table {
+            mode: mode.into(),
+            rcu,
+            wcu: rcu,
+            read_scaling: scaling,
+            write_scaling: None,
+        };
+        assert!(differences(&t("PROVISIONED", Some(5), None), &t("PROVISIONED", Some(5), Some((5, 50)))).is_empty());
+        assert_eq!(
+            differences(&t("PROVISIONED", Some(5), None), &t("PAY_PER_REQUEST", None, None)),
+            vec!["billing mode PROVISIONED → PAY_PER_REQUEST"]
+        );
+    }
+
+    #[test]
+    fn an_increase_above_the_monthly_limit_old_data_and_an_operators_change_block() {
+        let g = group(2, 4, 8);
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 6, 8), |c| c.monthly_increase_usd = Some(1500.0));
+        assert_eq!(blocked(&v), vec!["cost"]);
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 5, 8), |c| c.evidence_at = Some(1_800_000_000 - 601));
+        assert_eq!(blocked(&v), vec!["complete-data"]);
+        let v = verdicts(&g, &size(2, 4, 8), &size(2, 5, 8), |c| {
+            c.operator_change = Some("desired 5 → 4 changed by hand")
+        });
+        assert_eq!(blocked(&v), vec!["operator"]);
+        // Opt-in compares the tag exactly, as IAM does.
+        let mut tagged = group(2, 4, 8);
+        if let Current::Group(g) = &mut tagged {
+            g.tags = vec![("headroom:apply".into(), "TRUE".into())];
+        }
+        let v = verdicts(&tagged, &size(2, 4, 8), &size(2, 5, 8), |_| {});
+        assert_eq!(blocked(&v), vec!["opt-in"]);
+    }
+
     #[test]
     fn a_group_peak_is_cpu_times_the_capacity_in_force() {
         // CPU 50 % on 4 instances (2.0), then 90 % on 2 (1.8), then 60 % on 4 (2.4).
