@@ -347,6 +347,37 @@ mod tests {
         (out.into_iter().next().unwrap(), cfg)
     }
 
+    /// A group resized from 4 to 2 after 3 days at 20 % CPU: sized by the load in
+    /// instance-equivalents (20 % × the 4 instances that ran then = 0.8), it needs
+    /// ⌈0.8 × 100 × (1 + h) ÷ target⌉ = 2 and is optimized; sized by today's 2 × 20 % it
+    /// would be told to go to 1, and the next cycle lower again (the ratchet).
+    #[test]
+    fn a_resized_group_is_sized_by_the_load_then_and_converges() {
+        let cfg = Config::embedded().unwrap();
+        let a = &cfg.headroom.advice;
+        let r = ResourceId::asg("web");
+        let cpu = grid(NOW - 3 * 86_400, NOW, |_| 20.0);
+        let desired = grid(NOW - 3 * 86_400, NOW, |_| 4.0);
+        let g = asg("web", 1, 2, 8, "m5.large");
+        let snap = snapshot(
+            NOW,
+            vec![g.clone()],
+            vec![
+                series(&r, Signal::CpuPercent, cpu.clone()),
+                series(&r, Signal::DesiredCapacity, desired),
+            ],
+        );
+        let f = analyze(&snap, a, &cfg.pricing, NOW).remove(0);
+        let need = |units: f64| ((units * 100.0 * (1.0 + a.headroom / 100.0) / a.target_utilization) - 1e-9).ceil() as i32;
+        assert_eq!(f.recommended_desired, Some(need(0.2 * 4.0)));
+        assert_eq!(f.recommended_desired, Some(2));
+        assert_eq!(f.sizing, Sizing::Optimized);
+        // Without the desired-capacity series, today's count stands in: 2 × 20 % → 1.
+        let snap = snapshot(NOW, vec![g], vec![series(&r, Signal::CpuPercent, cpu)]);
+        let f = analyze(&snap, a, &cfg.pricing, NOW).remove(0);
+        assert_eq!(f.recommended_desired, Some(need(0.2 * 2.0)));
+    }
+
     #[test]
     fn ten_hours_of_history_holds_back() {
         let (f, _) = run(asg("web", 2, 6, 10, "t3.large"), wave(10.0 / 24.0, 10.0, 10.0), None);

@@ -70,7 +70,7 @@ pub(crate) async fn peer(extra: &[(&'static str, Fault)]) -> Peer {
     }
 }
 
-fn config(endpoint: &str, tag: &str) -> Config {
+pub(crate) fn config(endpoint: &str, tag: &str) -> Config {
     let mut c = config_for(endpoint);
     c.headroom.apply.mode = ApplyMode::Approve;
     c.headroom.apply.kill_switch = temp_dir(tag).join("stop-apply");
@@ -78,11 +78,11 @@ fn config(endpoint: &str, tag: &str) -> Config {
     c
 }
 
-async fn api(cfg: &Config) -> SdkAws {
+pub(crate) async fn api(cfg: &Config) -> SdkAws {
     sdk::connect(&cfg.headroom.aws, "us-east-1").await
 }
 
-fn advisory(fp: &str, kind: Kind, resource: &str, action: Action) -> Advisory {
+pub(crate) fn advisory(fp: &str, kind: Kind, resource: &str, action: Action) -> Advisory {
     Advisory {
         fingerprint: fp.into(),
         kind,
@@ -102,7 +102,7 @@ fn cpu_query() -> MetricQuery {
 
 /// A committed cycle: these advisories, a CPU series of `web` at `cpu` % (desired 4
 /// throughout), consumed read units of `chats` at `rcu_per_s`, complete or partial.
-fn commit(store: &mut Sqlite, now: DateTime<Utc>, advisories: Vec<Advisory>, cpu: f64, rcu_per_s: f64, partial: bool) {
+pub(crate) fn commit(store: &mut Sqlite, now: DateTime<Utc>, advisories: Vec<Advisory>, cpu: f64, rcu_per_s: f64, partial: bool) {
     let t0 = now.timestamp() / 300 * 300;
     let pts = |v: f64| (1..=24).map(|k| (t0 - k * 300, v)).rev().collect::<Vec<_>>();
     let mut snap = Snapshot::bare(now.timestamp(), vec![], vec![]);
@@ -225,7 +225,7 @@ pub(crate) async fn group(seed: &aws_config::SdkConfig) -> ((i32, i32, i32), Vec
     )
 }
 
-async fn table(seed: &aws_config::SdkConfig) -> (String, i64, i64, Vec<(String, i32, i32)>) {
+pub(crate) async fn table(seed: &aws_config::SdkConfig) -> (String, i64, i64, Vec<(String, i32, i32)>) {
     let d = aws_sdk_dynamodb::Client::new(seed);
     let t = d.describe_table().table_name("chats").send().await.unwrap();
     let t = t.table().unwrap();
@@ -855,7 +855,7 @@ async fn headroom_apply_shows_the_plan_applies_with_yes_and_audit_lists_it() {
 }
 
 /// A committed cycle's report carrying these advisories (what the daemon hands auto mode).
-fn report_with(advisories: Vec<Advisory>, now: DateTime<Utc>) -> headroom::runtime::CycleReport {
+pub(crate) fn report_with(advisories: Vec<Advisory>, now: DateTime<Utc>) -> headroom::runtime::CycleReport {
     headroom::runtime::CycleReport {
         scope: Scope::new("default", "us-east-1"),
         snapshot: std::sync::Arc::new(Snapshot::bare(now.timestamp(), vec![], vec![])),

@@ -285,3 +285,118 @@ async fn a_change_whose_process_died_is_settled_by_the_next_cycle_and_can_be_und
     assert_eq!(group(&p.seed).await.0, GROUP, "restored");
     assert!(text(&out.stdout).contains("not checked for an undo"), "{}", text(&out.stdout));
 }
+
+/// Auto mode never reverts an operator's hand change: a table switched to on-demand by
+/// headroom and switched back by hand stays as the operator left it over five cycles (one
+/// `blocked` audit row a day says why); the info-severity change was announced with its audit
+/// id, before → after and the undo command, through a route that only takes warnings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mode_announces_its_changes_and_never_reverts_a_hand_change() {
+    use crate::apply::{advisory, api, commit, config, report_with, table};
+    use headroom::config::{ApplyMode, NotifyCfg, ReceiverCfg, ReceiverKind, RouteCfg, SlackCfg, SlackTarget};
+    use headroom::domain::*;
+    use headroom::store::{Audit, Sqlite};
+    let p = peer(&[]).await;
+    let files = temp_dir("apply-auto-files");
+    let mut cfg = config(&p.proxy.url, "apply-auto-flip");
+    cfg.headroom.apply.mode = ApplyMode::Auto;
+    let d = NotifyCfg::default();
+    cfg.headroom.notify = NotifyCfg {
+        receivers: vec![ReceiverCfg {
+            name: "files".into(),
+            kind: ReceiverKind::Slack(SlackCfg {
+                target: SlackTarget::Dir(files.clone()),
+                channel: None,
+                timeout_s: 5,
+            }),
+        }],
+        // The shipped default: warnings and worse.
+        routes: vec![RouteCfg::to(&["files"], Severity::Warning, &d)],
+        ..d
+    };
+    let api = api(&cfg).await;
+    let mut on_demand = advisory(
+        "fp-flip",
+        Kind::Dynamodb,
+        "table/chats",
+        Action::SetTableCapacity {
+            table: "chats".into(),
+            mode: "PAY_PER_REQUEST".into(),
+            rcu: None,
+            wcu: None,
+            rcu_autoscale: None,
+            wcu_autoscale: None,
+        },
+    );
+    on_demand.severity = Severity::Info;
+    let t0 = Utc::now();
+    let mut store = Sqlite::in_memory().unwrap();
+    commit(&mut store, t0, vec![on_demand.clone()], 30.0, 1.0, false);
+    let shared = headroom::runtime::shared(store);
+    let made = headroom::runtime::apply::after_cycle(&api, &cfg, &shared, &report_with(vec![on_demand.clone()], t0), t0).await;
+    assert_eq!(made, 1);
+    assert_eq!(table(&p.seed).await.0, "PAY_PER_REQUEST");
+    assert_eq!(p.proxy.count("UpdateTable"), 1);
+
+    // Announced, though the advisory is info and the route takes warnings.
+    let n = headroom::notify::Notifier::new(std::sync::Arc::new(cfg.headroom.notify.clone()));
+    let later = t0.timestamp() + cfg.headroom.notify.group_wait_s as i64 + 1;
+    n.pump(&shared, later).await.unwrap();
+    let sent: Vec<String> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "one message: {sent:?}");
+    for needle in [
+        "APPLIED (audit #1)",
+        "PROVISIONED 25 RCU / 10 WCU",
+        "PAY_PER_REQUEST",
+        "headroom apply --undo 1 --yes",
+    ] {
+        assert!(sent[0].contains(needle), "{needle} in {}", sent[0]);
+    }
+
+    // The operator switches it back by hand; five hourly cycles propose on-demand again.
+    aws_sdk_dynamodb::Client::new(&p.seed)
+        .update_table()
+        .table_name("chats")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::Provisioned)
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(25)
+                .write_capacity_units(10)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A cycle on which the advice is absent resolves it; when it comes back it is open again
+    // (the flip-flop the issue saw).
+    {
+        let mut s = headroom::runtime::lock_store(&shared);
+        commit(&mut s, t0 + chrono::Duration::minutes(30), vec![], 30.0, 1.0, false);
+    }
+    for h in 1..=5 {
+        let now = t0 + chrono::Duration::hours(h);
+        {
+            let mut s = headroom::runtime::lock_store(&shared);
+            commit(&mut s, now, vec![on_demand.clone()], 30.0, 1.0, false);
+        }
+        let made = headroom::runtime::apply::after_cycle(&api, &cfg, &shared, &report_with(vec![on_demand.clone()], now), now).await;
+        assert_eq!(made, 0, "cycle {h}");
+        assert_eq!(table(&p.seed).await.0, "PROVISIONED", "cycle {h}: the operator's setting stands");
+    }
+    assert_eq!(p.proxy.count("UpdateTable"), 1, "headroom never switched it again");
+    let store = headroom::runtime::lock_store(&shared);
+    let rows = store.audit_rows(None, None, 100).unwrap();
+    let blocked: Vec<_> = rows.iter().filter(|r| r.outcome == "blocked").collect();
+    assert_eq!(blocked.len(), 1, "one blocked row a day: {rows:#?}");
+    let reasons = blocked[0].reasons.as_ref().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("operator: billing mode PAY_PER_REQUEST → PROVISIONED changed by hand since audit #1")),
+        "{reasons:?}"
+    );
+}
