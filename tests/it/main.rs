@@ -3,6 +3,7 @@
 
 mod advice;
 mod apply;
+mod apply_random;
 mod apply_safety;
 mod bad_days;
 mod cli;
