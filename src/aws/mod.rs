@@ -13,6 +13,7 @@
 //! API request: callers drive pagination so they can count calls.
 
 mod changes;
+pub mod iam;
 pub mod sdk;
 pub mod simulated;
 pub mod synthetic;

@@ -133,6 +133,22 @@ pub enum Command {
         #[command(subcommand)]
         action: notify::NotifyAction,
     },
+    /// The IAM policies headroom needs, made from the config (the opt-in tag of [apply]).
+    Iam {
+        #[command(subcommand)]
+        action: IamAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IamAction {
+    /// Print the read-only policy (what a cycle reads), or with --apply the policy `headroom
+    /// apply` and auto mode need, as IAM JSON.
+    Policy {
+        /// The apply policy instead of the read-only one.
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -280,6 +296,20 @@ pub fn main() -> ExitCode {
         Command::Notify { action } => rt.block_on(notify::notify(&cli.config, action)).unwrap_or_else(|c| c),
         Command::Apply(a) => rt.block_on(apply::apply(&cli.config, a)).unwrap_or_else(|c| c),
         Command::Audit(a) => apply::audit(&cli.config, a).unwrap_or_else(|c| c),
+        Command::Iam {
+            action: IamAction::Policy { apply },
+        } => match load_config(&cli.config) {
+            Ok(cfg) => {
+                let p = if apply {
+                    crate::aws::iam::apply_policy(&cfg)
+                } else {
+                    crate::aws::iam::readonly_policy()
+                };
+                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(c) => c,
+        },
     }
 }
 
