@@ -381,7 +381,37 @@ impl Changes for SdkAws {
                 .write_capacity_units(w)
                 .build()
                 .map_err(|e| invalid("dynamodb", "UpdateTable", e.to_string()))?;
-            call = call.provisioned_throughput(pt);
+            call = call.provisioned_throughput(pt.clone());
+            // Leaving on-demand, AWS needs every global secondary index's throughput too: each
+            // gets the table's (its own traffic is not measured separately).
+            let table = self
+                .change
+                .dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "DescribeTable", e))?;
+            let t = table.table();
+            let on_demand = t
+                .and_then(|t| t.billing_mode_summary())
+                .and_then(|b| b.billing_mode())
+                .is_some_and(|m| m.as_str() == "PAY_PER_REQUEST");
+            if on_demand {
+                for gsi in t.map(|t| t.global_secondary_indexes()).unwrap_or_default() {
+                    let Some(index) = gsi.index_name() else { continue };
+                    let update = aws_sdk_dynamodb::types::UpdateGlobalSecondaryIndexAction::builder()
+                        .index_name(index)
+                        .provisioned_throughput(pt.clone())
+                        .build()
+                        .map_err(|e| invalid("dynamodb", "UpdateTable", e.to_string()))?;
+                    call = call.global_secondary_index_updates(
+                        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                            .update(update)
+                            .build(),
+                    );
+                }
+            }
         }
         call.send().await.map_err(|e| classify("dynamodb", "UpdateTable", e))?;
         Ok(())

@@ -200,7 +200,10 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             .await
             .map_err(|e| match e {
                 act::ActError::NotAppliable(m) => fail(m, ""),
-                act::ActError::Aws(e) => fail(format!("reading the resource: {e}"), e.hint()),
+                act::ActError::Aws(e) => fail(
+                    format!("reading the resource: {e}"),
+                    "nothing was changed; run the same command again once AWS answers (headroom never retries a change on its own)",
+                ),
                 act::ActError::Store(e) => fail(e, ""),
             })?;
         // What fresh data decides, against what the stored advisory (the one shown and

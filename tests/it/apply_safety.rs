@@ -400,3 +400,67 @@ async fn auto_mode_announces_its_changes_and_never_reverts_a_hand_change() {
         "{reasons:?}"
     );
 }
+
+/// Leaving on-demand, a table's global secondary indexes get provisioned throughput too (AWS
+/// refuses the switch without it): each gets the table's.
+#[tokio::test]
+async fn switching_a_table_to_provisioned_sets_its_indexes_throughput() {
+    use crate::apply::{advisory, api, commit, config};
+    use headroom::act::{self, Outcome};
+    use headroom::domain::*;
+    use headroom::store::{Audit, Sqlite};
+    let p = peer(&[]).await;
+    let cfg = config(&p.proxy.url, "apply-gsi");
+    let api = api(&cfg).await;
+    let now = Utc::now();
+    let down = advisory(
+        "fp-od",
+        Kind::Dynamodb,
+        "table/chats",
+        Action::SetTableCapacity {
+            table: "chats".into(),
+            mode: "PAY_PER_REQUEST".into(),
+            rcu: None,
+            wcu: None,
+            rcu_autoscale: None,
+            wcu_autoscale: None,
+        },
+    );
+    let mut store = Sqlite::in_memory().unwrap();
+    commit(&mut store, now, vec![down.clone()], 30.0, 1.0, false);
+    let plan = act::plan_advisory(
+        &api,
+        &store,
+        &cfg,
+        "default/us-east-1",
+        &down,
+        |_, _| Default::default(),
+        &act::Seen::default(),
+        now,
+    )
+    .await
+    .unwrap();
+    let o = act::apply(&api, &mut store, &cfg, &plan, "approve", now).await.unwrap();
+    assert!(matches!(o, Outcome::Applied { audit_id: 1, .. }), "{o:?}");
+    // Back to provisioned 25/10 (the table's setting before), as an undo: at once.
+    let row = store.audit_row(1).unwrap().unwrap();
+    let plan = act::plan_undo(&api, &store, &cfg, &row, |_, _| Default::default(), now)
+        .await
+        .unwrap();
+    let o = act::apply(&api, &mut store, &cfg, &plan, "undo", now).await.unwrap();
+    assert!(matches!(o, Outcome::Applied { .. }), "{o:?} {:#?}", plan.verdicts);
+    let t = aws_sdk_dynamodb::Client::new(&p.seed)
+        .describe_table()
+        .table_name("chats")
+        .send()
+        .await
+        .unwrap();
+    let t = t.table().unwrap();
+    let gsi = &t.global_secondary_indexes()[0];
+    let pt = gsi.provisioned_throughput().unwrap();
+    assert_eq!(
+        (pt.read_capacity_units(), pt.write_capacity_units()),
+        (Some(25), Some(10)),
+        "{gsi:?}"
+    );
+}
