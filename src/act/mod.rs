@@ -521,14 +521,13 @@ impl Seen {
     }
 }
 
-/// Plans applying `advisory`: reads the resource, works out the setting it asks for, and
-/// runs the guardrails.
+/// Plans applying `advisory` of `scope`: reads the resource, works out the setting it asks
+/// for, and runs the guardrails on the facts of the store and what the caller `seen`.
 pub async fn plan_advisory<A: Changes, S: Audit + ?Sized>(
     api: &A,
     store: &S,
     cfg: &Config,
-    scope: &str,
-    advisory: &Advisory,
+    (scope, advisory): (&str, &Advisory),
     peaks: impl FnOnce(&str, &Current) -> Peaks,
     seen: &Seen,
     now: DateTime<Utc>,

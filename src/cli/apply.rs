@@ -196,7 +196,7 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
                 snapshot.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
             })
         };
-        let mut plan = act::plan_advisory(&api, &store, &cfg, &adv.scope, &adv.advisory, peaks, &seen, now)
+        let mut plan = act::plan_advisory(&api, &store, &cfg, (&adv.scope, &adv.advisory), peaks, &seen, now)
             .await
             .map_err(|e| match e {
                 act::ActError::NotAppliable(m) => fail(m, ""),

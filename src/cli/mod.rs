@@ -754,7 +754,7 @@ async fn demo_plan(
         })
     };
     let seen = crate::act::Seen::of(snap, &report.advisories, false);
-    match crate::act::plan_advisory(sim, &locked, cfg, &report.scope.key(), a, peaks, &seen, now).await {
+    match crate::act::plan_advisory(sim, &locked, cfg, (&report.scope.key(), a), peaks, &seen, now).await {
         Ok(p) => Some(p),
         Err(e) => {
             eprintln!("warning: the demo's apply plan: {e}");

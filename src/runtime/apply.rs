@@ -139,7 +139,7 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
             })
         };
         let seen = act::Seen::of(snap, &report.advisories, true);
-        let plan = match act::plan_advisory(api, &locked, cfg, &scope, a, peaks, &seen, now).await {
+        let plan = match act::plan_advisory(api, &locked, cfg, (&scope, a), peaks, &seen, now).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(scope = %scope, fingerprint = %act::short(&a.fingerprint), error = %e, "cannot plan the advisory's change");

@@ -175,7 +175,7 @@ fn peaks_from(store: &Sqlite, now: DateTime<Utc>) -> impl Fn(&str, &act::Current
 }
 
 async fn plan_for(api: &SdkAws, store: &Sqlite, cfg: &Config, a: &Advisory, now: DateTime<Utc>) -> Plan {
-    act::plan_advisory(api, store, cfg, SCOPE, a, peaks_from(store, now), &act::Seen::default(), now)
+    act::plan_advisory(api, store, cfg, (SCOPE, a), peaks_from(store, now), &act::Seen::default(), now)
         .await
         .unwrap_or_else(|e| panic!("plan {}: {e}", a.fingerprint))
 }

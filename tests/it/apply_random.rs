@@ -104,7 +104,8 @@ async fn random_sequences_keep_the_floor_and_settle_every_row() {
         let group = Group(Mutex::new(4));
         let mut store = Sqlite::in_memory().unwrap();
         // The series the floor reads: CPU % and desired capacity, one point a period.
-        let (mut cpu, mut desired): (Vec<(Ts, f64)>, Vec<(Ts, f64)>) = (vec![], vec![]);
+        let mut cpu: Vec<(Ts, f64)> = vec![];
+        let mut desired: Vec<(Ts, f64)> = vec![];
         let mut t: Ts = 1_800_000_000;
         // What headroom last decided against (an advisory's basis), possibly stale.
         let mut basis = size(4);
@@ -166,7 +167,7 @@ async fn random_sequences_keep_the_floor_and_settle_every_row() {
                             _ => None,
                         })
                     };
-                    let plan = act::plan_advisory(&group, &store, &cfg, SCOPE, &a, peaks, &seen, now)
+                    let plan = act::plan_advisory(&group, &store, &cfg, (SCOPE, &a), peaks, &seen, now)
                         .await
                         .unwrap();
                     let before = *group.0.lock().unwrap();
