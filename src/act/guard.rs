@@ -109,6 +109,8 @@ pub struct Context<'a> {
     /// Capacity decreases of this table headroom made since 00:00 UTC, and the last one.
     pub table_decreases_today: u32,
     pub last_table_decrease_at: Option<Ts>,
+    /// Switches of this table from provisioned to on-demand headroom made in the last 24 h.
+    pub on_demand_switches_last_day: u32,
     /// Whether the scope's newest cycle in the store was partial; None when it has none.
     pub snapshot_partial: Option<bool>,
     pub peaks: &'a Peaks,
@@ -745,9 +747,17 @@ fn floor(before: &Setting, after: &Setting, c: &Context) -> Verdict {
 pub const TABLE_DECREASES_FREE: u32 = 4;
 pub const TABLE_DECREASES_MAX: u32 = 27;
 
+/// AWS allows a table 4 switches from provisioned to on-demand in any 24 hours.
+pub const ON_DEMAND_SWITCHES_PER_DAY: u32 = 4;
+
 fn table_decreases(before: &Setting, after: &Setting, c: &Context) -> Verdict {
     let (
-        Setting::Table { rcu: r1, wcu: w1, .. },
+        Setting::Table {
+            rcu: r1,
+            wcu: w1,
+            mode: m1,
+            ..
+        },
         Setting::Table {
             mode, rcu: r2, wcu: w2, ..
         },
@@ -755,6 +765,20 @@ fn table_decreases(before: &Setting, after: &Setting, c: &Context) -> Verdict {
     else {
         return allow("table-decreases", "not a table");
     };
+    if m1 == "PROVISIONED" && mode == "PAY_PER_REQUEST" {
+        let n = c.on_demand_switches_last_day;
+        return if n >= ON_DEMAND_SWITCHES_PER_DAY {
+            block(
+                "table-decreases",
+                format!("{n} switches to on-demand in the last 24 h: AWS allows {ON_DEMAND_SWITCHES_PER_DAY} a table in any 24 hours"),
+            )
+        } else {
+            allow(
+                "table-decreases",
+                format!("{n} of {ON_DEMAND_SWITCHES_PER_DAY} switches to on-demand in the last 24 h"),
+            )
+        };
+    }
     let down = |a: &Option<i64>, b: &Option<i64>| matches!((a, b), (Some(a), Some(b)) if b < a);
     if mode != "PROVISIONED" || !(down(r1, r2) || down(w1, w2)) {
         return allow("table-decreases", "no provisioned capacity decrease");
@@ -940,6 +964,7 @@ mod tests {
             actions_last_day: 0,
             table_decreases_today: 0,
             last_table_decrease_at: None,
+            on_demand_switches_last_day: 0,
             snapshot_partial: Some(false),
             peaks,
             headroom_percent: 20.0,
@@ -1082,6 +1107,37 @@ mod tests {
         }
         let v = verdicts(&tagged, &size(2, 4, 8), &size(2, 5, 8), |_| {});
         assert_eq!(blocked(&v), vec!["opt-in"]);
+    }
+
+    #[test]
+    fn a_fifth_switch_to_on_demand_in_a_day_is_refused() {
+        let t = |mode: &str| Setting::Table {
+            mode: mode.into(),
+            rcu: Some(5),
+            wcu: Some(5),
+            read_scaling: None,
+            write_scaling: None,
+        };
+        let table = Current::Table(crate::aws::TableConfig {
+            name: "chats".into(),
+            mode: "PROVISIONED".into(),
+            rcu: Some(5),
+            wcu: Some(5),
+            decreases_today: 0,
+            tags: vec![("headroom:apply".into(), "true".into())],
+            read_scaling: None,
+            write_scaling: None,
+        });
+        let v = verdicts(&table, &t("PROVISIONED"), &t("PAY_PER_REQUEST"), |c| {
+            c.resource = "table/chats";
+            c.on_demand_switches_last_day = ON_DEMAND_SWITCHES_PER_DAY - 1;
+        });
+        assert!(blocked(&v).is_empty(), "{v:#?}");
+        let v = verdicts(&table, &t("PROVISIONED"), &t("PAY_PER_REQUEST"), |c| {
+            c.resource = "table/chats";
+            c.on_demand_switches_last_day = ON_DEMAND_SWITCHES_PER_DAY;
+        });
+        assert_eq!(blocked(&v), vec!["table-decreases"]);
     }
 
     #[test]

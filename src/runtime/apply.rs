@@ -44,6 +44,9 @@ impl<S: Audit> Audit for Locked<S> {
     fn last_made(&self, scope: &str, resource: &str) -> Result<Option<AuditRow>, StoreError> {
         self.with(|s| s.last_made(scope, resource))
     }
+    fn on_demand_switches(&self, scope: &str, resource: &str, since: i64) -> Result<u32, StoreError> {
+        self.with(|s| s.on_demand_switches(scope, resource, since))
+    }
     fn last_snapshot_at(&self, scope: &str) -> Result<Option<i64>, StoreError> {
         self.with(|s| s.last_snapshot_at(scope))
     }

@@ -135,6 +135,8 @@ pub trait Audit: Send {
     fn actions_since(&self, since: Ts) -> Result<u32, StoreError>;
     /// A table's provisioned-capacity decreases made since `since`, and the newest.
     fn table_decreases(&self, scope: &str, resource: &str, since: Ts) -> Result<(u32, Option<Ts>), StoreError>;
+    /// A table's switches from provisioned to on-demand headroom made since `since`.
+    fn on_demand_switches(&self, scope: &str, resource: &str, since: Ts) -> Result<u32, StoreError>;
     /// Whether the scope's newest snapshot was partial (None: no snapshot).
     fn last_partial(&self, scope: &str) -> Result<Option<bool>, StoreError>;
     /// When the scope's newest snapshot was taken (None: no snapshot).
@@ -519,6 +521,16 @@ impl Audit for Sqlite {
                 |r| r.get::<_, bool>(0),
             )
             .optional()?)
+    }
+
+    fn on_demand_switches(&self, scope: &str, resource: &str, since: Ts) -> Result<u32, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM audit WHERE scope = ?1 AND resource = ?2 AND started_at >= ?3
+               AND outcome IN ('applied', 'diverged', 'unknown')
+               AND json_extract(before, '$.mode') = 'PROVISIONED' AND json_extract(intended, '$.mode') = 'PAY_PER_REQUEST'",
+            params![scope, resource, since],
+            |r| r.get::<_, i64>(0),
+        )? as u32)
     }
 
     fn last_snapshot_at(&self, scope: &str) -> Result<Option<Ts>, StoreError> {

@@ -460,6 +460,13 @@ async fn switching_a_table_to_provisioned_sets_its_indexes_throughput() {
     .unwrap();
     let o = act::apply(&api, &mut store, &cfg, &plan, "approve", now).await.unwrap();
     assert!(matches!(o, Outcome::Applied { audit_id: 1, .. }), "{o:?}");
+    // AWS allows 4 switches to on-demand a day: headroom counts its own.
+    assert_eq!(
+        store
+            .on_demand_switches("default/us-east-1", "table/chats", now.timestamp() - 86_400)
+            .unwrap(),
+        1
+    );
     // Back to provisioned 25/10 (the table's setting before), as an undo: at once.
     let row = store.audit_row(1).unwrap().unwrap();
     let plan = act::plan_undo(&api, &store, &cfg, &row, |_, _| Default::default(), now)
