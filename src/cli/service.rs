@@ -47,7 +47,17 @@ enum Source {
 
 /// The config as this run uses it: the folder's, or its service parts over the simulated
 /// account's watch config.
-fn effective(dir: &Path, source: Source) -> Result<Config, ConfigError> {
+fn effective(dir: &Path, source: Source, store: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut cfg = effective_of(dir, source)?;
+    // `run --store` names the store used: the kill switch lies beside it (unless configured).
+    if let Some(path) = store {
+        cfg.headroom.apply.kill_switch = cfg.headroom.apply.kill_switch_for(path);
+        cfg.headroom.store.path = path.to_path_buf();
+    }
+    Ok(cfg)
+}
+
+fn effective_of(dir: &Path, source: Source) -> Result<Config, ConfigError> {
     let cfg = Config::load(dir)?;
     Ok(match source {
         Source::Aws => cfg,
@@ -76,7 +86,7 @@ pub async fn run(dir: &Path, a: RunArgs) -> Result<ExitCode, ExitCode> {
         (true, None) => Source::Simulated,
         (false, None) => Source::Aws,
     };
-    let cfg = effective(dir, source).map_err(|e| {
+    let cfg = effective(dir, source, a.store.as_deref()).map_err(|e| {
         super::report_config_error(&e);
         ExitCode::from(2)
     })?;
@@ -129,6 +139,7 @@ async fn serve_scopes<A: Account + crate::aws::Changes + Send + 'static>(
 ) -> Result<ExitCode, ExitCode> {
     let names: Vec<_> = scopes.iter().map(|(_, s)| s.scope.clone()).collect();
     let health = Arc::new(Health::new(&names, now, runtime::interval_s(&cfg, now)));
+    health.set_kill_switch(&cfg.headroom.apply.kill_switch);
     let m = crate::metrics::get();
     m.config_loaded.set(now);
     let (tx, rx) = watch::channel(cfg.clone());
@@ -173,7 +184,9 @@ async fn reload_on_hup(dir: PathBuf, source: Source, tx: watch::Sender<Arc<Confi
     while hup.recv().await.is_some() {
         info!(config = %dir.display(), "SIGHUP: reloading the configuration");
         let d = dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || effective(&d, source)).await;
+        // The store in use stays the one opened at start (and its kill switch beside it).
+        let running = tx.borrow().headroom.store.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || effective(&d, source, Some(&running))).await;
         match loaded {
             Ok(Ok(new)) => {
                 let old = tx.borrow().clone();

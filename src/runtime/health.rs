@@ -25,6 +25,8 @@ struct Inner {
     started: Ts,
     interval_s: i64,
     scopes: BTreeMap<String, ScopeHealth>,
+    /// The kill switch's file, said on every answer (whether it is there).
+    kill_switch: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -43,11 +45,17 @@ impl Health {
             started,
             interval_s: interval_s.max(1),
             scopes: scopes.iter().map(|s| (s.key(), ScopeHealth::default())).collect(),
+            kill_switch: None,
         }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kill switch file `/healthz` reports on (at start and after a reload).
+    pub fn set_kill_switch(&self, path: &std::path::Path) {
+        self.lock().kill_switch = Some(path.to_path_buf());
     }
 
     /// The collect interval changed (a reload).
@@ -93,6 +101,13 @@ impl Health {
                 healthy = false;
             }
             lines.push(line);
+        }
+        if let Some(k) = &g.kill_switch {
+            lines.push(if k.exists() {
+                format!("kill switch {} present: nothing is applied", k.display())
+            } else {
+                format!("kill switch {} absent", k.display())
+            });
         }
         Verdict { healthy, lines }
     }

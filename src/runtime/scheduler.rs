@@ -176,6 +176,7 @@ where
                     Ok(()) => {
                         let c = svc.config.borrow().clone();
                         svc.health.set_interval(interval_s(&c, clock.now().timestamp()));
+                        svc.health.set_kill_switch(&c.headroom.apply.kill_switch);
                         info!(cron = %c.headroom.schedule.collect.expr, "config reloaded: in effect from the next tick");
                     }
                     Err(_) => reloads = false,

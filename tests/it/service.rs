@@ -235,6 +235,14 @@ async fn the_service_reports_health_and_metrics_speaks_systemd_and_reloads() {
     let out = headroom_in(&dir, &["health", "--addr", &http]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("ok\n"), "{}", text(&out.stdout));
+    // /healthz names the kill switch it obeys (beside the store unless configured) and whether
+    // it is there.
+    let (_, body) = get(&http, "/healthz").await.unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("kill switch ") && l.contains("stop-apply") && l.ends_with(" absent")),
+        "{body}"
+    );
 
     // /metrics parses, and its AWS call counts equal what the proxy forwarded to moto. A cycle
     // may be running while we read: compare at a moment when two reads around the proxy's
