@@ -190,16 +190,36 @@ async fn apply_then_cycle_then_apply_changes_nothing_the_second_time() {
     assert_eq!(p.proxy.count("UpdateAutoScalingGroup"), 1, "the second apply changed nothing");
 }
 
-#[tokio::test]
+/// 19 `headroom apply --yes` processes and the daemon's auto mode (in this process, on the same
+/// store file) at once on one group: one changing call, one `applied` row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_applies_on_one_resource_make_one_change() {
+    use headroom::config::{ApplyMode, Config};
     let p = peer(&[]).await;
     publish(&p.seed, 3..=HISTORY, CPU, f64::from(GROUP.1)).await;
     let cli = Cli::new("apply-race", &p.proxy.url);
     let (fp, _) = cli.check_rightsize().await.expect("a rightsize advisory on web");
+    // The daemon: the same config in auto mode, its cycle's fresh snapshot and advice.
+    let mut dcfg = Config::load(&cli.dir.join("config")).unwrap();
+    dcfg.headroom.apply.mode = ApplyMode::Auto;
+    let dcfg = std::sync::Arc::new(dcfg);
+    let api = headroom::aws::sdk::connect(&dcfg.headroom.aws, "us-east-1").await;
+    let shared = headroom::runtime::shared(headroom::store::Sqlite::open(std::path::Path::new(&cli.store)).unwrap());
+    let now = Utc::now();
+    let scope = headroom::domain::Scope::new("default", "us-east-1");
+    let (snapshot, advisories) = headroom::runtime::evaluate(&api, &dcfg, &shared, scope, now).await.unwrap();
+    assert!(advisories.iter().any(|a| a.fingerprint == fp), "the daemon sees the same advice");
+    let mut report = crate::apply::report_with(advisories, now);
+    report.snapshot = snapshot;
     const N: usize = 20;
     let args = ["apply", &fp[..12], "--yes", "--json"];
-    let runs: Vec<_> = (0..N).map(|_| cli.run(&args)).collect();
-    let outs = futures_util::future::join_all(runs).await;
+    let runs: Vec<_> = (0..N - 1).map(|_| cli.run(&args)).collect();
+    // The processes collect for about a second before they claim: the daemon joins them then.
+    let daemon = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        headroom::runtime::apply::after_cycle(&api, &dcfg, &shared, &report, now).await
+    };
+    let (outs, made) = tokio::join!(futures_util::future::join_all(runs), daemon);
     // Each process ends applied (the one that claimed the group first), blocked by the claim
     // or the cooldown it started, or — when it planned after the change was made — finds the
     // setting already in place and does nothing.
@@ -210,8 +230,12 @@ async fn concurrent_applies_on_one_resource_make_one_change() {
     };
     let outcomes: Vec<String> = outs.iter().map(outcome).collect();
     let count = |w: &str| outcomes.iter().filter(|o| *o == w).count();
-    assert_eq!(count("applied"), 1, "exactly one apply changes the group: {outcomes:?}");
-    assert_eq!(count("applied") + count("blocked") + count("in-place"), N, "{outcomes:?}");
+    assert_eq!(
+        count("applied") + made,
+        1,
+        "exactly one apply changes the group: {outcomes:?}, daemon {made}"
+    );
+    assert_eq!(count("applied") + count("blocked") + count("in-place"), N - 1, "{outcomes:?}");
     for (o, out) in outcomes.iter().zip(&outs) {
         let code = if o == "blocked" { 1 } else { 0 };
         assert_eq!(out.status.code(), Some(code), "{o}");
@@ -220,14 +244,14 @@ async fn concurrent_applies_on_one_resource_make_one_change() {
     let out = cli.run(&["audit", "--json", "--limit", "100"]).await;
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(
-        rows.len(),
-        1 + count("blocked"),
-        "every attempt that was not in place is audited: {outcomes:?}"
-    );
     let ok: Vec<_> = rows.iter().filter(|r| r["outcome"] == "applied").collect();
-    assert_eq!(ok.len(), 1);
+    assert_eq!(ok.len(), 1, "{rows:#?}");
     let winner = ok[0]["id"].as_i64().unwrap();
+    let blocked = rows.len() - 1;
+    assert!(
+        blocked >= count("blocked") && blocked <= count("blocked") + 1,
+        "every blocked attempt is audited (the daemon's too): {outcomes:?}"
+    );
     for r in rows.iter().filter(|r| r["outcome"] != "applied") {
         assert_eq!(r["outcome"], "blocked", "{r}");
         let reasons: Vec<&str> = r["reasons"].as_array().unwrap().iter().filter_map(|x| x.as_str()).collect();
@@ -239,10 +263,11 @@ async fn concurrent_applies_on_one_resource_make_one_change() {
         );
     }
     eprintln!(
-        "20 concurrent applies: {} applied, {} blocked, {} in place",
+        "20 concurrent applies: {} applied, {} blocked, {} in place by the CLI; the daemon made {made} (winner: {} mode)",
         count("applied"),
         count("blocked"),
-        count("in-place")
+        count("in-place"),
+        ok[0]["mode"]
     );
 }
 
