@@ -808,6 +808,16 @@ pub enum Setting {
     },
 }
 
+impl Setting {
+    /// A group's (min, desired, max), for the settings that carry them (a size, a migration).
+    pub fn sizes(&self) -> Option<(i32, i32, i32)> {
+        match self {
+            Setting::Size { min, max, desired } | Setting::Migration { min, max, desired, .. } => Some((*min, *desired, *max)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Advisory {
     pub fingerprint: String,

@@ -360,28 +360,14 @@ pub fn decreases(before: &Setting, after: &Setting) -> Vec<String> {
             out.push(format!("{name} {a} → {b}"));
         }
     };
+    if let (Some((min, desired, max)), Some((m2, d2, x2))) = (before.sizes(), after.sizes())
+        && std::mem::discriminant(before) == std::mem::discriminant(after)
+    {
+        down("desired", f64::from(desired), f64::from(d2));
+        down("min", f64::from(min), f64::from(m2));
+        down("max", f64::from(max), f64::from(x2));
+    }
     match (before, after) {
-        (
-            Setting::Size { min, max, desired },
-            Setting::Size {
-                min: m2,
-                max: x2,
-                desired: d2,
-            },
-        )
-        | (
-            Setting::Migration { min, max, desired, .. },
-            Setting::Migration {
-                min: m2,
-                max: x2,
-                desired: d2,
-                ..
-            },
-        ) => {
-            down("desired", f64::from(*desired), f64::from(*d2));
-            down("min", f64::from(*min), f64::from(*m2));
-            down("max", f64::from(*max), f64::from(*x2));
-        }
         (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) if v2 > value => {
             out.push(format!("target {value} → {v2} (fewer instances)"));
         }
@@ -513,28 +499,14 @@ fn step(before: &Setting, after: &Setting, c: &Context) -> Verdict {
             moves.push((name.to_string(), f64::from(a), f64::from(b), n));
         }
     };
+    if let (Some((min, desired, max)), Some((m2, d2, x2))) = (before.sizes(), after.sizes())
+        && std::mem::discriminant(before) == std::mem::discriminant(after)
+    {
+        count("desired", desired, d2);
+        count("min", min, m2);
+        count("max", max, x2);
+    }
     match (before, after) {
-        (
-            Setting::Size { min, max, desired },
-            Setting::Size {
-                min: m2,
-                max: x2,
-                desired: d2,
-            },
-        )
-        | (
-            Setting::Migration { min, max, desired, .. },
-            Setting::Migration {
-                min: m2,
-                max: x2,
-                desired: d2,
-                ..
-            },
-        ) => {
-            count("desired", *desired, *d2);
-            count("min", *min, *m2);
-            count("max", *max, *x2);
-        }
         (Setting::Target { value, .. }, Setting::Target { value: v2, .. }) if value != v2 => {
             moves.push(("target".into(), *value, *v2, None));
         }
