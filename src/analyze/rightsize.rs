@@ -1,10 +1,13 @@
 //! Right-sizing per Auto Scaling group: the utilization percentile over the lookback (CPU at
 //! p95, memory at p99.5 by default) against a target utilization with headroom on top.
 //!
-//! The fleet's load in instance-equivalents is n × u ÷ 100 (n instances in service, u the
-//! percentile in %); the recommended desired capacity is the smallest count that carries it at
-//! the target with headroom: ⌈n × u × (1 + headroom) ÷ target⌉, the larger of the CPU and the
-//! memory answer, at least 1. A fleet already at one instance whose need is half an instance
+//! The fleet's load in each period is u × n_t ÷ 100 instance-equivalents (u the period's
+//! utilization in %, n_t the instances in force then, from GroupDesiredCapacity; today's count
+//! where the group has no such series); the load is the percentile of that over the lookback
+//! (`in_force`). The recommended desired capacity is the smallest count that carries it at the
+//! target with headroom: ⌈load × (1 + headroom) ÷ target⌉, the larger of the CPU and the
+//! memory answer, at least 1. Sizing by the load, not by today's count × a percentile measured
+//! when another count ran, is what makes apply → cycle → plan converge instead of ratchet. A fleet already at one instance whose need is half an instance
 //! or less is offered the next smaller type of its family from the price table instead.
 //!
 //! Holds back below `min_history_hours` of data: "not enough history", nothing proposed.
@@ -16,7 +19,7 @@
 //! and desired capacity is left to the autoscaler.
 //!
 //! Risk score 0–4, one point each: less than 7 days of history; no memory metric; the
-//! lookback's peak CPU would exceed 100 % on the recommended count; fewer than 2 instances
+//! lookback's peak load would exceed 100 % CPU on the recommended count; fewer than 2 instances
 //! recommended (no redundancy).
 //!
 //! Pure and synchronous. May use: domain, config, analyze::stats, analyze::rules::Index.
@@ -62,7 +65,7 @@ pub struct Rightsize {
     pub memory: Option<f64>,
     pub target_utilization: f64,
     pub headroom: f64,
-    /// ⌈n × u × (1 + headroom) ÷ target⌉ by CPU and by memory.
+    /// ⌈load × (1 + headroom) ÷ target⌉ by CPU and by memory (load in percent of one instance).
     pub needed_by_cpu: Option<i32>,
     pub needed_by_memory: Option<i32>,
     pub recommended_desired: Option<i32>,
