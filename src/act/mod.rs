@@ -191,46 +191,6 @@ pub fn proposed(action: &Action, current: &Current) -> Result<Setting, String> {
     })
 }
 
-/// A resource as an advisory's basis describes it, for working out what the advisory would
-/// set (`proposed`) without reading AWS: only the fields the basis holds.
-pub fn current_of_basis(basis: Option<&Setting>) -> Option<Current> {
-    let group = |min: i32, max: i32, desired: i32, mix: Option<Mix>| {
-        Current::Group(GroupConfig {
-            name: String::new(),
-            min,
-            max,
-            desired,
-            in_service: desired,
-            tags: vec![],
-            mix,
-            policies: vec![],
-            refresh: None,
-        })
-    };
-    Some(match basis? {
-        Setting::Size { min, max, desired } => group(*min, *max, *desired, None),
-        Setting::Migration { mix, min, max, desired } => group(*min, *max, *desired, Some(mix.clone())),
-        Setting::Mix(m) => group(0, 0, 0, Some(m.clone())),
-        Setting::Target { .. } => group(0, 0, 0, None),
-        Setting::Table {
-            mode,
-            rcu,
-            wcu,
-            read_scaling,
-            write_scaling,
-        } => Current::Table(TableConfig {
-            name: String::new(),
-            mode: mode.clone(),
-            rcu: *rcu,
-            wcu: *wcu,
-            decreases_today: 0,
-            tags: vec![],
-            read_scaling: *read_scaling,
-            write_scaling: *write_scaling,
-        }),
-    })
-}
-
 /// What applying would do: the setting before and after, and every guardrail's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
@@ -487,7 +447,8 @@ pub fn facts<S: Audit + ?Sized>(
 pub struct Seen {
     pub at: Option<Ts>,
     pub partial: Option<bool>,
-    pub firing: Vec<String>,
+    /// Alerts firing: (resource, summary).
+    pub firing: Vec<(String, String)>,
     pub auto: bool,
 }
 
@@ -500,7 +461,7 @@ impl Seen {
             firing: advisories
                 .iter()
                 .filter(|a| a.kind == Kind::Alert)
-                .map(|a| format!("{}\u{1f}{}", a.resource.0, a.summary))
+                .map(|a| (a.resource.0.clone(), a.summary.clone()))
                 .collect(),
             auto,
         }
@@ -509,8 +470,7 @@ impl Seen {
     fn firing_on(&self, resource: &str) -> Vec<String> {
         self.firing
             .iter()
-            .filter_map(|f| f.split_once('\u{1f}'))
-            .filter(|(r, _)| *r == resource)
+            .filter(|(r, _)| r == resource)
             .map(|(_, what)| format!("the alert “{what}”"))
             .collect()
     }
@@ -1111,6 +1071,17 @@ pub fn describe(s: &Setting) -> String {
             }
             s
         }
+    }
+}
+
+/// The lookback's peaks of a resource from a cycle's snapshot (the daemon's, or the fresh one
+/// `headroom apply` collects), for `plan_advisory`.
+pub fn snapshot_peaks(snap: &crate::domain::Snapshot) -> impl Fn(&str, &Current) -> Peaks + '_ {
+    move |resource, current| {
+        let id = crate::domain::ResourceId(resource.to_string());
+        peaks_of(current, |signal| {
+            snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
+        })
     }
 }
 

@@ -111,6 +111,30 @@ impl SdkAws {
     }
 }
 
+impl SdkAws {
+    /// DescribeTable of one table, as `act/` reads it before and during a change.
+    async fn describe_table(&self, name: &str) -> Result<aws_sdk_dynamodb::types::TableDescription, AwsError> {
+        let out = self
+            .dynamodb()
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "DescribeTable", e))?;
+        out.table
+            .ok_or_else(|| not_found("dynamodb", "DescribeTable", format!("table {name}")))
+    }
+}
+
+/// A table's billing mode as DescribeTable says it (PROVISIONED when it says nothing: tables
+/// created before on-demand existed have no summary).
+fn billing_mode(t: &aws_sdk_dynamodb::types::TableDescription) -> String {
+    t.billing_mode_summary()
+        .and_then(|b| b.billing_mode())
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "PROVISIONED".into())
+}
+
 fn dimension(read: bool) -> ScalableDimension {
     if read {
         ScalableDimension::DynamoDbTableReadCapacityUnits
@@ -317,21 +341,8 @@ impl Changes for SdkAws {
     }
 
     async fn read_table(&self, name: &str) -> Result<TableConfig, AwsError> {
-        let out = self
-            .dynamodb()
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb", "DescribeTable", e))?;
-        let t = out
-            .table()
-            .ok_or_else(|| not_found("dynamodb", "DescribeTable", format!("table {name}")))?;
-        let mode = t
-            .billing_mode_summary()
-            .and_then(|b| b.billing_mode())
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_else(|| "PROVISIONED".into());
+        let t = &self.describe_table(name).await?;
+        let mode = billing_mode(t);
         let pt = t.provisioned_throughput();
         let positive = |v: Option<i64>| v.filter(|x| *x > 0);
         let mut tags = vec![];
@@ -384,21 +395,9 @@ impl Changes for SdkAws {
             call = call.provisioned_throughput(pt.clone());
             // Leaving on-demand, AWS needs every global secondary index's throughput too: each
             // gets the table's (its own traffic is not measured separately).
-            let table = self
-                .change
-                .dynamodb
-                .describe_table()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "DescribeTable", e))?;
-            let t = table.table();
-            let on_demand = t
-                .and_then(|t| t.billing_mode_summary())
-                .and_then(|b| b.billing_mode())
-                .is_some_and(|m| m.as_str() == "PAY_PER_REQUEST");
-            if on_demand {
-                for gsi in t.map(|t| t.global_secondary_indexes()).unwrap_or_default() {
+            let t = self.describe_table(name).await?;
+            if billing_mode(&t) == "PAY_PER_REQUEST" {
+                for gsi in t.global_secondary_indexes() {
                     let Some(index) = gsi.index_name() else { continue };
                     let update = aws_sdk_dynamodb::types::UpdateGlobalSecondaryIndexAction::builder()
                         .index_name(index)

@@ -15,7 +15,7 @@ use super::{load_config, open_store};
 use crate::act::{self, Outcome, Plan};
 use crate::aws::sdk;
 use crate::config::{ApplyMode, Config};
-use crate::domain::{Scope, Ts};
+use crate::domain::Scope;
 use crate::store::{Audit, AuditRow, Sqlite};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,14 +64,6 @@ fn fail(msg: impl std::fmt::Display, hint: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The series of a resource in the store over the lookback, for the floor guardrail.
-pub fn store_peaks(store: &Sqlite, cfg: &Config, scope: &str, resource: &str, current: &act::Current, now: Ts) -> act::guard::Peaks {
-    let since = now - i64::from(cfg.headroom.advice.lookback_days) * 86_400;
-    act::peaks_of(current, |signal| {
-        store.series_points(scope, resource, &signal.name(), since).ok().flatten()
-    })
-}
-
 async fn connect(cfg: &Config, scope: &str) -> Result<sdk::SdkAws, ExitCode> {
     let Some(s) = Scope::parse(scope) else {
         return Err(fail(format!("scope `{scope}` in the store is not ACCOUNT/REGION"), ""));
@@ -112,7 +104,8 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             &store,
             &cfg,
             &row,
-            |r, c| store_peaks(&store, &cfg, &row.scope, r, c, now.timestamp()),
+            // An undo skips the floor: no series to read.
+            |_, _| act::guard::Peaks::default(),
             now,
         )
         .await
@@ -190,12 +183,7 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
         }
         let fresh_one = advisories.iter().find(|f| f.fingerprint == adv.advisory.fingerprint);
         let seen = act::Seen::of(&snapshot, &advisories, false);
-        let peaks = |resource: &str, current: &act::Current| {
-            let id = crate::domain::ResourceId(resource.to_string());
-            act::peaks_of(current, |signal| {
-                snapshot.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
-            })
-        };
+        let peaks = act::snapshot_peaks(&snapshot);
         let mut plan = act::plan_advisory(&api, &store, &cfg, (&adv.scope, &adv.advisory), peaks, &seen, now)
             .await
             .map_err(|e| match e {
@@ -212,15 +200,8 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             None => Some("on fresh data the advisory no longer holds: nothing to do".to_string()),
             Some(f) if f.action != adv.advisory.action => Some(format!(
                 "the advisory changed on fresh data: now {}",
-                match f.action.as_ref() {
-                    Some(x) => act::current_of_basis(f.basis.as_ref())
-                        .and_then(|c| act::proposed(x, &c).ok())
-                        .map(|after| format!(
-                            "{} → {}",
-                            f.basis.as_ref().map(act::describe).unwrap_or_default(),
-                            act::describe(&after)
-                        ))
-                        .unwrap_or_else(|| f.summary.clone()),
+                match f.action {
+                    Some(_) => f.summary.clone(),
                     None => "no change (nothing to do)".into(),
                 }
             )),

@@ -747,12 +747,7 @@ async fn demo_plan(
     })?;
     let locked = runtime::apply::Locked(store.clone());
     let snap = &report.snapshot;
-    let peaks = |resource: &str, current: &crate::act::Current| {
-        let id = crate::domain::ResourceId(resource.to_string());
-        crate::act::peaks_of(current, |signal| {
-            snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
-        })
-    };
+    let peaks = crate::act::snapshot_peaks(snap);
     let seen = crate::act::Seen::of(snap, &report.advisories, false);
     match crate::act::plan_advisory(sim, &locked, cfg, (&report.scope.key(), a), peaks, &seen, now).await {
         Ok(p) => Some(p),

@@ -12,7 +12,7 @@ use super::{CycleReport, Shared};
 use crate::act;
 use crate::aws::Changes;
 use crate::config::{ApplyMode, Config};
-use crate::domain::{AdvisoryState, ResourceId};
+use crate::domain::AdvisoryState;
 use crate::store::{Audit, AuditRow, Claim, ClaimRules, Finish, NewAction, StoreError, StoredAdvisory};
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -135,12 +135,7 @@ pub async fn after_cycle<A: Changes + Sync, S: Audit + 'static>(
             }
         }
         let snap = &report.snapshot;
-        let peaks = |resource: &str, current: &act::Current| {
-            let id = ResourceId(resource.to_string());
-            act::peaks_of(current, |signal| {
-                snap.series_for(&id, signal).map(|s| (s.query.period_s, s.points.to_vec()))
-            })
-        };
+        let peaks = act::snapshot_peaks(snap);
         let seen = act::Seen::of(snap, &report.advisories, true);
         let plan = match act::plan_advisory(api, &locked, cfg, (&scope, a), peaks, &seen, now).await {
             Ok(p) => p,

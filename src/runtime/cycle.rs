@@ -265,7 +265,8 @@ pub async fn evaluate<A: Account, S: Store + 'static>(
     now: DateTime<Utc>,
 ) -> Result<(Arc<Snapshot>, Vec<Advisory>), StoreError> {
     let mut state = ScopeState::new(scope, false);
-    let p = prepare(api, cfg, store, &mut state, now).await?;
+    // The stored forecasts stand: a decision to apply needs no new forecast run.
+    let p = prepare(api, cfg, store, &mut state, now, false).await?;
     Ok((p.snapshot, p.advisories))
 }
 
@@ -276,7 +277,7 @@ async fn run_cycle<A: Account, S: Store + 'static>(
     state: &mut ScopeState,
     now: DateTime<Utc>,
 ) -> Result<CycleReport, StoreError> {
-    let prepared = prepare(api, cfg, store, state, now).await?;
+    let prepared = prepare(api, cfg, store, state, now, true).await?;
     commit(cfg, store, state, now, prepared).await
 }
 
@@ -286,6 +287,7 @@ async fn prepare<A: Account, S: Store + 'static>(
     store: &Shared<S>,
     state: &mut ScopeState,
     now: DateTime<Utc>,
+    may_forecast: bool,
 ) -> Result<Prepared, StoreError> {
     let started = std::time::Instant::now();
     let mut load_ms = 0;
@@ -396,7 +398,7 @@ async fn prepare<A: Account, S: Store + 'static>(
     });
 
     // ---- forecast when due, analyze, decide: CPU work, off the reactor.
-    let due = forecast_due(cfg, state.forecast_at, now);
+    let due = may_forecast && forecast_due(cfg, state.forecast_at, now);
     // Taken, not shared: a forecast run drops the old forecasts before it makes new ones (the
     // state gets the cycle's forecasts back below; a failed cycle resets it anyway).
     let (cfg2, snap2, prior_outlooks) = (cfg.clone(), snapshot.clone(), std::mem::take(&mut state.outlooks));
