@@ -28,6 +28,7 @@ pub mod collect;
 pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod files;
 pub mod metrics;
 pub mod model;
 pub mod notify;

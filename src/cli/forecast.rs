@@ -183,8 +183,7 @@ fn parse_ts(s: &str) -> Option<i64> {
 /// cluster of rows separated from the largest one by more than 1,000 median steps (and at least
 /// 30 days) is dropped. A byte-order mark is skipped.
 pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f64)>, String> {
-    let body = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let body = body.strip_prefix('\u{feff}').unwrap_or(&body);
+    let body = crate::files::read_text(path, crate::files::Kind::Csv).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut lines = body.lines().enumerate();
     let Some((_, header)) = lines.next() else {
         return Err(format!(
@@ -548,9 +547,10 @@ pub fn chart(history: &[f64], fc: &Forecast, width: usize, height: usize) -> Str
 /// Manifest rows (file → step seconds), when the folder has a manifest.csv.
 fn manifest(dir: &Path) -> Result<Option<Vec<(String, i64)>>, String> {
     let path = dir.join("manifest.csv");
-    let Ok(body) = std::fs::read_to_string(&path) else {
+    if !path.exists() {
         return Ok(None);
-    };
+    }
+    let body = crate::files::read_text(&path, crate::files::Kind::Profile).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut lines = body.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let fi = header.iter().position(|c| *c == "file");

@@ -218,7 +218,7 @@ fn open_store(path: &Path, cfg: &Config) -> Result<Sqlite, ExitCode> {
     Ok(store)
 }
 
-fn open_store_only(path: &Path) -> Result<Sqlite, ExitCode> {
+fn check_store_folder(path: &Path) -> Result<(), ExitCode> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
@@ -229,6 +229,11 @@ fn open_store_only(path: &Path) -> Result<Sqlite, ExitCode> {
         );
         return Err(ExitCode::from(2));
     }
+    Ok(())
+}
+
+fn open_store_only(path: &Path) -> Result<Sqlite, ExitCode> {
+    check_store_folder(path)?;
     Sqlite::open(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -799,47 +804,62 @@ async fn demo_review(seed: u64, dir: &Path, now: i64) -> Result<(crate::report::
     Ok((rendered, cycles, written))
 }
 
-/// An exclusive lock on `STORE.lock` held while the daemon runs: two daemons on one store
-/// would each cycle every scope and resolve each other's view of it. The lock file holds the
-/// holder's pid for the message; the kernel releases the lock when the process ends, however.
-struct StoreLock(#[allow(dead_code)] std::fs::File);
+/// An exclusive lock on the store file itself, held while the daemon runs: two daemons on one
+/// store would each cycle every scope and send every notification twice. The lock belongs to
+/// the file (its device and inode), not to the path it was named by, so a symlink or a hard
+/// link to the store finds it taken, and there is no lock file to delete. It is a `flock`,
+/// which SQLite's own (`fcntl`) locks do not see; the kernel releases it when the process
+/// ends, however it ends. A store shared by design (PostgreSQL replicas) uses a lease instead.
+///
+/// The descriptor is never closed before the process ends: closing any descriptor of a file
+/// drops every POSIX lock the process holds on it, SQLite's included.
+struct StoreLock;
 
 fn lock_store_file(store: &Path) -> Result<StoreLock, ExitCode> {
-    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::io::AsRawFd;
-    let path = PathBuf::from(format!("{}.lock", store.display()));
-    let mut f = std::fs::OpenOptions::new()
+    check_store_folder(store)?;
+    // Created empty when new: SQLite takes an empty file as an empty database.
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
+        .open(store)
         .map_err(|e| {
             eprintln!(
-                "error: cannot open the lock file {}: {e} (its folder must be writable)",
-                path.display()
+                "error: cannot open the store {} to lock it: {e} (the file and its folder must be writable by this user)",
+                store.display()
             );
             ExitCode::from(2)
         })?;
     // SAFETY: flock on a file descriptor this function owns; non-blocking.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        let mut holder = String::new();
-        let _ = f.read_to_string(&mut holder);
-        let holder = match holder.trim() {
-            "" => "unknown",
-            pid => pid,
-        };
+        let meta = f.metadata().ok();
+        let holder = meta
+            .and_then(|m| lock_holder(m.dev(), m.ino()))
+            .map_or("unknown".to_string(), |p| p.to_string());
+        let real = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
         eprintln!(
-            "error: store {} is in use by another headroom daemon (pid {holder}, lock {}): run one daemon per store, or give this one its own [store] path",
+            "error: store {} (the file {}) is in use by another headroom daemon (pid {holder}): run one daemon per store, or give this one its own [store] path",
             store.display(),
-            path.display()
+            real.display()
         );
         return Err(ExitCode::from(2));
     }
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = write!(f, "{}", std::process::id());
-    let _ = f.flush();
-    Ok(StoreLock(f))
+    let _ = std::os::unix::io::IntoRawFd::into_raw_fd(f);
+    Ok(StoreLock)
+}
+
+/// The pid holding a `flock` on the file with this device and inode, from /proc/locks.
+fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
+    let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+    let id = format!("{major:02x}:{minor:02x}:{ino}");
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; blocked waiters have "->".
+        (f.len() >= 6 && f[1] == "FLOCK" && f[5] == id).then(|| f[4].parse().ok()).flatten()
+    })
 }

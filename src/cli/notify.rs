@@ -296,8 +296,8 @@ pub async fn notify(dir: &Path, action: NotifyAction) -> Result<ExitCode, ExitCo
                 return Err(fail("no receiver is enabled in [notify] (headroom.toml): nothing to send to"));
             }
             let path = store_path(&cfg, store)?;
-            let opened = open_store(&path, &cfg)?;
             let _lock = lock_store_file(&path)?;
+            let opened = open_store(&path, &cfg)?;
             let store = runtime::shared(opened);
             let p = notifier.pump(&store, now).await.map_err(fail)?;
             if json {

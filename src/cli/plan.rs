@@ -52,7 +52,7 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
     let mut assumptions = vec![];
     let mut profile_path = args.profile.clone();
     if let Some(a) = &args.audit {
-        let body = match std::fs::read_to_string(a) {
+        let body = match crate::files::read_text(a, crate::files::Kind::Profile) {
             Ok(b) => b,
             Err(e) => return fail(format!("cannot read audit file {}: {e}", a.display())),
         };
@@ -68,7 +68,7 @@ pub fn run(cfg: &Config, args: Args) -> ExitCode {
         }
     }
     let mut profile = match &profile_path {
-        Some(p) => match std::fs::read_to_string(p) {
+        Some(p) => match crate::files::read_text(p, crate::files::Kind::Profile) {
             Ok(body) => match Profile::parse(&p.display().to_string(), &body, cfg) {
                 Ok(pr) => pr,
                 Err(e) => return fail(format!("{e} (see `headroom plan --list-inputs`)")),

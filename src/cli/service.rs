@@ -92,8 +92,8 @@ pub async fn run(dir: &Path, a: RunArgs) -> Result<ExitCode, ExitCode> {
     })?;
     let cfg = Arc::new(cfg);
     let path = a.store.unwrap_or_else(|| cfg.headroom.store.path.clone());
-    let opened = open_store(&path, &cfg)?;
     let _lock = lock_store_file(&path)?;
+    let opened = open_store(&path, &cfg)?;
     let store = runtime::shared(opened);
     let listener = match cfg.headroom.http.addr() {
         None => None,

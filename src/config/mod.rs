@@ -275,17 +275,19 @@ impl SecretRef {
             SecretRef::Env(name) => std::env::var(name)
                 .map(|v| Secret(v.trim().to_string()))
                 .map_err(|_| format!("environment variable {name} is not set (export it, or use a *_file key)")),
-            SecretRef::File(p) => std::fs::read_to_string(p)
+            SecretRef::File(p) => crate::files::read_text(p, crate::files::Kind::Secret)
                 .map(|v| Secret(v.trim().to_string()))
                 .map_err(|e| format!("cannot read secret file {}: {e}", p.display())),
             SecretRef::Credential(name) => {
                 let p = credential_path(name)?;
-                std::fs::read_to_string(&p).map(|v| Secret(v.trim().to_string())).map_err(|e| {
-                    format!(
-                        "cannot read systemd credential {name} ({}): {e} (is LoadCredential={name}:… in the unit?)",
-                        p.display()
-                    )
-                })
+                crate::files::read_text(&p, crate::files::Kind::Secret)
+                    .map(|v| Secret(v.trim().to_string()))
+                    .map_err(|e| {
+                        format!(
+                            "cannot read systemd credential {name} ({}): {e} (is LoadCredential={name}:… in the unit?)",
+                            p.display()
+                        )
+                    })
             }
         }
     }
@@ -622,26 +624,10 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Reads one configuration file: a regular file of at most `MAX_CONFIG_BYTES`, as UTF-8 text
 /// (a leading byte-order mark is dropped). The error says which rule it broke.
 pub fn read_config_file(p: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file (a directory, device or pipe)".into());
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "{} bytes, more than the {} a configuration file may have",
-            meta.len(),
-            MAX_CONFIG_BYTES
-        ));
-    }
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(p)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(format!("more than the {MAX_CONFIG_BYTES} bytes a configuration file may have"));
-    }
-    Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
+    crate::files::read_text(p, crate::files::Kind::Config).map_err(|e| match e.starts_with("not ") || e.contains(" bytes, ") {
+        true => e,
+        false => format!("cannot read: {e}"),
+    })
 }
 
 impl Sources {
@@ -883,20 +869,19 @@ pub(super) fn check_secret_present(t: &Tbl, base: &str, secret: &SecretRef) {
             }
         }
         SecretRef::File(path) => {
-            let ok = std::fs::metadata(path).is_ok_and(|m| m.is_file()) && std::fs::File::open(path).is_ok();
-            if !ok {
+            if let Err(e) = crate::files::read_text(path, crate::files::Kind::Secret) {
                 t.problem(
                     &format!("{base}_file"),
-                    format!("{} is not a readable file", path.display()),
+                    format!("{}: {e}", path.display()),
                     "check the path (under systemd, a LoadCredential= file), or use an environment variable",
                 );
             }
         }
         SecretRef::Credential(name) => match credential_path(name) {
             Err(e) => t.problem(&format!("{base}_credential"), e, "run under the unit, or use *_file / *_env"),
-            Ok(p) if std::fs::File::open(&p).is_err() => t.problem(
+            Ok(p) if let Err(e) = crate::files::read_text(&p, crate::files::Kind::Secret) => t.problem(
                 &format!("{base}_credential"),
-                format!("{} is not readable", p.display()),
+                format!("{}: {e}", p.display()),
                 format!("add LoadCredential={name}:/path/to/secret to the unit"),
             ),
             Ok(_) => {}

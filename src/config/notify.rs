@@ -260,13 +260,9 @@ fn read_email(e: &Tbl) -> Option<EmailCfg> {
         e.missing("username", "\"headroom\"");
     }
     if let Some(ca) = &ca_file
-        && !ca.is_file()
+        && let Err(err) = crate::files::read_bytes(ca, crate::files::Kind::Certificate)
     {
-        e.problem(
-            "ca_file",
-            format!("{} is not a readable file", ca.display()),
-            "a PEM file of CA certificates",
-        );
+        e.problem("ca_file", format!("{}: {err}", ca.display()), "a PEM file of CA certificates");
     }
     if from.is_none() {
         e.missing("from", "\"headroom@example.com\"");

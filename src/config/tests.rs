@@ -36,7 +36,8 @@ fn shipped_config_is_valid_embedded_and_on_disk() {
     let c = Config::embedded().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.sizing.tiers.len(), 4);
     assert_eq!(c.rules.len(), 12);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    // Found at run time (cargo sets it for the test), not compiled in: see tests/it/support::repo.
+    let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("config");
     let d = Config::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(d.rules.len(), c.rules.len());
     assert_eq!(d.pricing, c.pricing);
@@ -402,7 +403,7 @@ fn enabled_notifiers_need_their_secrets_and_a_real_repeat_interval() {
                 "headroom.toml: notify.email.password_env: the environment variable {var} is not set (or empty) (set {var} in headroom's environment, or use password_file, or set enabled = false)"
             ),
             "headroom.toml: notify.email.username: missing required key (add username = \"headroom\")",
-            "headroom.toml: notify.slack.webhook_url_file: /nonexistent/headroom/slack-webhook is not a readable file (check the path (under systemd, a LoadCredential= file), or use an environment variable)",
+            "headroom.toml: notify.slack.webhook_url_file: /nonexistent/headroom/slack-webhook: No such file or directory (os error 2) (check the path (under systemd, a LoadCredential= file), or use an environment variable)",
         ],
     );
 }

@@ -59,7 +59,8 @@ fn transport(receiver: &str, s: &SmtpCfg) -> Result<AsyncSmtpTransport<Tokio1Exe
     let cfg_err = |e: String| SendError::Retry(format!("receiver {receiver}: {e}"));
     let mut tls = TlsParameters::builder(s.host.clone());
     if let Some(ca) = &s.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| cfg_err(format!("cannot read ca_file {}: {e}", ca.display())))?;
+        let pem = crate::files::read_bytes(ca, crate::files::Kind::Certificate)
+            .map_err(|e| cfg_err(format!("cannot read ca_file {}: {e}", ca.display())))?;
         let cert = Certificate::from_pem(&pem).map_err(|e| cfg_err(format!("ca_file {}: {e}", ca.display())))?;
         tls = tls.add_root_certificate(cert);
     }

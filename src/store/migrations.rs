@@ -343,4 +343,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_fingerprint ON audit (fingerprint, started_at);
     ALTER TABLE advisories ADD COLUMN basis TEXT;      -- JSON Setting the advice was decided against
     "#,
+    // 11: the file says it is headroom's (SQLite's application_id, "hdrm"), so a store path
+    // pointed at another application's database is refused before anything is written.
+    r#"
+    PRAGMA application_id = 1751413357;
+    "#,
 ];

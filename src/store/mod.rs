@@ -38,7 +38,7 @@ use crate::domain::*;
 use migrations::MIGRATIONS;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +46,13 @@ pub enum StoreError {
     Open { path: String, source: rusqlite::Error },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A SQL error with the store it happened in (`StoreError::at`).
+    #[error("store {path}: {source}{}", sql_hint(source))]
+    At { path: String, source: rusqlite::Error },
+    #[error(
+        "{path} is not a headroom store: {what} (point [store] path or --store at headroom's own file; headroom writes nothing to this one)"
+    )]
+    Foreign { path: String, what: String },
     #[error("store {path} has schema version {found}, newer than this headroom ({known}): upgrade headroom")]
     TooNew { path: String, found: i64, known: i64 },
     #[error(
@@ -55,6 +62,55 @@ pub enum StoreError {
     #[error("store: cannot encode {what}: {source}")]
     Encode { what: &'static str, source: serde_json::Error },
 }
+
+/// True when the store has no write-ahead log with content beside it.
+fn wal_is_empty(path: &Path) -> bool {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    std::fs::metadata(wal).map_or(true, |m| m.len() == 0)
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI gives meaning to escaped.
+fn immutable_uri(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for c in abs.display().to_string().chars() {
+        match c {
+            '?' | '#' | '%' => uri.push_str(&format!("%{:02X}", c as u8)),
+            _ => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// What to do about the SQL errors an operator can fix.
+fn sql_hint(e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DiskFull) => " (free space on its filesystem; nothing of the failed write was kept)",
+        Some(ReadOnly) => " (the file, its folder, or its -wal/-shm files are not writable by this user)",
+        Some(CannotOpen) => " (check that the file and its folder exist and are readable by this user)",
+        Some(DatabaseBusy | DatabaseLocked) => " (another process holds it; try again)",
+        Some(DatabaseCorrupt | NotADatabase) => " (not a readable SQLite database: restore it from a backup)",
+        _ => "",
+    }
+}
+
+impl StoreError {
+    /// The same error, naming the store it happened in (a SQL error carries no path).
+    pub fn at(self, path: &str) -> StoreError {
+        match self {
+            StoreError::Sql(source) => StoreError::At {
+                path: path.to_string(),
+                source,
+            },
+            e => e,
+        }
+    }
+}
+
+/// headroom's SQLite `application_id` ("hdrm"), written by migration 11.
+pub const APPLICATION_ID: i64 = 0x6864_726d;
 
 /// What the runtime needs of a store. The SQLite file (`Sqlite`) is the embedded one; a
 /// shared backend (DESIGN.md, "Scale beyond one host") implements the same.
@@ -163,33 +219,64 @@ impl Sqlite {
     /// no migration, no write, no lock that a running daemon's writes would wait for. A store
     /// whose schema is older than this headroom's must be opened for writing once first.
     pub fn open_read_only(path: &Path) -> Result<Sqlite, StoreError> {
-        use rusqlite::OpenFlags;
         let shown = path.display().to_string();
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|source| {
-                StoreError::Open {
-                    path: shown.clone(),
+        match Sqlite::open_reading(path, &shown, false) {
+            // A reader of a WAL database needs its -shm file, which it creates when it is
+            // missing: on a read-only mount, or as a user who may not write the folder, that
+            // fails. With no -wal file left (the last writer closed cleanly) the main file holds
+            // everything, so it is read as immutable: no -shm, no locks.
+            Err(StoreError::At { source, .. } | StoreError::Open { source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                ) && wal_is_empty(path) =>
+            {
+                Sqlite::open_reading(path, &shown, true)
+            }
+            Err(StoreError::At { source, .. } | StoreError::Open { source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                ) =>
+            {
+                Err(StoreError::At {
+                    path: format!(
+                        "{shown} (its -wal file holds writes not yet in the main file, and reading it needs a -shm file this user cannot create: read as the daemon's user, or after the daemon stops)"
+                    ),
                     source,
-                }
-            })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|source| StoreError::Open {
-                path: shown.clone(),
-                source,
-            })?;
+                })
+            }
+            r => r,
+        }
+    }
+
+    fn open_reading(path: &Path, shown: &str, immutable: bool) -> Result<Sqlite, StoreError> {
+        use rusqlite::OpenFlags;
+        let open_err = |source| StoreError::Open {
+            path: shown.to_string(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI).map_err(open_err)?
+        } else {
+            Connection::open_with_flags(path, flags).map_err(open_err)?
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
         let store = Sqlite { conn };
-        let version = store.schema_version()?;
+        store.refuse_foreign(shown)?;
+        let version = store.schema_version().map_err(|e| e.at(shown))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
-                path: shown,
+                path: shown.to_string(),
                 found: version,
                 known,
             });
         }
         if version < known {
             return Err(StoreError::TooOld {
-                path: shown,
+                path: shown.to_string(),
                 found: version,
                 known,
             });
@@ -207,6 +294,10 @@ impl Sqlite {
             path: shown.to_string(),
             source,
         };
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        let store = Sqlite { conn };
+        store.refuse_foreign(shown)?;
+        let conn = store.conn;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
@@ -214,6 +305,58 @@ impl Sqlite {
         let mut store = Sqlite { conn };
         store.migrate(shown)?;
         Ok(store)
+    }
+
+    /// Refuses a database that is not headroom's: another application's id, or tables
+    /// without a headroom schema version (or a schema version without headroom's tables).
+    fn refuse_foreign(&self, shown: &str) -> Result<(), StoreError> {
+        let at = |e: rusqlite::Error| StoreError::Open {
+            path: shown.to_string(),
+            source: e,
+        };
+        let app: i64 = self.conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(at)?;
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(at)?;
+        let tables: Vec<String> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+                .map_err(at)?;
+            st.query_map([], |r| r.get(0)).map_err(at)?.collect::<Result<_, _>>().map_err(at)?
+        };
+        let foreign = |what: String| {
+            Err(StoreError::Foreign {
+                path: shown.to_string(),
+                what,
+            })
+        };
+        let listed = |t: &[String]| {
+            let mut s = t.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            if t.len() > 5 {
+                s.push_str(&format!(" and {} more", t.len() - 5));
+            }
+            s
+        };
+        if app != 0 && app != APPLICATION_ID {
+            return foreign(format!("its SQLite application_id is {app:#x}, not headroom's {APPLICATION_ID:#x}"));
+        }
+        if app == 0 && version == 0 && !tables.is_empty() {
+            return foreign(format!("it has tables ({}) but no headroom schema version", listed(&tables)));
+        }
+        if app == 0 && version > 0 && !["series", "snapshots", "advisories"].iter().all(|t| tables.iter().any(|n| n == t)) {
+            return foreign(format!(
+                "schema version {version} without headroom's tables (it has {})",
+                if tables.is_empty() { "none".to_string() } else { listed(&tables) }
+            ));
+        }
+        Ok(())
+    }
+
+    /// The file this store reads and writes (`:memory:` for one in memory).
+    pub fn location(&self) -> String {
+        match self.conn.path() {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => ":memory:".to_string(),
+        }
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {

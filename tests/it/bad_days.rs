@@ -176,9 +176,12 @@ async fn listing_advisories_needs_no_write_access() {
     writer.execute_batch_for_tests("ROLLBACK;").unwrap();
 }
 
-/// Item 7: a second daemon on the same store is refused with the first one's pid.
+/// A second daemon on the same store is refused with the first one's pid, however the store
+/// is named: its path, a symlink, a hard link, another spelling of the path, or after every
+/// file beside the store that looks like a lock was deleted (issue 35, item 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_one_store_is_refused() {
+    use std::os::unix::io::AsRawFd;
     let url = black_hole().await;
     let dir = config_at("two-daemons", &url);
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
@@ -187,26 +190,60 @@ async fn a_second_daemon_on_one_store_is_refused() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let lock = dir.join("h.db.lock");
+    let db = dir.join("h.db");
     let t = Instant::now();
-    while std::fs::read_to_string(&lock).map(|s| s.trim().is_empty()).unwrap_or(true) {
+    // Taken when this process cannot flock the file itself.
+    loop {
+        if let Ok(f) = std::fs::File::open(&db) {
+            // SAFETY: flock on a descriptor this test owns; it is closed right after.
+            let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+            if !free {
+                break;
+            }
+        }
         assert!(t.elapsed() < Duration::from_secs(20), "the first daemon never took the lock");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(std::fs::read_to_string(&lock).unwrap().trim(), first.id().to_string());
-    let out = headroom_in(&dir, &["run", "--config", "config", "--store", "h.db"]).await;
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!("in use by another headroom daemon (pid {}", first.id())),
-        "{err}"
-    );
+    std::os::unix::fs::symlink(&db, dir.join("via-symlink.db")).unwrap();
+    std::fs::hard_link(&db, dir.join("via-hardlink.db")).unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        if f.file_name().to_string_lossy().ends_with(".lock") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    for store in ["h.db", "via-symlink.db", "via-hardlink.db", "sub/../h.db", "./h.db"] {
+        let t = Instant::now();
+        let out = headroom_in(&dir, &["run", "--config", "config", "--store", store]).await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{store}: {err}");
+        assert!(
+            err.contains(&format!("in use by another headroom daemon (pid {})", first.id())),
+            "{store}: {err}"
+        );
+        assert!(err.contains(&format!("store {store}")), "{store}: {err}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{store}: refused at once, not after a cycle");
+    }
     // SAFETY: signalling the child this test started.
     unsafe {
         libc::kill(first.id() as i32, libc::SIGTERM);
     }
     let status = tokio::task::spawn_blocking(move || first.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM stops the daemon cleanly");
+    // Stopped, the store is free again, through any of its names.
+    let mut again = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["run", "--config", "config", "--store", "via-hardlink.db"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        again.try_wait().unwrap().is_none(),
+        "the next daemon runs once the first has stopped"
+    );
+    again.kill().unwrap();
+    let _ = again.wait();
 }
 
 /// Item 6: a 200 whose body is no AWS answer is an unreadable response, not an invalid request.

@@ -1,11 +1,10 @@
 //! The `headroom` binary as a user runs it: exit codes, what it prints, `--json`.
 
 use crate::support::*;
-use std::path::Path;
 
 #[test]
 fn config_check_passes_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &crate::support::repo();
     let ok = headroom(&["config", "check"], root);
     assert_eq!(ok.status.code(), Some(2 - 2), "{}", text(&ok.stderr));
     assert!(

@@ -133,7 +133,7 @@ fn bad_input_exits_2_with_a_message_and_no_panic() {
                 "--store",
                 "none.db",
                 "--config",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+                &format!("{}/config", crate::support::repo().display()),
             ],
             "none.db",
         ),
@@ -153,7 +153,7 @@ fn series_reads_what_the_daemon_collected_and_uses_the_alert_rules_as_lines() {
     let dir = temp_dir("forecast-series");
     let out = headroom(&["demo", "--out", "o"], &dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let cfg = &format!("{}/config", crate::support::repo().display());
     let out = headroom(
         &[
             "forecast",

@@ -6,6 +6,7 @@ mod apply;
 mod apply_random;
 mod apply_safety;
 mod bad_days;
+mod bad_days_two;
 mod cli;
 mod collect_moto;
 mod faults;

@@ -35,7 +35,7 @@ impl SmtpPeer {
     pub fn start(port: u16, out: &Path, tls_dir: Option<&Path>, auth: Option<&str>) -> SmtpPeer {
         let py = std::env::var("HEADROOM_TEST_PYTHON")
             .expect("HEADROOM_TEST_PYTHON is not set: run the tests with scripts/test (it installs aiosmtpd into .venv)");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/smtp_peer.py");
+        let script = crate::support::repo().join("scripts/smtp_peer.py");
         let mut cmd = std::process::Command::new(py);
         cmd.arg(script)
             .args(["--port", &port.to_string(), "--out"])

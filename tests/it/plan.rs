@@ -5,7 +5,6 @@
 use headroom::config::{Config, Pricing, Tier};
 use headroom::model::plan::{self, Plan, Profile};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 const GIB: f64 = 1_073_741_824.0;
@@ -13,7 +12,7 @@ const MONTH_S: f64 = 730.0 * 3600.0;
 
 fn load(name: &str) -> (Plan, Config) {
     let cfg = Config::embedded().unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles").join(name);
+    let path = crate::support::repo().join("config/profiles").join(name);
     let body = std::fs::read_to_string(&path).unwrap();
     let p = Profile::parse(name, &body, &cfg).unwrap_or_else(|e| panic!("{e}"));
     (plan::plan(&p, &cfg).unwrap(), cfg)
@@ -409,7 +408,7 @@ fn high_traffic_every_figure() {
 fn headroom(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_headroom"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(crate::support::repo().display().to_string())
         .output()
         .unwrap()
 }
@@ -922,7 +921,7 @@ fn a_given_figure_flows_downstream_and_a_contradiction_is_reported() {
 
 /// The plan of a seed profile with `extra` lines added to its inputs.
 fn seed_with(name: &str, extra: &str) -> Plan {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles").join(name);
+    let path = crate::support::repo().join("config/profiles").join(name);
     let base = std::fs::read_to_string(&path).unwrap();
     plan_of(&base.replace("[inputs]\n", &format!("[inputs]\n{extra}\n")))
 }
@@ -1240,7 +1239,7 @@ fn audits_compare_places_and_use_the_documents_assumptions() {
     // what decides the verdict, not pricing.toml.
     let dir = std::env::temp_dir().join(format!("headroom-audit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    let src = crate::support::repo().join("config/profiles");
     std::fs::copy(src.join("llm-chat.toml"), dir.join("llm-chat.toml")).unwrap();
     let stated = std::fs::read_to_string(src.join("llm-chat-stated.toml")).unwrap();
     std::fs::write(dir.join("a.toml"), stated.replacen("value = \"70 %\"", "value = \"20 %\"", 1)).unwrap();

@@ -74,7 +74,7 @@ async fn the_json_of_a_fixed_store_matches_the_golden_file_and_the_stores_rows()
     let r = review_of(&cfg, &store, &week, now);
     let got: Value = serde_json::from_str(&r.json).unwrap();
 
-    let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/review-2026-W10.json");
+    let golden_path = crate::support::repo().join("tests/golden/review-2026-W10.json");
     if std::env::var("HEADROOM_UPDATE_GOLDEN").is_ok() {
         std::fs::create_dir_all(golden_path.parent().unwrap()).unwrap();
         std::fs::write(&golden_path, format!("{}\n", r.json)).unwrap();
@@ -434,7 +434,7 @@ async fn headroom_report_writes_every_format_and_refuses_bad_input() {
     };
     let (_, store, db) = cycled(&dir, &day, 3_600).await;
     drop(store);
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = crate::support::repo().join("config");
     let out_dir = dir.join("out");
     let run = |extra: &[&str]| {
         let mut args = vec!["--config", config.to_str().unwrap(), "report", "--store", db.to_str().unwrap()];

@@ -515,7 +515,7 @@ async fn sigterm_in_the_middle_of_a_cycle_exits_0_with_nothing_half_written() {
 /// and its exposure score is what the README says.
 #[test]
 fn the_systemd_unit_verifies() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::support::repo();
     let unit = std::fs::read_to_string(root.join("systemd/headroom.service")).unwrap();
     assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
     let dir = temp_dir("unit");
@@ -553,7 +553,7 @@ fn the_systemd_unit_verifies() {
 /// issue asks: a build stage with --locked, a non-root user, volumes, a HEALTHCHECK on /healthz.
 #[test]
 fn the_dockerfile_lints_clean() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::support::repo();
     let hadolint = Path::new(&python()).with_file_name("hadolint");
     let out = Command::new(&hadolint)
         .args(["--no-color", root.join("Dockerfile").to_str().unwrap()])

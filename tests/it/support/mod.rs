@@ -165,6 +165,16 @@ pub async fn put_points(cw: &aws_sdk_cloudwatch::Client, namespace: &str, metric
     }
 }
 
+/// The repository this test run is for, found at run time: cargo and nextest run a test in
+/// its package's folder and set CARGO_MANIFEST_DIR there. (Compiled in with `env!`, a test
+/// binary that another checkout built into a shared target directory reads and writes that
+/// checkout's files: golden files "updated" in the wrong tree.)
+pub fn repo() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().expect("the test's working folder"))
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("headroom-it-{tag}-{}-{}", std::process::id(), rand_suffix()));
@@ -183,7 +193,8 @@ fn rand_suffix() -> u64 {
 
 /// A copy of the repository's config/ and alerts/ in a temp folder, with edits.
 pub fn config_copy(tag: &str, edit: impl Fn(&str, String) -> String) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo();
+    let root = root.as_path();
     let dir = temp_dir(tag);
     for sub in ["config", "alerts"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();

@@ -1,0 +1,271 @@
+//! Issue 35, "bad days, part two": bounded reads, the store lock by file identity (in
+//! bad_days.rs, beside the first lock test), read-only use, a foreign database, silences,
+//! plan's arithmetic, the legacy apply key, health, and the small ones. The notifier that one
+//! hung receiver cannot stall is in notify.rs; shutdown's messages in scheduler.rs.
+
+use crate::support::{config_copy, headroom, temp_dir, text};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Runs headroom to its end and returns (exit code, stderr then stdout, wall time, peak RSS in bytes): the
+/// peak is the kernel's own count for that child (wait4's ru_maxrss), read when it is reaped.
+fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, Duration, u64) {
+    use std::io::Read;
+    let t = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both pipes read at once: `config check` lists problems on stdout, errors go to stderr.
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    err.push_str(&reader.join().unwrap());
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; wait4 reaps the child this test started.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let took = t.elapsed();
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, err, took, usage.ru_maxrss as u64 * 1024)
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", p.display());
+}
+
+/// The three bad files: a device that never ends, a FIFO nobody writes, and a file one byte
+/// over its kind's cap (sparse: nothing is written).
+fn bad_files(dir: &Path, cap: u64) -> Vec<(&'static str, PathBuf)> {
+    let fifo = dir.join("fifo");
+    if !fifo.exists() {
+        mkfifo(&fifo);
+    }
+    let big = dir.join(format!("over-{cap}"));
+    std::fs::File::create(&big).unwrap().set_len(cap + 1).unwrap();
+    vec![
+        ("/dev/zero", PathBuf::from("/dev/zero")),
+        ("a FIFO", fifo),
+        ("an oversize file", big),
+    ]
+}
+
+/// Every file headroom is given: `/dev/zero`, a FIFO and a file over its cap exit 2 at once,
+/// saying what was wrong, with the process's peak RSS under 50 MB.
+#[test]
+fn every_file_input_is_bounded() {
+    let dir = temp_dir("bounded");
+    with_root_config(&dir);
+    const MIB: u64 = 1 << 20;
+    let mut cases: Vec<(String, Vec<String>, PathBuf)> = vec![];
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (what, p) in bad_files(&dir, MIB) {
+        let s = p.display().to_string();
+        cases.push((format!("profile: {what}"), args(&["plan", "--profile", &s]), p.clone()));
+        cases.push((format!("audit: {what}"), args(&["plan", "--audit", &s]), p.clone()));
+    }
+    for (what, p) in bad_files(&dir, 64 * MIB) {
+        let s = p.display().to_string();
+        cases.push((format!("csv: {what}"), args(&["forecast", "--csv", &s]), p));
+    }
+    // Config files, and secret and certificate files named by the config: `config check`.
+    for (what, p) in bad_files(&dir, MIB) {
+        let target = p.clone();
+        let cfg = config_copy("bounded-config", |_, t| t);
+        std::fs::remove_file(cfg.join("config/headroom.toml")).unwrap();
+        std::os::unix::fs::symlink(&target, cfg.join("config/headroom.toml")).unwrap();
+        cases.push((
+            format!("headroom.toml: {what}"),
+            args(&["config", "check", "--config", &cfg.join("config").display().to_string()]),
+            PathBuf::from("headroom.toml"),
+        ));
+        let cfg = config_copy("bounded-ca", |name, t| {
+            edit_email(name, t, &format!("ca_file = \"{}\"", target.display()))
+        });
+        cases.push((
+            format!("ca_file: {what}"),
+            args(&["config", "check", "--config", &cfg.join("config").display().to_string()]),
+            p,
+        ));
+    }
+    for (what, p) in bad_files(&dir, 64 << 10) {
+        let target = p.clone();
+        let cfg = config_copy("bounded-password", |name, t| {
+            edit_email(
+                name,
+                t,
+                &format!("username = \"headroom\"\npassword_file = \"{}\"", target.display()),
+            )
+        });
+        cases.push((
+            format!("password_file: {what}"),
+            args(&["config", "check", "--config", &cfg.join("config").display().to_string()]),
+            p.clone(),
+        ));
+        let cfg = config_copy("bounded-webhook", |name, t| {
+            if name != "headroom.toml" {
+                return t;
+            }
+            t.replacen(
+                "[notify.slack]\nenabled = false\n# The incoming-webhook URL is a secret: name the variable or file that holds it.\nwebhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"",
+                &format!("[notify.slack]\nenabled = true\nwebhook_url_file = \"{}\"", target.display()),
+                1,
+            )
+        });
+        assert!(
+            std::fs::read_to_string(cfg.join("config/headroom.toml"))
+                .unwrap()
+                .contains("webhook_url_file")
+        );
+        cases.push((
+            format!("webhook_url_file: {what}"),
+            args(&["config", "check", "--config", &cfg.join("config").display().to_string()]),
+            p,
+        ));
+    }
+    assert_eq!(cases.len(), 3 * 7, "seven inputs, three bad files each");
+    for (name, argv, path) in cases {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (code, err, took, rss) = run_measured(&dir, &argv);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert!(took < Duration::from_secs(1), "{name}: took {took:?}");
+        assert!(rss < 50_000_000, "{name}: peak RSS {rss} bytes");
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(err.contains(&file), "{name}: the error names the file: {err}");
+        let why = ["a device", "a FIFO", "more than the"];
+        assert!(why.iter().any(|w| err.contains(w)), "{name}: the error says what is wrong: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+/// Turns the email receiver on with `extra` keys (headroom.toml only).
+fn edit_email(name: &str, text: String, extra: &str) -> String {
+    if name != "headroom.toml" {
+        return text;
+    }
+    let t = text.replacen(
+        "[notify.email]\n# Off until you fill it in.\nenabled = false",
+        &format!("[notify.email]\nenabled = true\n{extra}"),
+        1,
+    );
+    assert!(t.contains(extra), "the shipped headroom.toml changed: fix this test's edit");
+    t
+}
+
+/// A demo store in a fresh folder, closed cleanly (no -wal left).
+fn demo_store(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let out = headroom(&["demo", "--out", "o"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let db = dir.join("o/demo.db");
+    assert!(db.exists());
+    (dir, db)
+}
+
+fn with_root_config(dir: &Path) {
+    let root = crate::support::repo();
+    for sub in ["config", "alerts"] {
+        let _ = std::os::unix::fs::symlink(root.join(sub), dir.join(sub));
+    }
+}
+
+/// Listing advisories works as another user (who may not write the store's folder) and on a
+/// read-only mount; before, "attempt to write a readonly database" and "unable to open database
+/// file", the latter without the path.
+#[test]
+fn advisories_list_read_only() {
+    let (dir, db) = demo_store("ro-list");
+    with_root_config(&dir);
+    // Everyone may read; only the owner (root) may write.
+    let chmod = |p: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for p in [dir.as_path(), &dir.join("o")] {
+        chmod(p, 0o755);
+    }
+    chmod(&db, 0o644);
+    let as_nobody = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_headroom"))
+        .args(["advisories", "--config", "config", "--store", "o/demo.db", "--json"])
+        .current_dir(&dir)
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let (out, err) = (text(&as_nobody.stdout), text(&as_nobody.stderr));
+    assert_eq!(as_nobody.status.code(), Some(0), "as another user: {err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(listed.as_array().is_some_and(|a| !a.is_empty()), "{out}");
+    // A read-only bind mount of the store's folder, in a mount namespace of its own.
+    let o = dir.join("o").display().to_string();
+    let ro = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!(
+            "mount --bind -o ro '{o}' '{o}' && exec '{}' advisories --config config --store o/demo.db --json",
+            env!("CARGO_BIN_EXE_headroom")
+        ))
+        .current_dir(&dir)
+        .output()
+        .expect("unshare (util-linux) runs");
+    let (out_ro, err) = (text(&ro.stdout), text(&ro.stderr));
+    assert_eq!(ro.status.code(), Some(0), "read-only mount: {err}");
+    assert_eq!(out_ro, out, "the same listing either way");
+}
+
+/// Pointed at another application's SQLite file, headroom refuses it, naming the file, and
+/// writes nothing into it.
+#[test]
+fn a_foreign_database_is_refused_untouched() {
+    let dir = temp_dir("foreign");
+    with_root_config(&dir);
+    let db = dir.join("app.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('a');")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        vec!["check", "--config", "config", "--store", "app.db"],
+        vec!["advisories", "--config", "config", "--store", "app.db"],
+        vec!["run", "--simulated", "--config", "config", "--store", "app.db"],
+    ] {
+        let out = headroom(&args, &dir);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("app.db is not a headroom store") && err.contains("users"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "not a byte written");
+    assert!(!dir.join("app.db-wal").exists());
+    // Another application's id is refused even with no tables.
+    let other = dir.join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .pragma_update(None, "application_id", 42)
+        .unwrap();
+    let out = headroom(&["check", "--config", "config", "--store", "other.db"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("application_id is 0x2a"), "{}", text(&out.stderr));
+    // headroom's own says so.
+    let (_, own) = demo_store("foreign-own");
+    let id: i64 = rusqlite::Connection::open(own)
+        .unwrap()
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, headroom::store::APPLICATION_ID);
+}
