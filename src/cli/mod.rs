@@ -345,11 +345,12 @@ fn config_check(dir: &Path, json: bool) -> ExitCode {
                     "tiers": c.sizing.tiers.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
                     "instance_types": c.pricing.instances.len(),
                     "rules": c.rules.len(),
+                    "apply_mode": c.headroom.apply.mode,
                 });
                 println!("{v}");
             } else {
                 println!(
-                    "config OK ({}): {} ASG target(s), {} table target(s), tiers {}, {} instance types priced ({} as of {}), {} alert rules",
+                    "config OK ({}): {} ASG target(s), {} table target(s), tiers {}, {} instance types priced ({} as of {}), {} alert rules, apply mode {}",
                     dir.display(),
                     c.headroom.targets.asgs.len(),
                     c.headroom.targets.tables.len(),
@@ -357,7 +358,11 @@ fn config_check(dir: &Path, json: bool) -> ExitCode {
                     c.pricing.instances.len(),
                     c.pricing.region,
                     c.pricing.as_of,
-                    c.rules.len()
+                    c.rules.len(),
+                    serde_json::to_value(c.headroom.apply.mode)
+                        .ok()
+                        .and_then(|m| m.as_str().map(str::to_string))
+                        .unwrap_or_default()
                 );
             }
             ExitCode::SUCCESS

@@ -39,7 +39,7 @@ pub enum SilenceAction {
         /// label=pattern (repeatable; all must match).
         #[arg(required = true, value_name = "LABEL=PATTERN")]
         matchers: Vec<String>,
-        /// How long, e.g. 30m, 4h, 7d.
+        /// How long, e.g. 30m, 4h, 7d (at most 90d).
         #[arg(long = "for", value_name = "DURATION", default_value = "4h")]
         duration: String,
         /// Why (shown in `silence list` and in the log of what it suppressed).
@@ -168,6 +168,12 @@ pub fn silence(dir: &Path, action: SilenceAction) -> Result<ExitCode, ExitCode> 
             let secs = crate::config::parse_duration(&duration)
                 .filter(|s| *s > 0)
                 .ok_or_else(|| fail(format!("--for {duration}: expected a duration such as 30m, 4h or 7d")))?;
+            if secs > route::MAX_SILENCE_S {
+                return Err(fail(format!(
+                    "--for {duration}: longer than a silence may last ({} days); to stop advice for good, change the route or the alert rule",
+                    route::MAX_SILENCE_S / 86_400
+                )));
+            }
             if comment.trim().is_empty() {
                 return Err(fail("--comment is empty: say why, for whoever reads `silence list` later"));
             }

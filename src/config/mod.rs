@@ -1858,9 +1858,14 @@ fn read_apply(a: Option<Tbl>, store: &Path) -> ApplyCfg {
         min_healthy_percent: 90,
     };
     let Some(a) = a else { return v };
-    // `enabled = true` (before modes existed) means auto.
+    // `enabled` came before modes: `true` silently meant auto mode, more than the key says.
+    // It is refused with its replacement; `false` (recommend, the default) is harmless.
     if a.bool("enabled") == Some(true) {
-        v.mode = ApplyMode::Auto;
+        a.problem(
+            "enabled",
+            "`enabled = true` is no longer read: it meant auto mode (headroom changes opted-in capacity by itself)",
+            "say which you mean: mode = \"auto\", or mode = \"approve\" (apply by hand after the plan is shown)",
+        );
     }
     if let Some(m) = a.str("mode") {
         match m.as_str() {

@@ -520,11 +520,19 @@ duration = "forever"
 }
 
 #[test]
-fn apply_defaults_to_recommend_and_enabled_means_auto() {
+fn apply_defaults_to_recommend_and_the_legacy_enabled_key_is_refused() {
     let c = Config::embedded().unwrap();
     assert_eq!(c.headroom.apply.mode, ApplyMode::Recommend);
     assert_eq!(c.headroom.apply.kill_switch, c.headroom.store.path.with_file_name("stop-apply"));
+    // Issue 35, item 5: `enabled = true` silently meant auto mode.
     let s = edited("headroom.toml", "mode = \"recommend\"", "enabled = true");
+    let e = Config::from_sources(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("apply.enabled: `enabled = true` is no longer read: it meant auto mode"),
+        "{e}"
+    );
+    assert!(e.contains("mode = \"auto\""), "the replacement is named: {e}");
+    let s = edited("headroom.toml", "mode = \"recommend\"", "enabled = false");
     let c = Config::from_sources(&s).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.headroom.apply.mode, ApplyMode::Auto);
+    assert_eq!(c.headroom.apply.mode, ApplyMode::Recommend);
 }

@@ -73,10 +73,15 @@ pub fn instances_for_memory(memory: Bytes, per_instance: Bytes) -> u64 {
     ceil(memory.0 / per_instance.0)
 }
 
-/// ⌈x⌉ as a count, with a small tolerance so 4.0000000001 from float noise stays 4.
+/// ⌈x⌉ as a count, with a small tolerance so 4.0000000001 from float noise stays 4. A count
+/// too large for a u64 (or an infinite one: a division by a figure near zero) is `u64::MAX`,
+/// which `plan` reports as a figure that does not fit rather than print; NaN and ≤ 0 are 0.
 pub fn ceil(x: f64) -> u64 {
-    if !x.is_finite() || x <= 0.0 {
+    if x.is_nan() || x <= 0.0 {
         return 0;
+    }
+    if x >= u64::MAX as f64 {
+        return u64::MAX;
     }
     let r = x.round();
     if (x - r).abs() < 1e-9 { r as u64 } else { x.ceil() as u64 }

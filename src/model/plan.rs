@@ -28,7 +28,9 @@ use std::collections::BTreeMap;
 pub enum PlanError {
     #[error("{source_name}: {key}: {problem}")]
     Input { source_name: String, key: String, problem: String },
-    #[error("{source_name}: figure {figure} ({formula}) does not fit in a number: the inputs are too large to plan with; check {inputs}")]
+    #[error(
+        "{source_name}: figure {figure} ({formula}) does not fit in a number: the inputs are too large (or a divisor too small) to plan with; check {inputs}"
+    )]
     Overflow {
         source_name: String,
         figure: String,
@@ -36,6 +38,9 @@ pub enum PlanError {
         inputs: String,
     },
 }
+
+/// The largest count a plan shows: every whole number up to 2^53 is exact in an f64.
+const MAX_EXACT_COUNT: f64 = 9_007_199_254_740_992.0;
 
 fn input_err(src: &str, key: &str, problem: impl Into<String>) -> PlanError {
     PlanError::Input {
@@ -999,7 +1004,13 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
     out.notes.extend(c.notes);
     // A figure that is not a finite number came from inputs too large for the arithmetic
     // (1e308 users): say so, rather than print or drop it.
-    if let Some(f) = out.figures.iter().find(|f| !f.value.is_finite()) {
+    // A count beyond 2^53 is no longer a whole number in f64, and one that saturated (a
+    // division by a figure near zero: users_per_instance_low = 1e-300) is no count at all.
+    if let Some(f) = out
+        .figures
+        .iter()
+        .find(|f| !f.value.is_finite() || (f.kind == Kind::Count && f.value.abs() > MAX_EXACT_COUNT))
+    {
         let inputs = if f.inputs.is_empty() {
             "the profile's inputs".to_string()
         } else {

@@ -182,11 +182,53 @@ pub fn parse_matcher(s: &str) -> Result<(String, String), String> {
     if !(LABELS.contains(&k) || k.strip_prefix("tag:").is_some_and(|t| !t.is_empty())) {
         return Err(format!("unknown label `{k}` in `{s}` (use {} or tag:NAME)", LABELS.join(", ")));
     }
-    if v.trim().is_empty() {
+    let v = v.trim();
+    if v.is_empty() {
         return Err(format!("matcher `{s}` has an empty pattern (use * to match anything)"));
     }
-    Ok((k.to_string(), v.trim().to_string()))
+    // A pattern that no value of its label can take would silence nothing, silently.
+    let never = |known: &[&str]| {
+        Err(format!(
+            "matcher `{s}` can never match: {k} is one of {} (`*` matches any run of characters)",
+            known.join(", ")
+        ))
+    };
+    match k {
+        "kind" => {
+            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            if !kinds.iter().any(|x| glob(v, x)) {
+                return never(&kinds);
+            }
+        }
+        "severity" => {
+            let sev = ["info", "warning", "critical"];
+            if !sev.iter().any(|x| glob(v, x)) {
+                return never(&sev);
+            }
+        }
+        "scope" if !v.contains('/') && !v.contains('*') => {
+            return Err(format!(
+                "matcher `{s}` can never match: a scope is ACCOUNT/REGION, e.g. scope=default/us-east-1 or scope=*/eu-west-1"
+            ));
+        }
+        "resource" if !v.contains('/') && !v.contains('*') && v != "account" => {
+            return Err(format!(
+                "matcher `{s}` can never match: a resource is TYPE/NAME, e.g. resource=asg/web or resource=table/*"
+            ));
+        }
+        "fingerprint" if !v.chars().all(|c| c.is_ascii_hexdigit() || c == '*') => {
+            return Err(format!(
+                "matcher `{s}` can never match: a fingerprint is hexadecimal, as `headroom advisories` shows it"
+            ));
+        }
+        _ => {}
+    }
+    Ok((k.to_string(), v.to_string()))
 }
+
+/// The longest a silence may last: a quarter. Longer is a standing decision, which belongs
+/// in the routes (or the alert rules), where it is reviewed.
+pub const MAX_SILENCE_S: u64 = 90 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -361,5 +403,26 @@ mod tests {
         assert!(parse_matcher("colour=red").unwrap_err().contains("unknown label `colour`"));
         assert!(parse_matcher("kind").unwrap_err().contains("label=pattern"));
         assert!(parse_matcher("kind=").unwrap_err().contains("empty pattern"));
+        // Issue 35, item 8: patterns no advisory can have are refused.
+        for bad in [
+            "kind=nosuchkind",
+            "kind=[",
+            "severity=urgent",
+            "scope=prod",
+            "resource=web",
+            "fingerprint=xyz",
+        ] {
+            assert!(parse_matcher(bad).unwrap_err().contains("can never match"), "{bad}");
+        }
+        for good in [
+            "kind=rightsize",
+            "kind=*size",
+            "severity=crit*",
+            "scope=*",
+            "resource=account",
+            "fingerprint=d17*",
+        ] {
+            assert!(parse_matcher(good).is_ok(), "{good}");
+        }
     }
 }

@@ -269,3 +269,43 @@ fn a_foreign_database_is_refused_untouched() {
         .unwrap();
     assert_eq!(id, headroom::store::APPLICATION_ID);
 }
+
+/// Silences that could never end or never match are refused, exit 2, and none is stored;
+/// a good one still goes in (issue 35, item 8).
+#[test]
+fn silences_must_end_and_be_able_to_match() {
+    let (dir, _) = demo_store("silences");
+    with_root_config(&dir);
+    let add = |args: &[&str]| {
+        let mut a = vec!["silence", "add", "--config", "config", "--store", "o/demo.db", "--comment", "test"];
+        a.extend_from_slice(args);
+        headroom(&a, &dir)
+    };
+    for (args, want) in [
+        (vec!["kind=alert", "--for", "99999999999999h"], "--for 99999999999999h"),
+        (vec!["kind=alert", "--for", "91d"], "longer than a silence may last (90 days)"),
+        (vec!["kind=nosuchkind"], "can never match: kind is one of alert, rightsize"),
+        (vec!["kind=["], "can never match"),
+        (
+            vec!["severity=urgent"],
+            "can never match: severity is one of info, warning, critical",
+        ),
+        (vec!["scope=production"], "a scope is ACCOUNT/REGION"),
+    ] {
+        let out = add(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = headroom(
+        &["silence", "list", "--config", "config", "--store", "o/demo.db", "--all", "--json"],
+        &dir,
+    );
+    let none: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(none, serde_json::json!([]), "nothing was stored");
+    let out = add(&["kind=rightsize", "resource=asg/batch-*", "--for", "90d"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = headroom(&["silence", "list", "--config", "config", "--store", "o/demo.db", "--json"], &dir);
+    let list: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}

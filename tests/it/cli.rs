@@ -10,6 +10,12 @@ fn config_check_passes_the_shipped_config_and_lists_every_problem_of_a_bad_one()
     assert!(
         text(&ok.stdout).starts_with("config OK (config): 1 ASG target(s), 1 table target(s), tiers small < medium < large < enterprise")
     );
+    // Issue 35, item 5: the OK line names the apply mode.
+    assert!(
+        text(&ok.stdout).trim_end().ends_with(", apply mode recommend"),
+        "{}",
+        text(&ok.stdout)
+    );
 
     let dir = config_copy("badcfg", |name, s| match name {
         "headroom.toml" => s

@@ -601,7 +601,33 @@ fn bad_plan_input_is_a_clear_error_with_exit_2() {
         // Issue 21, item 8: figures that overflow are an error naming one, not dropped.
         (
             &["plan", "--set", "concurrent_users=1e308", "--set", "requests_per_user_per_minute=3"],
-            "does not fit in a number: the inputs are too large to plan with",
+            "does not fit in a number: the inputs are too large (or a divisor too small) to plan with",
+        ),
+        // Issue 35, item 4: a divisor near zero gave 0 instances (1e-308: ∞ read as 0) or
+        // 18,446,744,073,709,551,615 (1e-300: saturated), exit 0.
+        (
+            &[
+                "plan",
+                "--set",
+                "concurrent_users=1000",
+                "--set",
+                "users_per_instance_low=1e-308",
+                "--set",
+                "users_per_instance_high=200",
+            ],
+            "figure instances_avg_high (⌈concurrent_users ÷ users_per_instance_low⌉) does not fit in a number",
+        ),
+        (
+            &[
+                "plan",
+                "--set",
+                "concurrent_users=1000",
+                "--set",
+                "users_per_instance_low=1e-300",
+                "--set",
+                "users_per_instance_high=200",
+            ],
+            "figure instances_avg_high (⌈concurrent_users ÷ users_per_instance_low⌉) does not fit in a number",
         ),
         (
             &["plan", "--set", "concurent_users=5"],
