@@ -185,7 +185,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "headroom_store_size",
-            "Size of the SQLite store file",
+            "Size of the SQLite store on disk: the main file and its write-ahead log",
             Unit::Bytes,
             m.store_size.clone(),
         );

@@ -140,6 +140,7 @@ async fn serve_scopes<A: Account + crate::aws::Changes + Send + 'static>(
     let names: Vec<_> = scopes.iter().map(|(_, s)| s.scope.clone()).collect();
     let health = Arc::new(Health::new(&names, now, runtime::interval_s(&cfg, now)));
     health.set_kill_switch(&cfg.headroom.apply.kill_switch);
+    health.set_deadline(cfg.headroom.collect.deadline_s);
     let m = crate::metrics::get();
     m.config_loaded.set(now);
     let (tx, rx) = watch::channel(cfg.clone());
@@ -238,8 +239,9 @@ pub struct HealthArgs {
     timeout: u64,
 }
 
-/// GETs /healthz: exit 0 when healthy, 1 when the daemon answers unhealthy, 2 when it does
-/// not answer. Prints the daemon's reasons.
+/// GETs /healthz: exit 0 when the daemon answers healthy (200 `ok`), 1 when it answers
+/// unhealthy (503 `unhealthy`), 2 when nothing answers or the answer is not headroom's.
+/// Prints the daemon's reasons.
 pub async fn health(dir: &Path, a: HealthArgs) -> Result<ExitCode, ExitCode> {
     let addr = match a.addr {
         Some(x) => x,
@@ -256,8 +258,25 @@ pub async fn health(dir: &Path, a: HealthArgs) -> Result<ExitCode, ExitCode> {
     };
     match serve::get(&addr, "/healthz", Duration::from_secs(a.timeout.max(1))).await {
         Ok((status, body)) => {
-            print!("{body}");
-            Ok(if status == 200 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            // Only headroom's own answer counts: another service on the port (or a proxy's
+            // page) answering 200 is not a healthy daemon.
+            match (status, body.lines().next()) {
+                (200, Some("ok")) => {
+                    print!("{body}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                (503, Some("unhealthy")) => {
+                    print!("{body}");
+                    Ok(ExitCode::from(1))
+                }
+                (status, _) => {
+                    let first: String = body.lines().next().unwrap_or("").chars().take(80).collect();
+                    eprintln!(
+                        "error: {addr}/healthz answered HTTP {status} `{first}`, not headroom's `ok` or `unhealthy`: is headroom the process listening there?"
+                    );
+                    Err(ExitCode::from(2))
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

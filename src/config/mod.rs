@@ -1070,8 +1070,13 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         t.missing("aws", "{ regions = [\"us-east-1\"] }");
     }
 
+    // A deadline_seconds that is itself a problem is not checked against the interval again
+    // (with the default in its place, that second problem named a figure nobody wrote).
+    let mut deadline_bad = false;
     let collect = match t.sub("collect") {
         Some(c) => {
+            let deadline = c.int("deadline_seconds", 1, 3600);
+            deadline_bad = c.has("deadline_seconds") && deadline.is_none();
             let period_s = c.int("period_seconds", 60, 3600).unwrap_or(300) as u32;
             if ![60, 300, 900, 3600].contains(&period_s) {
                 c.problem(
@@ -1090,7 +1095,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
                 latency_percentile: c.bool("latency_percentile").unwrap_or(true),
                 load_balancer_tag: c.str("load_balancer_tag").unwrap_or_else(|| DEFAULT_LB_TAG.into()),
                 target_group_tag: c.str("target_group_tag").unwrap_or_else(|| DEFAULT_TG_TAG.into()),
-                deadline_s: c.int("deadline_seconds", 1, 3600).unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
+                deadline_s: deadline.unwrap_or(DEFAULT_DEADLINE_S as i64) as u64,
             };
             c.done();
             v
@@ -1341,7 +1346,7 @@ fn read_headroom(t: &Tbl) -> Option<Headroom> {
         al.done();
     }
     // The deadline must leave the cycle room before the next tick.
-    if let Some(sc) = &schedule {
+    if let Some(sc) = schedule.as_ref().filter(|_| !deadline_bad) {
         let mut ticks = sc.collect.schedule.after(&chrono::Utc::now());
         if let (Some(a), Some(b)) = (ticks.next(), ticks.next()) {
             let gap = (b - a).num_seconds().max(0) as u64;

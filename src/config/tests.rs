@@ -436,6 +436,25 @@ fn a_deadline_longer_than_half_the_interval_is_rejected() {
     );
 }
 
+/// Issue 35, item 11: a bad deadline is one problem; the default standing in for it is not
+/// checked against a one-minute interval as if someone had written it.
+#[test]
+fn a_bad_deadline_is_one_problem() {
+    let s = edited("headroom.toml", "deadline_seconds = 120", "deadline_seconds = 0");
+    let s = Sources {
+        headroom: (
+            s.headroom.0,
+            s.headroom.1.replacen("collect = \"*/5 * * * *\"", "collect = \"* * * * *\"", 1),
+        ),
+        ..s
+    };
+    assert!(s.headroom.1.contains("collect = \"* * * * *\""));
+    let e = Config::from_sources(&s).unwrap_err();
+    let problems: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains("collect.deadline_seconds"), "{problems:#?}");
+}
+
 /// Issue 14: the shipped config's example routes and named receivers parse as documented.
 #[test]
 fn shipped_route_examples_parse() {

@@ -3,7 +3,9 @@
 //!
 //! Healthy means: every scope's last cycle succeeded (every source answered, the commit went
 //! through) and one succeeded within two collect intervals. A scope that has not cycled yet
-//! counts as healthy for two intervals after start (it is waiting for its first tick).
+//! is "starting" (healthy) for one interval plus the collection deadline after start: the
+//! first tick comes within an interval and its cycle within the deadline; a first cycle that
+//! has not ended by then is hung, and /healthz says so with a 503.
 //!
 //! May use: domain.
 
@@ -24,6 +26,8 @@ struct ScopeHealth {
 struct Inner {
     started: Ts,
     interval_s: i64,
+    /// The collection deadline (`[collect] deadline_seconds`).
+    deadline_s: i64,
     scopes: BTreeMap<String, ScopeHealth>,
     /// The kill switch's file, said on every answer (whether it is there).
     kill_switch: Option<std::path::PathBuf>,
@@ -44,6 +48,7 @@ impl Health {
         Health(Mutex::new(Inner {
             started,
             interval_s: interval_s.max(1),
+            deadline_s: crate::config::DEFAULT_DEADLINE_S as i64,
             scopes: scopes.iter().map(|s| (s.key(), ScopeHealth::default())).collect(),
             kill_switch: None,
         }))
@@ -56,6 +61,11 @@ impl Health {
     /// The kill switch file `/healthz` reports on (at start and after a reload).
     pub fn set_kill_switch(&self, path: &std::path::Path) {
         self.lock().kill_switch = Some(path.to_path_buf());
+    }
+
+    /// The collection deadline (at start and after a reload).
+    pub fn set_deadline(&self, deadline_s: u64) {
+        self.lock().deadline_s = deadline_s as i64;
     }
 
     /// The collect interval changed (a reload).
@@ -84,12 +94,20 @@ impl Health {
         let window = 2 * g.interval_s;
         let mut healthy = true;
         let mut lines = vec![];
+        let first = g.interval_s + g.deadline_s;
         for (key, h) in &g.scopes {
-            let since = h.last_ok.unwrap_or(g.started);
-            let stale = now - since > window;
+            let stale = match (h.last_ok, h.last_end) {
+                (Some(ok), _) => now - ok > window,
+                (None, None) => now - g.started > first,
+                (None, Some(_)) => now - g.started > window,
+            };
             let line = match (&h.problem, h.last_end) {
                 (Some(p), _) => format!("{key}: last cycle failed: {p}{}", last_ok(h.last_ok, now)),
-                (None, None) if stale => format!("{key}: no cycle in the {} s since start (two collect intervals)", now - g.started),
+                (None, None) if stale => format!(
+                    "{key}: no cycle ended in the {} s since start (the first is due within one collect interval plus the {} s deadline: {first} s): the first cycle may be hung",
+                    now - g.started,
+                    g.deadline_s
+                ),
                 (None, None) => format!("{key}: starting, waiting for the first tick"),
                 (None, Some(end)) if stale => format!(
                     "{key}: no cycle for {} s (two collect intervals are {window} s): the scheduler may be stuck",
@@ -155,9 +173,17 @@ mod tests {
     fn healthy_within_two_intervals_of_a_success_unhealthy_on_failure_or_staleness() {
         let (a, b) = (Scope::new("default", "us-east-1"), Scope::new("default", "eu-west-1"));
         let h = Health::new(&[a.clone(), b.clone()], 1000, 60);
-        // Before any tick: healthy for two intervals (120 s) after start, then not.
-        assert!(h.check(1000 + 120).healthy);
-        assert!(!h.check(1000 + 121).healthy);
+        // Before any cycle ends: "starting" for one interval plus the deadline, then not
+        // (issue 35, item 10: a hung first cycle answered 200 "starting" for far longer).
+        h.set_deadline(30);
+        let first = 60 + 30;
+        let v = h.check(1000 + first);
+        assert!(v.healthy && v.lines.iter().all(|l| l.contains("starting")), "{v:?}");
+        let v = h.check(1000 + first + 1);
+        assert!(
+            !v.healthy && v.lines.iter().all(|l| l.contains("the first cycle may be hung")),
+            "{v:?}"
+        );
         h.record(&a, 1050, Ok(3));
         h.record(&b, 1050, Ok(4));
         assert!(h.check(1050 + 120).healthy);

@@ -53,12 +53,14 @@ impl Service {
     /// A service whose config never changes (tests, `run` without reload).
     pub fn fixed(cfg: Arc<Config>, scopes: &[crate::domain::Scope], now: Ts) -> Service {
         let interval = interval_s(&cfg, now);
+        let health = Health::new(scopes, now, interval);
+        health.set_deadline(cfg.headroom.collect.deadline_s);
         let (tx, rx) = watch::channel(cfg);
         // The sender is dropped: `changed()` then fails, which the loop reads as "no reloads".
         drop(tx);
         Service {
             config: rx,
-            health: Arc::new(Health::new(scopes, now, interval)),
+            health: Arc::new(health),
             grace: Duration::from_secs(5),
         }
     }
@@ -177,6 +179,7 @@ where
                         let c = svc.config.borrow().clone();
                         svc.health.set_interval(interval_s(&c, clock.now().timestamp()));
                         svc.health.set_kill_switch(&c.headroom.apply.kill_switch);
+                        svc.health.set_deadline(c.headroom.collect.deadline_s);
                         info!(cron = %c.headroom.schedule.collect.expr, "config reloaded: in effect from the next tick");
                     }
                     Err(_) => reloads = false,

@@ -18,11 +18,15 @@ pub struct StoreStats {
 impl Sqlite {
     pub fn stats(&self, count_rows: bool) -> Result<StoreStats, StoreError> {
         let c = &self.conn;
-        let size_bytes: i64 = c.query_row(
+        let pages: i64 = c.query_row(
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
             [],
             |r| r.get(0),
         )?;
+        // The write-ahead log is part of the store on disk until a checkpoint folds it in:
+        // leaving it out under-reported a busy store by up to the WAL's size.
+        let wal = std::fs::metadata(format!("{}-wal", self.location())).map_or(0, |m| m.len() as i64);
+        let size_bytes = pages + wal;
         let mut open = vec![];
         let mut q = c.prepare(
             "SELECT kind, severity, COUNT(*) FROM advisories WHERE state IN ('open', 'acknowledged') GROUP BY kind, severity ORDER BY kind, severity",

@@ -309,3 +309,59 @@ fn silences_must_end_and_be_able_to_match() {
     let list: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
+
+/// `headroom health` believes only headroom's own answer: a 200 from something else on the
+/// port is exit 2, not healthy (issue 35, item 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_the_body_not_only_the_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let body = "<html>Welcome to nginx!</html>\n";
+            let _ = sock
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let dir = temp_dir("health-body");
+    let out = crate::support::headroom_in(&dir, &["health", "--addr", &addr]).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("answered HTTP 200 `<html>Welcome to nginx!</html>`, not headroom's"),
+        "{err}"
+    );
+}
+
+/// The store's size metric counts the write-ahead log (issue 35, item 10).
+#[test]
+fn store_size_counts_the_wal() {
+    let dir = temp_dir("wal-size");
+    let db = dir.join("h.db");
+    let s = headroom::store::Sqlite::open(&db).unwrap();
+    s.execute_batch_for_tests("PRAGMA wal_autocheckpoint = 0; CREATE TABLE pad (x BLOB); INSERT INTO pad VALUES (zeroblob(200000));")
+        .unwrap();
+    let wal = std::fs::metadata(dir.join("h.db-wal")).unwrap().len() as i64;
+    assert!(wal > 200_000, "the WAL holds the insert: {wal}");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let pages: i64 = c
+        .query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stats = s.stats(false).unwrap();
+    let wal_now = std::fs::metadata(dir.join("h.db-wal")).unwrap().len() as i64;
+    assert_eq!(stats.size_bytes, pages + wal_now);
+}
