@@ -1,8 +1,10 @@
 //! Delivery, after Alertmanager: the cycle's transaction writes an outbox row per advisory
-//! change (opened, severity changed, repeat due, resolved); `Notifier::pump` then **routes**
+//! change (opened, severity changed, repeat due, resolved); `Notifier::prepare` then **routes**
 //! them (`route`: receivers, groups, silences, dedup against the persisted log), **waits** per
-//! group (group_wait, group_interval), **seals** each due group into one notification with a
-//! fixed Message-ID, **sends** it and **records** the outcome. Every step is one store
+//! group (group_wait, group_interval) and **seals** each due group into one notification with
+//! a fixed Message-ID; `Notifier::deliver` **sends** one receiver's notifications, in order,
+//! each within a deadline, and **records** the outcome at the time the receiver answered.
+//! Each receiver is delivered on its own task, so one that hangs delays no other. Every step is one store
 //! transaction, so a restart picks up where the last one stopped: nothing is lost, and a crash
 //! between the peer's acceptance and the record repeats one message with the same Message-ID.
 //!
@@ -79,8 +81,50 @@ fn failpoint(name: &str) {
     }
 }
 
+#[derive(Clone)]
 pub struct Notifier {
     cfg: Arc<NotifyCfg>,
+}
+
+/// How long one send may take, whatever the receiver's own timeouts do: a receiver that
+/// accepts the connection and then stalls is cut off here and retried later.
+fn send_deadline(cfg: &NotifyCfg, receiver: &str) -> std::time::Duration {
+    let timeout_s = match cfg.receiver(receiver).map(|r| &r.kind) {
+        Some(ReceiverKind::Email(crate::config::EmailCfg {
+            transport: crate::config::EmailTransport::Smtp(smtp),
+            ..
+        })) => smtp.timeout_s,
+        Some(ReceiverKind::Slack(s)) => s.timeout_s,
+        _ => 20,
+    };
+    // Email: connect, each SMTP round trip and the whole session are each bounded by its
+    // timeout (three of them at most); Slack: the request and reading the answer.
+    std::time::Duration::from_secs(timeout_s.saturating_mul(4).max(1))
+}
+
+impl Pumped {
+    fn merge(&mut self, o: Pumped) {
+        self.routed += o.routed;
+        self.sealed += o.sealed;
+        self.sent += o.sent;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        if let Some(d) = o.next_due {
+            self.due(d);
+        }
+        self.files.extend(o.files);
+        for (r, c) in o.by_receiver {
+            let e = self.by_receiver.entry(r).or_default();
+            e.sent += c.sent;
+            e.retried += c.retried;
+            e.failed += c.failed;
+            e.suppressed += c.suppressed;
+        }
+    }
+
+    fn due(&mut self, at: Ts) {
+        self.next_due = Some(self.next_due.map_or(at, |d| d.min(at)));
+    }
 }
 
 impl Notifier {
@@ -88,10 +132,37 @@ impl Notifier {
         Notifier { cfg }
     }
 
-    /// Routes new outbox rows, seals due groups and sends pending notifications, each receiver
-    /// in order (a failed message holds back the later ones of its receiver, so they go out
-    /// in order when the peer is back).
+    /// Routes, seals, then sends every receiver's due notifications, each receiver on its own
+    /// task (`deliver`): one that hangs delays none of the others. Returns when all are done
+    /// (`headroom notify flush`, tests); the daemon runs `prepare` and `deliver` on tasks of
+    /// their own instead, so a slow receiver never holds the next pump either.
     pub async fn pump<S: Outbox + Send + 'static>(&self, store: &Arc<Mutex<S>>, now: Ts) -> Result<Pumped, StoreError> {
+        let mut out = self.prepare(store, now).await?;
+        let receivers = on_store(store, |s| s.pending_receivers()).await?;
+        let started = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for r in receivers {
+            let (me, store) = (self.clone(), store.clone());
+            tasks.spawn(async move { me.deliver(&store, &r, now, started, &|| true).await });
+        }
+        let mut first_err = None;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(p)) => out.merge(p),
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Routes new outbox rows and seals the groups whose wait is over: store work only,
+    /// never a send. `next_due` is when the next waiting group falls due.
+    pub async fn prepare<S: Outbox + Send + 'static>(&self, store: &Arc<Mutex<S>>, now: Ts) -> Result<Pumped, StoreError> {
         let mut out = Pumped::default();
         // Each store call on a blocking thread: SQLite must not hold the async worker (nor the
         // HTTP endpoints and the scheduler's watchdog that share it).
@@ -137,23 +208,48 @@ impl Notifier {
                     out.sealed += 1;
                 }
             } else {
-                out.next_due = Some(out.next_due.map_or(due, |d| d.min(due)));
+                out.due(due);
             }
         }
-        // Send, per receiver in order.
-        let pending = on_store(store, |s| s.pending()).await?;
-        let mut blocked: Vec<String> = vec![];
+        Ok(out)
+    }
+
+    /// Sends `receiver`'s pending notifications in order (a failed one holds back the later
+    /// ones, so they go out in order when the peer is back), while `go_on()` says so. The clock
+    /// is `now` at `started` plus the time since: `sent_at` is when the receiver accepted,
+    /// and a retry is scheduled from when the attempt failed, not from when the pump began.
+    pub async fn deliver<S: Outbox + Send + 'static>(
+        &self,
+        store: &Arc<Mutex<S>>,
+        receiver: &str,
+        now: Ts,
+        started: std::time::Instant,
+        go_on: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Pumped, StoreError> {
+        let at = || now + started.elapsed().as_secs() as i64;
+        let mut out = Pumped::default();
+        let r = receiver.to_string();
+        let pending = on_store(store, move |s| s.pending(Some(&r))).await?;
         for n in pending {
-            if blocked.contains(&n.receiver) {
-                continue;
+            if !go_on() {
+                break;
             }
-            if n.next_attempt_at > now {
-                blocked.push(n.receiver.clone());
-                out.next_due = Some(out.next_due.map_or(n.next_attempt_at, |d| d.min(n.next_attempt_at)));
-                continue;
+            if n.next_attempt_at > at() {
+                out.due(n.next_attempt_at);
+                break;
             }
             failpoint("notify-before-send");
-            match self.send(&n).await {
+            let deadline = send_deadline(&self.cfg, &n.receiver);
+            let result = match tokio::time::timeout(deadline, self.send(&n)).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::Retry(format!(
+                    "receiver {}: no answer within {} s (cut off; the message stays pending)",
+                    n.receiver,
+                    deadline.as_secs()
+                ))),
+            };
+            let now = at();
+            match result {
                 Ok(file) => {
                     failpoint("notify-after-send");
                     let id = n.id;
@@ -180,8 +276,8 @@ impl Notifier {
                     on_store(store, move |s| s.mark_retry(id, &r, next)).await?;
                     out.retried += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().retried += 1;
-                    out.next_due = Some(out.next_due.map_or(next, |d| d.min(next)));
-                    blocked.push(n.receiver.clone());
+                    out.due(next);
+                    break;
                 }
                 Err(SendError::Permanent(reason)) => {
                     warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");

@@ -88,7 +88,11 @@ pub async fn send_due<S: Reviews + 'static>(cfg: &Arc<Config>, store: &Shared<S>
 
 /// Sends each week's review when it falls due, until `stop` turns true (never in the middle
 /// of a send).
-pub async fn review_loop<S: Reviews + 'static>(config: watch::Receiver<Arc<Config>>, store: Shared<S>, mut stop: watch::Receiver<bool>) {
+pub async fn review_loop<S: Reviews + 'static>(
+    config: watch::Receiver<Arc<Config>>,
+    store: Shared<S>,
+    mut stop: watch::Receiver<Option<tokio::time::Instant>>,
+) {
     loop {
         let cfg = config.borrow().clone();
         let now = Utc::now();
@@ -96,7 +100,7 @@ pub async fn review_loop<S: Reviews + 'static>(config: watch::Receiver<Arc<Confi
             Some(week) => send_due(&cfg, &store, &week, now.timestamp()).await,
             None => 0,
         };
-        if *stop.borrow() {
+        if stop.borrow().is_some() {
             return;
         }
         let sched = &cfg.headroom.schedule;

@@ -112,10 +112,11 @@ where
 {
     let cfg = svc.config.borrow().clone();
     // The notifier: woken after each cycle and at its own next due time; asked to stop at
-    // shutdown after the send in progress (a send cut off stays pending and goes out, with its
-    // Message-ID, after restart).
+    // the start of shutdown's grace, when each receiver finishes the send in progress (a send
+    // cut off at the end of the grace stays pending and goes out, with its Message-ID, after
+    // restart). The stop carries the grace's deadline.
     let wake = Arc::new(tokio::sync::Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(None::<tokio::time::Instant>);
     let notifier = cfg.headroom.notify.enabled().then(|| {
         let (wake, store, config) = (wake.clone(), store.clone(), svc.config.clone());
         tokio::spawn(notify_loop(config, store, wake, stop_rx.clone()))
@@ -134,22 +135,28 @@ where
     pet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reloads = true;
     info!(cron = %cfg.headroom.schedule.collect.expr, timezone = %cfg.headroom.schedule.timezone, scopes = scopes.len(), watchdog_s = watchdog.map(|d| d.as_secs_f64() * 2.0), "headroom running");
+    // Cycles, the notifier and the reviewer share one grace, all told at its start.
     let stop = |running: JoinSet<()>, grace: Duration| async move {
         let deadline = tokio::time::Instant::now() + grace;
-        drain(running, deadline).await;
-        let _ = stop_tx.send(true);
-        if let Some(mut n) = notifier
-            && tokio::time::timeout_at(deadline, &mut n).await.is_err()
-        {
-            warn!("shutdown: a notification send did not finish within the grace period; it stays pending and goes out after restart");
-            n.abort();
-        }
-        if let Some(mut r) = reviewer
-            && tokio::time::timeout_at(deadline, &mut r).await.is_err()
-        {
-            warn!("shutdown: the weekly review's send did not finish within the grace period; it goes out after restart");
-            r.abort();
-        }
+        let _ = stop_tx.send(Some(deadline));
+        let notifier = async {
+            // It ends by the deadline itself, naming any receiver it had to cut off.
+            if let Some(mut n) = notifier
+                && tokio::time::timeout_at(deadline + Duration::from_secs(1), &mut n).await.is_err()
+            {
+                n.abort();
+            }
+        };
+        let reviewer = async {
+            // Told to stop, it returns at once unless it is sending the review.
+            if let Some(mut r) = reviewer
+                && tokio::time::timeout_at(deadline, &mut r).await.is_err()
+            {
+                warn!("shutdown: the weekly review's send did not finish within the grace period; it goes out after restart");
+                r.abort();
+            }
+        };
+        tokio::join!(drain(running, deadline), notifier, reviewer);
     };
     loop {
         let cfg = svc.config.borrow().clone();
@@ -187,6 +194,7 @@ where
                 continue;
             }
             _ = &mut shutdown => {
+                while running.try_join_next().is_some() {}
                 info!(running = running.len(), grace_s = svc.grace.as_secs_f64(), "shutdown: no more ticks; waiting for running cycles, then cancelling them");
                 crate::systemd::notify("STOPPING=1");
                 stop(running, svc.grace).await;
@@ -303,34 +311,25 @@ fn record(
     m.cycle_runs.get_or_create(&CycleL { scope: key, outcome }).inc();
 }
 
-/// Pumps the outbox now, then again when something falls due or a cycle commits, with the
-/// receivers of the config in use. A store error is logged and retried a minute later: the
-/// outbox keeps what was not yet sent. Ends when `stop` turns true, never in the middle of a
-/// pump.
+/// Routes and seals now, then again when a group falls due or a cycle commits, and keeps
+/// one delivery task per receiver (`receiver_loop`), woken after each pass: a receiver that
+/// hangs holds up only its own queue. A store error is logged and retried a minute later: the
+/// outbox keeps what was not yet sent. At stop, each receiver finishes the send in progress
+/// until the deadline; one still sending then is cut off and named (its message stays
+/// pending and goes out, with its Message-ID, after restart).
 async fn notify_loop<S: Outbox + 'static>(
     config: watch::Receiver<Arc<Config>>,
     store: Shared<S>,
     wake: Arc<tokio::sync::Notify>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<tokio::time::Instant>>,
 ) {
+    let mut workers: std::collections::BTreeMap<String, Worker> = Default::default();
     loop {
         let now = Utc::now().timestamp();
         let notifier = Notifier::new(Arc::new(config.borrow().headroom.notify.clone()));
-        let wait_s = match notifier.pump(&store, now).await {
+        let wait_s = match notifier.prepare(&store, now).await {
             Ok(p) => {
-                let m = metrics::get();
-                for (receiver, c) in &p.by_receiver {
-                    for (outcome, n) in [
-                        ("sent", c.sent),
-                        ("retried", c.retried),
-                        ("failed", c.failed),
-                        ("suppressed", c.suppressed),
-                    ] {
-                        if n > 0 {
-                            m.count_notification(receiver, outcome, n);
-                        }
-                    }
-                }
+                count_pumped(&p);
                 p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
             }
             Err(e) => {
@@ -338,13 +337,123 @@ async fn notify_loop<S: Outbox + 'static>(
                 60
             }
         };
-        if *stop.borrow() {
+        // A task for every configured receiver, and for any with a message waiting (a
+        // receiver removed from the config: its messages wait, and say why).
+        let mut names: Vec<String> = config.borrow().headroom.notify.receivers.iter().map(|r| r.name.clone()).collect();
+        let s = store.clone();
+        match super::blocking(move || super::app::lock(&s).pending_receivers()).await {
+            Ok(more) => names.extend(more),
+            Err(e) => error!(error_type = "store", error = %e, "notifier: store error listing pending receivers"),
+        }
+        for name in names {
+            let w = workers
+                .entry(name.clone())
+                .or_insert_with(|| Worker::spawn(name, &config, &store, &stop));
+            w.wake.notify_one();
+        }
+        if stop.borrow().is_some() {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    let deadline = (*stop.borrow()).unwrap_or_else(tokio::time::Instant::now);
+    for (name, mut w) in workers {
+        if tokio::time::timeout_at(deadline, &mut w.task).await.is_err() {
+            if w.sending.load(std::sync::atomic::Ordering::SeqCst) {
+                warn!(receiver = %name, "shutdown: a send to this receiver did not finish within the grace period; it stays pending and goes out after restart");
+            }
+            w.task.abort();
+        }
+    }
+}
+
+/// One receiver's delivery task.
+struct Worker {
+    wake: Arc<tokio::sync::Notify>,
+    /// True while a send is in progress (what shutdown names when it cuts one off).
+    sending: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    fn spawn<S: Outbox + 'static>(
+        name: String,
+        config: &watch::Receiver<Arc<Config>>,
+        store: &Shared<S>,
+        stop: &watch::Receiver<Option<tokio::time::Instant>>,
+    ) -> Worker {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let sending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn(receiver_loop(
+            name,
+            config.clone(),
+            store.clone(),
+            wake.clone(),
+            sending.clone(),
+            stop.clone(),
+        ));
+        Worker { wake, sending, task }
+    }
+}
+
+/// Sends one receiver's due notifications, then sleeps until its next retry or a wake.
+async fn receiver_loop<S: Outbox + 'static>(
+    name: String,
+    config: watch::Receiver<Arc<Config>>,
+    store: Shared<S>,
+    wake: Arc<tokio::sync::Notify>,
+    sending: Arc<std::sync::atomic::AtomicBool>,
+    mut stop: watch::Receiver<Option<tokio::time::Instant>>,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let notifier = Notifier::new(Arc::new(config.borrow().headroom.notify.clone()));
+        let now = Utc::now().timestamp();
+        // At stop, the queue goes on while the grace lasts; at its end the task is cut off.
+        let halt = stop.clone();
+        let go_on = move || halt.borrow().is_none_or(|deadline| tokio::time::Instant::now() < deadline);
+        sending.store(true, Ordering::SeqCst);
+        let result = notifier.deliver(&store, &name, now, std::time::Instant::now(), &go_on).await;
+        sending.store(false, Ordering::SeqCst);
+        let wait_s = match result {
+            Ok(p) => {
+                count_pumped(&p);
+                let now = Utc::now().timestamp();
+                p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
+            }
+            Err(e) => {
+                error!(receiver = %name, error_type = "store", error = %e, "notifier: store error; trying again in a minute");
+                60
+            }
+        };
+        if stop.borrow().is_some() {
             return;
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => {}
             _ = wake.notified() => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A pump's outcomes into the metrics.
+fn count_pumped(p: &crate::notify::Pumped) {
+    let m = metrics::get();
+    for (receiver, c) in &p.by_receiver {
+        for (outcome, n) in [
+            ("sent", c.sent),
+            ("retried", c.retried),
+            ("failed", c.failed),
+            ("suppressed", c.suppressed),
+        ] {
+            if n > 0 {
+                m.count_notification(receiver, outcome, n);
+            }
         }
     }
 }

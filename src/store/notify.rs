@@ -126,7 +126,9 @@ pub trait Outbox: Send {
     /// Turns a group's waiting deliveries into one pending notification; returns its id.
     fn seal_group(&mut self, receiver: &str, group_key: &str, now: Ts) -> Result<Option<i64>, StoreError>;
     /// Pending notifications, oldest first.
-    fn pending(&self) -> Result<Vec<Notification>, StoreError>;
+    fn pending(&self, receiver: Option<&str>) -> Result<Vec<Notification>, StoreError>;
+    /// The receivers that have a notification waiting to be sent.
+    fn pending_receivers(&self) -> Result<Vec<String>, StoreError>;
     /// The peer accepted it: sent, and the receiver's log updated for every item.
     fn mark_sent(&mut self, id: i64, now: Ts) -> Result<(), StoreError>;
     /// It failed and will be tried again at `next_at`.
@@ -322,8 +324,16 @@ impl Outbox for Sqlite {
         Ok(Some(id))
     }
 
-    fn pending(&self) -> Result<Vec<Notification>, StoreError> {
-        self.notifications_where("state = 'pending'", true, usize::MAX, None)
+    fn pending(&self, receiver: Option<&str>) -> Result<Vec<Notification>, StoreError> {
+        self.notifications_where("state = 'pending'", true, usize::MAX, receiver)
+    }
+
+    fn pending_receivers(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT receiver FROM notifications WHERE state = 'pending' ORDER BY receiver")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn mark_sent(&mut self, id: i64, now: Ts) -> Result<(), StoreError> {

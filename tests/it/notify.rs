@@ -58,6 +58,11 @@ impl SmtpPeer {
         }
     }
 
+    /// The peer's process id (to stop it mid-session with SIGSTOP: a hung server).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// The accepted messages, parsed by Python's email package, in arrival order.
     pub fn messages(&self) -> Vec<Value> {
         messages_in(&self.out)

@@ -369,3 +369,81 @@ async fn shutdown_lets_the_send_in_progress_finish() {
         log.iter().map(|l| (&l.group_key, &l.state)).collect::<Vec<_>>()
     );
 }
+
+/// One hung receiver stalls no other (issue 35, item 2): the SMTP peer is stopped mid-session
+/// (SIGSTOP: connections are accepted, nothing is answered) while the daemon cycles; Slack's
+/// messages go out on their own schedule, each recorded `sent_at` within a second of the
+/// moment the webhook received it, and the stuck email stays pending, never marked sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_smtp_server_does_not_hold_slack() {
+    use headroom::config::SmtpTls;
+    let dir = crate::support::temp_dir("scheduler-hung-smtp");
+    let port = crate::notify::free_port();
+    let peer = crate::notify::SmtpPeer::start(port, &dir.join("mail"), None, None);
+    // SAFETY: signalling the peer process this test started.
+    unsafe {
+        libc::kill(peer.pid(), libc::SIGSTOP);
+    }
+    let (hook, url) = crate::notify::Hook::start(vec![]).await;
+    let url_file = dir.join("webhook");
+    std::fs::write(&url_file, &url).unwrap();
+    let mut cfg = every_second();
+    let mut n = (*crate::notify::notify_cfg(vec![
+        crate::notify::smtp("mail", port, SmtpTls::None, None, None),
+        crate::notify::slack("team", &url_file),
+    ]))
+    .clone();
+    for r in &mut n.routes {
+        r.group_wait_s = 1;
+        r.group_interval_s = 1;
+    }
+    cfg.headroom.notify = n;
+    let store = shared(Sqlite::open(&dir.join("h.db")).unwrap());
+    let scopes = vec![(
+        SimulatedAccount::new(42, chrono::Utc::now().timestamp()),
+        ScopeState::new(Scope::new("default", "us-east-1"), true),
+    )];
+    // Wall-clock time of each webhook hit, from its Instant.
+    let (i0, w0) = (std::time::Instant::now(), std::time::SystemTime::now());
+    let res = runtime::run(scopes, Arc::new(cfg), store.clone(), &SystemClock, async {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    })
+    .await;
+    // SAFETY: as above; the peer is killed when `peer` drops.
+    unsafe {
+        libc::kill(peer.pid(), libc::SIGCONT);
+    }
+    assert!(res.is_ok(), "{res:?}");
+    let hits: Vec<std::time::Instant> = hook.hits.lock().unwrap().iter().map(|h| h.0).collect();
+    assert!(!hits.is_empty(), "Slack got nothing while the SMTP server hung");
+    let first = hits[0] - i0;
+    // The first cycle's groups wait 1 s; the email's socket timeout is 5 s. Before, the
+    // email in front held Slack until it timed out.
+    assert!(
+        first < std::time::Duration::from_secs(4),
+        "Slack's first message came {first:?} after start"
+    );
+    let log = store.lock().unwrap().notifications(1000, None).unwrap();
+    let slack_sent: Vec<i64> = log
+        .iter()
+        .filter(|l| l.receiver == "team" && l.state == "sent")
+        .map(|l| l.sent_at.unwrap())
+        .collect();
+    assert_eq!(slack_sent.len(), hits.len(), "one sent row per POST: {log:?}");
+    let mut at: Vec<i64> = slack_sent.clone();
+    at.sort();
+    for (hit, sent_at) in hits.iter().zip(&at) {
+        let wall = (w0 + (*hit - i0)).duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(
+            (*sent_at as f64 - wall).abs() <= 1.0,
+            "sent_at {sent_at} vs the webhook's {wall:.3}"
+        );
+    }
+    assert!(
+        log.iter()
+            .filter(|l| l.receiver == "mail")
+            .all(|l| l.state == "pending" && l.sent_at.is_none()),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.receiver == "mail"), "the email was there to hang: {log:?}");
+}

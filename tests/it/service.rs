@@ -119,6 +119,31 @@ async fn until_health(addr: &str, want: u16, within: Duration, d: &mut Daemon) -
     }
 }
 
+/// Waits until /metrics counts one successful cycle.
+async fn until_first_cycle_ok(http: &str, d: &Daemon) {
+    let t = Instant::now();
+    loop {
+        let (_, m) = get(http, "/metrics").await.unwrap();
+        if sample(&parse_metrics(&m), "headroom_cycle_runs_total", &[("outcome", "ok")]) == Some(1.0) {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for the daemon to exit, at most `within` (after a signal).
+async fn until_exit(d: &mut Daemon, within: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < within, "still running {within:?} after the signal:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// /metrics parsed by prometheus_client's OpenMetrics parser (Python), as
 /// (name, labels) → value.
 fn parse_metrics(body: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
@@ -463,21 +488,17 @@ async fn sigterm_in_the_middle_of_a_cycle_exits_0_with_nothing_half_written() {
     seed(&moto_url, now).await;
     let slow = proxy::start(&moto_url, &[("GetMetricData", Fault::Delay(Duration::from_secs(8)))]).await;
     let http = format!("127.0.0.1:{}", free_port());
+    // A receiver, so the notifier and the weekly review run beside the cycles.
+    let slack = "[notify.slack]\nenabled = false\n# The incoming-webhook URL is a secret: name the variable or file that holds it.\nwebhook_url_env = \"HEADROOM_SLACK_WEBHOOK\"";
     let dir = service_config(&slow.url, 20, 10, &http, |s| {
+        assert!(s.contains(slack), "the shipped [notify.slack] changed: fix this test's edit");
         s.replace("timeout_seconds = 20", "timeout_seconds = 30")
+            .replace(slack, "[notify.slack]\nenabled = true\ndir = \"out/notifications\"")
     });
     let mut d = Daemon::start(&dir, &[]);
     // The first cycle completes (about 8 s after its tick).
     until_health(&http, 200, Duration::from_secs(60), &mut d).await;
-    let t = Instant::now();
-    loop {
-        let (_, m) = get(&http, "/metrics").await.unwrap();
-        if sample(&parse_metrics(&m), "headroom_cycle_runs_total", &[("outcome", "ok")]) == Some(1.0) {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "{}", d.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_first_cycle_ok(&http, &d).await;
     let db = dir.join("headroom.db");
     let before = advisory_rows(&db);
     assert!(!before.is_empty());
@@ -489,26 +510,53 @@ async fn sigterm_in_the_middle_of_a_cycle_exits_0_with_nothing_half_written() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     d.signal(libc::SIGTERM);
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = d.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM:\n{}",
-            d.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = until_exit(&mut d, Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{}", d.log());
     assert!(d.log().contains("cancelled (nothing of theirs is committed)"), "{}", d.log());
+    // Issue 35, item 6: the hung cycle used the grace, but nothing was being sent: no warning
+    // that a notification or the review "did not finish".
+    assert!(!d.log().contains("did not finish"), "{}", d.log());
+    let shutdown_line = d
+        .log()
+        .lines()
+        .find(|l| l.contains("shutdown: no more ticks"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(shutdown_line.contains("\"running\":1"), "one cycle was running: {shutdown_line}");
     let c = rusqlite::Connection::open(&db).unwrap();
     let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
     let snapshots: i64 = c.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0)).unwrap();
     assert_eq!(snapshots, 1, "the cut-off cycle wrote no snapshot");
     assert_eq!(advisory_rows(&db), before);
+}
+
+/// SIGTERM between cycles: the shutdown line says no cycle is running (before, a finished
+/// cycle not yet reaped counted as running), and nothing "did not finish" (issue 35, item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_when_idle_says_nothing_is_running() {
+    let port = free_port();
+    let _moto = Moto::start(port);
+    let moto_url = format!("http://127.0.0.1:{port}");
+    let now = chrono::Utc::now().timestamp() / crate::kinds::H * crate::kinds::H;
+    seed(&moto_url, now).await;
+    let http = format!("127.0.0.1:{}", free_port());
+    let dir = service_config(&moto_url, 30, 10, &http, |s| s);
+    let mut d = Daemon::start(&dir, &[]);
+    until_health(&http, 200, Duration::from_secs(60), &mut d).await;
+    // The first cycle has ended (health says ok only after one): the daemon is idle.
+    until_first_cycle_ok(&http, &d).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.signal(libc::SIGTERM);
+    let status = until_exit(&mut d, Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    let log = d.log();
+    let line = log.lines().find(|l| l.contains("shutdown: no more ticks")).unwrap_or_default();
+    assert!(line.contains("\"running\":0"), "{line}");
+    assert!(
+        !log.contains("did not finish") && !log.contains("still running after the grace"),
+        "{log}"
+    );
 }
 
 /// The shipped unit passes `systemd-analyze verify` (binary path pointed at the built one),
