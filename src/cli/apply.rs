@@ -56,6 +56,22 @@ pub struct AuditArgs {
     store: Option<PathBuf>,
 }
 
+/// An error of `act`: exit 1 when AWS did not answer (the call failed; nothing changed; run
+/// again), 2 when the input or the store is at fault.
+fn act_fail(e: act::ActError, hint: &str) -> ExitCode {
+    match e {
+        act::ActError::NotAppliable(m) => fail(m, hint),
+        act::ActError::Aws(e) => {
+            eprintln!("error: reading the resource: {e}");
+            eprintln!(
+                "hint: nothing was changed; run the same command again once AWS answers (headroom never retries a change on its own)"
+            );
+            ExitCode::from(1)
+        }
+        act::ActError::Store(e) => fail(e, ""),
+    }
+}
+
 fn fail(msg: impl std::fmt::Display, hint: &str) -> ExitCode {
     eprintln!("error: {msg}");
     if !hint.is_empty() {
@@ -109,10 +125,7 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
             now,
         )
         .await
-        .map_err(|e| match e {
-            act::ActError::NotAppliable(m) => fail(m, "`headroom audit` shows the row"),
-            e => fail(e, ""),
-        })?;
+        .map_err(|e| act_fail(e, "`headroom audit` shows the row"))?;
         (plan, api)
     } else {
         let fp = a.fingerprint.clone().unwrap_or_default();
@@ -186,14 +199,7 @@ pub async fn apply(dir: &Path, a: ApplyArgs) -> Result<ExitCode, ExitCode> {
         let peaks = act::snapshot_peaks(&snapshot);
         let mut plan = act::plan_advisory(&api, &store, &cfg, (&adv.scope, &adv.advisory), peaks, &seen, now)
             .await
-            .map_err(|e| match e {
-                act::ActError::NotAppliable(m) => fail(m, ""),
-                act::ActError::Aws(e) => fail(
-                    format!("reading the resource: {e}"),
-                    "nothing was changed; run the same command again once AWS answers (headroom never retries a change on its own)",
-                ),
-                act::ActError::Store(e) => fail(e, ""),
-            })?;
+            .map_err(|e| act_fail(e, ""))?;
         // What fresh data decides, against what the stored advisory (the one shown and
         // approved) says.
         let changed = match fresh_one {

@@ -978,15 +978,29 @@ pub fn plan(profile: &Profile, cfg: &Config) -> Result<Plan, PlanError> {
             figs: vec![],
             notes: vec![],
         };
+        // Errors inside a run name its scenario (empty for the base); said with the source
+        // ("--set" or the profile's file), not as ": growth_months".
+        let named = |e: PlanError| match e {
+            PlanError::Input { source_name, key, problem } if source_name == prefix => PlanError::Input {
+                source_name: if prefix.is_empty() {
+                    profile.source.clone()
+                } else {
+                    format!("{}: scenario {prefix}", profile.source)
+                },
+                key,
+                problem,
+            },
+            e => e,
+        };
         workload(&mut c);
-        compute(&mut c)?;
+        compute(&mut c).map_err(named)?;
         dynamodb(&mut c);
         high_traffic(&mut c);
-        regions(&mut c, &prefix)?;
-        if let Some(fit) = tier_fit(&mut c, &prefix)? {
+        regions(&mut c, &prefix).map_err(named)?;
+        if let Some(fit) = tier_fit(&mut c, &prefix).map_err(named)? {
             out.tiers.push(fit);
         }
-        growth(&mut c, &prefix)?;
+        growth(&mut c, &prefix).map_err(named)?;
         c.add_given_rest();
         out.figures.extend(c.figs);
         out.notes.extend(c.notes);
@@ -2218,10 +2232,12 @@ fn number_list(c: &Calc, scenario: &str, key: &str, defaults: &[f64]) -> Result<
         .map(|x| {
             let t = x.trim().replace('_', "");
             t.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| {
+                let shown: String = x.trim().chars().take(24).collect();
+                let more = if x.trim().chars().count() > 24 { "…" } else { "" };
                 input_err(
                     scenario,
                     key,
-                    format!("{:?} is not a positive number (expected e.g. \"3, 6, 12\")", x.trim()),
+                    format!("\"{shown}{more}\" is not a positive number (expected e.g. \"3, 6, 12\")"),
                 )
             })
         })
@@ -2243,6 +2259,16 @@ fn growth(c: &mut Calc, scenario: &str) -> Result<(), PlanError> {
         return Ok(());
     }
     let months = number_list(c, scenario, "growth_months", &[3.0, 6.0, 12.0, 24.0])?;
+    // Whole months, at most a century: beyond, the figure names themselves (users_mN) turn
+    // into 300-digit numbers, and no plan looks that far.
+    if let Some(m) = months.iter().find(|m| m.fract() != 0.0 || **m > 1200.0) {
+        let shown = if *m >= 1e6 { format!("{m:.3e}") } else { format!("{m}") };
+        return Err(input_err(
+            scenario,
+            "growth_months",
+            format!("{shown} is not a whole number of months from 1 to 1200 (expected e.g. \"3, 6, 12\")"),
+        ));
+    }
     let thresholds = number_list(c, scenario, "user_thresholds", &[])?;
     let buffer = c.v("buffer");
     let gs = c.shown("growth_monthly");

@@ -328,6 +328,16 @@ async fn a_change_whose_process_died_is_settled_by_the_next_cycle_and_can_be_und
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(group(&p.seed).await.0, GROUP, "restored");
     assert!(text(&out.stdout).contains("not checked for an undo"), "{}", text(&out.stdout));
+
+    // Issue 35, item 11: AWS answering 5xx while the resource is read is exit 1 (the call
+    // failed; nothing changed), as the README says, not 2 (bad input).
+    let failing = crate::support::proxy::start(&p.url, &[("DescribeAutoScalingGroups", crate::support::proxy::Fault::ServerError)]).await;
+    let dir5 = cli_config("apply-5xx", &failing.url, "approve");
+    let cfg5 = dir5.join("config").to_string_lossy().to_string();
+    let out = headroom_in(&dir5, &["--config", &cfg5, "apply", "--undo", "2", "--yes", "--store", &store]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("nothing was changed"), "{}", text(&out.stderr));
+    assert_eq!(group(&p.seed).await.0, GROUP, "unchanged");
 }
 
 /// Auto mode never reverts an operator's hand change: a table switched to on-demand by

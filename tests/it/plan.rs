@@ -572,6 +572,7 @@ fn audits_flag_the_seeds_wrong_figures_and_pass_the_right_ones() {
 
 #[test]
 fn bad_plan_input_is_a_clear_error_with_exit_2() {
+    let many_nines = format!("growth_months={}", "9".repeat(300));
     let cases: &[(&[&str], &str)] = &[
         (
             &["plan", "--set", "concurrent_users=0"],
@@ -628,6 +629,32 @@ fn bad_plan_input_is_a_clear_error_with_exit_2() {
                 "users_per_instance_high=200",
             ],
             "figure instances_avg_high (⌈concurrent_users ÷ users_per_instance_low⌉) does not fit in a number",
+        ),
+        // Issue 35, item 11: the source is named (was "error: : growth_months"), and a
+        // 300-digit month count is refused in a short message, not carried into figure names.
+        (
+            &[
+                "plan",
+                "--set",
+                "concurrent_users=1000",
+                "--set",
+                "growth_monthly=10 %",
+                "--set",
+                "growth_months=abc",
+            ],
+            "error: --set: growth_months: \"abc\" is not a positive number",
+        ),
+        (
+            &[
+                "plan",
+                "--set",
+                "concurrent_users=1000",
+                "--set",
+                "growth_monthly=10 %",
+                "--set",
+                &many_nines,
+            ],
+            "error: --set: growth_months: 1.000e300 is not a whole number of months from 1 to 1200",
         ),
         (
             &["plan", "--set", "concurent_users=5"],
