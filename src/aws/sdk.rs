@@ -643,6 +643,17 @@ impl Billing for SdkAws {
             .send()
             .await
             .map_err(|e| classify("costexplorer", "GetCostAndUsage", e))?;
+        // Cost Explorer answers a date range with one ResultsByTime entry a day, even a day of
+        // no spend: an answer without any (`{}` from a proxy or the wrong service) is no
+        // answer, and recording it as a read would stop spend being read until the next slot.
+        if out.results_by_time.is_none() {
+            return Err(AwsError {
+                service: "costexplorer",
+                operation: "GetCostAndUsage",
+                kind: ErrorKind::Unreadable,
+                message: "unreadable response: no ResultsByTime in the answer (is aws.endpoint_url Cost Explorer?)".into(),
+            });
+        }
         let mut days = Vec::new();
         for r in out.results_by_time() {
             let day = r.time_period().map(|p| p.start().to_string()).unwrap_or_default();

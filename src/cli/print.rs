@@ -181,7 +181,12 @@ pub fn report(r: &CycleReport, cfg: &Config) {
     spend(s);
     println!();
     let calls: Vec<String> = s.api_calls.by_operation.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("API calls: {} ({})", s.api_calls.total(), calls.join(", "));
+    let cut = if s.failed_sources().iter().any(|f| f.source == "deadline") {
+        ", some cut off by the deadline before an answer"
+    } else {
+        ""
+    };
+    println!("API calls: {} ({}{cut})", s.api_calls.total(), calls.join(", "));
     println!(
         "GetMetricData: {} call(s), lower bound max(ceil(queries/500), ceil(datapoints/100800)) = {}; {} points fetched, {} new; cache holds {} points",
         s.api_calls.get("cloudwatch:GetMetricData"),

@@ -20,6 +20,21 @@ use std::collections::{BTreeMap, HashMap};
 use tracing::Instrument;
 use tracing::{debug, info_span, warn};
 
+/// The API calls of one collection, counted as each request is made, in a place that outlives
+/// the collection: a collection cut off by its deadline is dropped mid-way, and its calls were
+/// made all the same (the summary said "API calls: 0").
+#[derive(Debug, Default)]
+pub struct CallLog(std::sync::Mutex<ApiCalls>);
+
+impl CallLog {
+    pub fn add(&self, op: &str, n: u64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).add(op, n);
+    }
+    pub fn snapshot(&self) -> ApiCalls {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// How many GetMetricData calls run at once.
 const CONCURRENT_CALLS: usize = 4;
 
@@ -215,8 +230,8 @@ pub async fn collect<A: Account>(
     now: DateTime<Utc>,
     frontiers: &HashMap<String, Ts>,
     with_spend: bool,
+    calls: &CallLog,
 ) -> Collected {
-    let mut calls = ApiCalls::default();
     let mut sources = Vec::new();
     let region = scope.region.as_str();
 
@@ -226,12 +241,11 @@ pub async fn collect<A: Account>(
         calls.add("sts:AssumeRole", 1);
         let s = status("sts:AssumeRole", &[describe(&e)]);
         warn!(scope = %scope, source = %s.source, error_type = "access_denied", reason = s.reason.as_deref().unwrap_or(""), "account not readable; scope is partial");
-        return nothing(scope, now, s, calls);
+        return nothing(scope, now, s, calls.snapshot());
     }
 
     // ---- inventory: Auto Scaling groups
     let asg_inventory = async {
-        let mut calls = ApiCalls::default();
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         let by_tag = cfg.targets.asgs.iter().any(|t| t.name.is_none() || !t.tags.is_empty());
@@ -306,13 +320,12 @@ pub async fn collect<A: Account>(
         }
         selected.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         let (a, t): (Vec<_>, Vec<_>) = selected.into_iter().unzip();
-        (a, t, calls, sources)
+        (a, t, sources)
     }
     .instrument(info_span!("inventory", source = "autoscaling"));
 
     // ---- inventory: DynamoDB tables
     let table_inventory = async {
-        let mut calls = ApiCalls::default();
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         let mut names: Vec<String> = Vec::new();
@@ -360,16 +373,15 @@ pub async fn collect<A: Account>(
         if !cfg.targets.tables.is_empty() {
             sources.push(status("dynamodb", &errors));
         }
-        (tables, calls, sources)
+        (tables, sources)
     }
     .instrument(info_span!("inventory", source = "dynamodb"));
 
     // ---- spend
     let spend_read = async {
-        let mut calls = ApiCalls::default();
         let mut sources = Vec::new();
         if !with_spend {
-            return (Vec::new(), calls, sources);
+            return (Vec::new(), sources);
         }
         let mut errors = Vec::new();
         let today = now.date_naive();
@@ -396,17 +408,12 @@ pub async fn collect<A: Account>(
             }
         }
         sources.push(status("costexplorer", &errors));
-        (out, calls, sources)
+        (out, sources)
     }
     .instrument(info_span!("spend", source = "costexplorer"));
     // The three are independent: read at once (each within its own API's limits).
-    let ((asgs, asg_targets, c1, s1), (tables, c2, s2), (spend, c3, s3)) =
+    let ((asgs, asg_targets, s1), (tables, s2), (spend, s3)) =
         futures_util::future::join3(asg_inventory, table_inventory, spend_read).await;
-    for c in [c1, c2, c3] {
-        for (op, n) in c.by_operation {
-            calls.add(&op, n);
-        }
-    }
     sources.extend(s1.into_iter().chain(s2).chain(s3));
 
     // ---- which series, over which windows
@@ -436,7 +443,7 @@ pub async fn collect<A: Account>(
     );
 
     // ---- metrics
-    let (fetched, failed, metric_calls, plain_errors, pct_errors) = fetch_metrics(api, &wanted, &planned)
+    let (fetched, failed, plain_errors, pct_errors) = fetch_metrics(api, &wanted, &planned, calls)
         .instrument(info_span!("metrics", source = "cloudwatch"))
         .await;
     let fetched_through: Vec<Option<Ts>> = windows
@@ -450,7 +457,6 @@ pub async fn collect<A: Account>(
             }
         })
         .collect();
-    calls.add("cloudwatch:GetMetricData", metric_calls);
     if !wanted.is_empty() {
         sources.push(status("cloudwatch", &plain_errors));
         if wanted.iter().any(|w| w.query.stat.is_percentile()) {
@@ -471,7 +477,7 @@ pub async fn collect<A: Account>(
         fetched_through,
         spend,
         sources,
-        api_calls: calls,
+        api_calls: calls.snapshot(),
         metric_calls_planned: planned.len() as u64,
         metric_calls_lower_bound: lower_bound,
     }
@@ -479,8 +485,8 @@ pub async fn collect<A: Account>(
 
 /// Points per wanted series, whether any call for it failed, calls made, and the errors of
 /// plain and percentile calls.
-type Fetched = (Vec<Vec<(Ts, f64)>>, Vec<bool>, u64, Vec<String>, Vec<String>);
-type CallOutcome<'a> = (&'a PlannedCall, Vec<(usize, Vec<(Ts, f64)>)>, u64, Option<(bool, String)>);
+type Fetched = (Vec<Vec<(Ts, f64)>>, Vec<bool>, Vec<String>, Vec<String>);
+type CallOutcome<'a> = (&'a PlannedCall, Vec<(usize, Vec<(Ts, f64)>)>, Option<(bool, String)>);
 
 /// A collection that got nothing: one failed source says why (the frontiers do not move, so
 /// the next cycle asks again).
@@ -502,15 +508,15 @@ fn nothing(scope: &Scope, now: DateTime<Utc>, failed: SourceStatus, api_calls: A
 }
 
 /// What a collection that missed its deadline leaves.
-pub fn missed_deadline(scope: &Scope, now: DateTime<Utc>, deadline_s: u64) -> Collected {
+pub fn missed_deadline(scope: &Scope, now: DateTime<Utc>, deadline_s: u64, calls: ApiCalls) -> Collected {
     let why = format!(
         "collection did not finish within {deadline_s} s: an endpoint accepted requests but did not answer in time ([collect] deadline_seconds; per call [aws] timeout_seconds × max_attempts)"
     );
-    nothing(scope, now, status("deadline", &[why]), ApiCalls::default())
+    nothing(scope, now, status("deadline", &[why]), calls)
 }
 
 /// One planned GetMetricData call, following NextToken pages.
-async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a PlannedCall) -> CallOutcome<'a> {
+async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a PlannedCall, calls: &'a CallLog) -> CallOutcome<'a> {
     let mut req = MetricDataRequest {
         start: c.start,
         end: c.end,
@@ -522,6 +528,7 @@ async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a Plann
     let mut n = 0u64;
     loop {
         n += 1;
+        calls.add("cloudwatch:GetMetricData", 1);
         match api.get_metric_data(&req).await {
             Ok(resp) => {
                 for r in resp.results {
@@ -542,35 +549,33 @@ async fn one_call<'a, A: Account>(api: &'a A, wanted: &'a [Wanted], c: &'a Plann
             Err(e) => {
                 // A call that fails loses only its own series' points for this cycle: their
                 // cache frontier does not move, so the next cycle fetches them again.
-                return (c, vec![], n, Some((pct, describe(&e))));
+                return (c, vec![], Some((pct, describe(&e))));
             }
         }
     }
-    (c, got.into_iter().collect(), n, None)
+    (c, got.into_iter().collect(), None)
 }
 
 /// Runs the planned calls, `CONCURRENT_CALLS` at a time. (A plain FuturesUnordered of a named
 /// async fn, not a stream of closures: closures there make the cycle's future fail to be
 /// provably `Send`, which the scheduler needs to spawn it.)
-async fn fetch_metrics<A: Account>(api: &A, wanted: &[Wanted], planned: &[PlannedCall]) -> Fetched {
+async fn fetch_metrics<A: Account>(api: &A, wanted: &[Wanted], planned: &[PlannedCall], calls: &CallLog) -> Fetched {
     let mut results: Vec<CallOutcome> = Vec::with_capacity(planned.len());
     let mut pending = futures_util::stream::FuturesUnordered::new();
     let mut next = planned.iter();
     for c in next.by_ref().take(CONCURRENT_CALLS) {
-        pending.push(one_call(api, wanted, c));
+        pending.push(one_call(api, wanted, c, calls));
     }
     while let Some(r) = pending.next().await {
         results.push(r);
         if let Some(c) = next.next() {
-            pending.push(one_call(api, wanted, c));
+            pending.push(one_call(api, wanted, c, calls));
         }
     }
     let mut fetched = vec![Vec::new(); wanted.len()];
     let mut failed = vec![false; wanted.len()];
-    let mut total = 0;
     let (mut plain, mut pct) = (Vec::new(), Vec::new());
-    for (call, points, n, err) in results {
-        total += n;
+    for (call, points, err) in results {
         for (i, p) in points {
             fetched[i].extend(p);
         }
@@ -585,7 +590,7 @@ async fn fetch_metrics<A: Account>(api: &A, wanted: &[Wanted], planned: &[Planne
         f.sort_by_key(|p| p.0);
         f.dedup_by_key(|p| p.0);
     }
-    (fetched, failed, total, plain, pct)
+    (fetched, failed, plain, pct)
 }
 
 #[cfg(test)]

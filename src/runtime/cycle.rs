@@ -297,7 +297,8 @@ async fn prepare<A: Account, S: Store + 'static>(
         load_ms = t.elapsed().as_millis() as u64;
     }
     let read_spend = spend_due(cfg, state, now);
-    let collecting = collect::collect(api, &cfg.headroom, &state.scope, now, &state.frontiers, read_spend);
+    let calls = collect::CallLog::default();
+    let collecting = collect::collect(api, &cfg.headroom, &state.scope, now, &state.frontiers, read_spend, &calls);
     // The collection's deadline: an endpoint that accepts and never answers cannot hold the
     // cycle (or a shutdown) for the SDK's full retries; what did not come is fetched next cycle.
     let deadline = std::time::Duration::from_secs(cfg.headroom.collect.deadline_s);
@@ -305,7 +306,7 @@ async fn prepare<A: Account, S: Store + 'static>(
         Ok(c) => c,
         Err(_) => {
             warn!(scope = %state.scope, deadline_s = deadline.as_secs(), error_type = "deadline", "collection missed its deadline; the cycle goes on partial");
-            collect::missed_deadline(&state.scope, now, deadline.as_secs())
+            collect::missed_deadline(&state.scope, now, deadline.as_secs(), calls.snapshot())
         }
     };
 

@@ -50,6 +50,11 @@ async fn a_cycle_against_an_endpoint_that_never_answers_ends_at_its_deadline() {
     assert_eq!(failed[0].source, "deadline");
     let why = failed[0].reason.as_deref().unwrap_or("");
     assert!(why.contains("within 5 s") && why.contains("deadline_seconds"), "{why}");
+    // Issue 35, item 11: the calls the deadline cut off were made all the same ("API calls:
+    // 0" before): the inventory and spend reads at least, counted as each was sent.
+    let calls = &r.snapshot.api_calls;
+    assert!(calls.get("autoscaling:DescribeAutoScalingGroups") >= 1, "{calls:?}");
+    assert!(calls.get("costexplorer:GetCostAndUsage") >= 1, "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

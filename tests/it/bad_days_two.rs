@@ -365,3 +365,31 @@ fn store_size_counts_the_wal() {
     let wal_now = std::fs::metadata(dir.join("h.db-wal")).unwrap().len() as i64;
     assert_eq!(stats.size_bytes, pages + wal_now);
 }
+
+/// A Cost Explorer answer of `{}` (HTTP 200, no ResultsByTime) is an unreadable response, not
+/// a successful read of no spend: the source fails, saying so, and the store records no spend
+/// read, so the next cycle asks again (issue 35, item 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_cost_explorer_answer_is_no_spend_read() {
+    use crate::support::proxy::{self, Fault};
+    use headroom::domain::Scope;
+    use headroom::runtime::{self, ScopeState, shared};
+    use headroom::store::{Sqlite, Store};
+    let (_moto, url) = crate::support::moto().await;
+    let px = proxy::start(&url, &[("GetCostAndUsage", Fault::Answer("{}"))]).await;
+    let cfg = std::sync::Arc::new(crate::support::config_for(&px.url));
+    let api = headroom::aws::sdk::connect(&cfg.headroom.aws, "us-east-1").await;
+    let store = shared(Sqlite::in_memory().unwrap());
+    let mut state = ScopeState::new(Scope::new("default", "us-east-1"), true);
+    let r = runtime::cycle(&api, &cfg, &store, &mut state, chrono::Utc::now()).await.unwrap();
+    assert_eq!(px.count("GetCostAndUsage"), 1, "spend was due and asked for");
+    let s = r
+        .snapshot
+        .sources
+        .iter()
+        .find(|s| s.source == "costexplorer")
+        .expect("the spend source");
+    let why = s.reason.as_deref().unwrap_or("");
+    assert!(!s.ok && why.contains("no ResultsByTime"), "{why}");
+    assert_eq!(store.lock().unwrap().spend_fetched_at("default").unwrap(), None);
+}

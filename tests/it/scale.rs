@@ -16,7 +16,7 @@ async fn fifteen_thousand_series_over_fourteen_days_stay_near_the_lower_bound() 
     let api = SyntheticFleet::new(GROUPS);
     let scope = Scope::new("default", "us-east-1");
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
-    let c = headroom::collect::collect(&api, &h, &scope, now, &HashMap::new(), true).await;
+    let c = headroom::collect::collect(&api, &h, &scope, now, &HashMap::new(), true, &Default::default()).await;
     let series = c.wanted.len() as u64;
     assert_eq!(series, 3 * GROUPS as u64);
     let points_each = 14 * 86_400 / 300;
@@ -45,7 +45,7 @@ async fn fifteen_thousand_series_over_fourteen_days_stay_near_the_lower_bound() 
     drop(c);
     api.reset();
     let later = now + chrono::Duration::minutes(5);
-    let c2 = headroom::collect::collect(&api, &h, &scope, later, &frontiers, true).await;
+    let c2 = headroom::collect::collect(&api, &h, &scope, later, &frontiers, true, &Default::default()).await;
     // Each series needs its new period plus the overlap (default 2 periods).
     let per_series = 1 + u64::from(h.collect.overlap_periods);
     assert!(c2.fetched.iter().all(|f| f.len() as u64 == per_series));
