@@ -4,9 +4,30 @@
 //! `$WATCHDOG_PID`, when set, must be this process). Outside systemd (no `$NOTIFY_SOCKET`)
 //! every call does nothing.
 //!
-//! May use: std, libc-free Unix sockets.
+//! May use: std's Unix sockets; libc for the monotonic clock.
 
 use std::time::Duration;
+
+/// Tells systemd a reload began: RELOADING=1 with the monotonic clock's time in µs (which
+/// `Type=notify-reload` requires); `reloaded` ends it.
+pub fn reloading() {
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+}
+
+/// Tells systemd the reload is over (whatever its outcome) and what the daemon is doing.
+pub fn reloaded(status: &str) {
+    notify(&format!("READY=1\nSTATUS={status}"));
+}
+
+/// CLOCK_MONOTONIC in microseconds, the clock systemd compares MONOTONIC_USEC against.
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec this function owns.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
 
 /// Sends one notification (`KEY=VALUE` lines). Never blocks: a full socket queue (a manager
 /// that does not read) drops the message rather than stall the scheduler; errors are ignored,

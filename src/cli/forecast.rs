@@ -249,7 +249,18 @@ pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f6
             }
         }
     }
-    let keep = main_cluster(&out.iter().map(|o| o.0).collect::<Vec<_>>());
+    let keep = main_cluster(&out.iter().map(|o| o.0).collect::<Vec<_>>()).map_err(|parts| {
+        let shown: Vec<String> = parts
+            .iter()
+            .map(|(n, from, to)| format!("{n} rows from {} to {}", day_str(*from), day_str(*to)))
+            .collect();
+        format!(
+            "{}: the rows fall in {} stretches far apart in time ({}), none of them nearly all the rows: which is the series? (give one stretch per file)",
+            path.display(),
+            parts.len(),
+            shown.join("; ")
+        )
+    })?;
     let dropped: Vec<usize> = (0..out.len()).filter(|i| !keep[*i]).collect();
     if !dropped.is_empty() {
         let shown: Vec<String> = dropped
@@ -270,13 +281,16 @@ pub fn read_csv(path: &Path, ts_col: &str, val_col: &str) -> Result<Vec<(i64, f6
 }
 
 /// Which timestamps belong to the series: sorted, split wherever two neighbours are more than
-/// max(1,000 median steps, 30 days) apart; the largest part stays.
-fn main_cluster(ts: &[i64]) -> Vec<bool> {
+/// max(1,000 median steps, 30 days) apart; the largest part stays when the others are strays
+/// (together at most a tenth of the rows). Otherwise no part is the series, and dropping
+/// half the rows with a warning would forecast the wrong one: the parts are returned as
+/// (rows, first, last) for the error.
+fn main_cluster(ts: &[i64]) -> Result<Vec<bool>, Vec<(usize, i64, i64)>> {
     let mut order: Vec<usize> = (0..ts.len()).collect();
     order.sort_by_key(|&i| ts[i]);
     let mut diffs: Vec<i64> = order.windows(2).map(|w| ts[w[1]] - ts[w[0]]).filter(|d| *d > 0).collect();
     if diffs.is_empty() {
-        return vec![true; ts.len()];
+        return Ok(vec![true; ts.len()]);
     }
     diffs.sort_unstable();
     let step = diffs[diffs.len() / 2];
@@ -290,11 +304,15 @@ fn main_cluster(ts: &[i64]) -> Vec<bool> {
         }
     }
     let best = parts.iter().max_by_key(|(a, b)| b - a).copied().unwrap_or((0, order.len() - 1));
+    let kept = best.1 - best.0 + 1;
+    if (order.len() - kept) * 10 > order.len() {
+        return Err(parts.iter().map(|&(a, b)| (b - a + 1, ts[order[a]], ts[order[b]])).collect());
+    }
     let mut keep = vec![false; ts.len()];
     for &i in &order[best.0..=best.1] {
         keep[i] = true;
     }
-    keep
+    Ok(keep)
 }
 
 /// The most points a regularised series may have: beyond it, the timestamps or the step are

@@ -47,14 +47,25 @@ pub fn scopes(cfg: &Config, asked: &[String]) -> Result<Vec<Scope>, ExitCode> {
     if asked.is_empty() {
         return Ok(cfg.headroom.aws.scopes());
     }
+    let configured = cfg.headroom.aws.scopes();
     asked
         .iter()
         .map(|s| {
-            Scope::parse(s).ok_or_else(|| {
+            let scope = Scope::parse(s).ok_or_else(|| {
                 fail(format!(
                     "--scope {s}: expected ACCOUNT/REGION, e.g. 123456789012/us-east-1 or default/us-east-1"
                 ))
-            })
+            })?;
+            // A scope headroom does not watch has no review: an empty one would read as a
+            // quiet week.
+            if !configured.contains(&scope) {
+                let known: Vec<String> = configured.iter().map(Scope::key).collect();
+                return Err(fail(format!(
+                    "--scope {s}: not a scope of this config (its scopes: {})",
+                    known.join(", ")
+                )));
+            }
+            Ok(scope)
         })
         .collect()
 }

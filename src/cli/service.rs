@@ -184,6 +184,7 @@ async fn reload_on_hup(dir: PathBuf, source: Source, tx: watch::Sender<Arc<Confi
     let m = crate::metrics::get();
     while hup.recv().await.is_some() {
         info!(config = %dir.display(), "SIGHUP: reloading the configuration");
+        crate::systemd::reloading();
         let d = dir.clone();
         // The store in use stays the one opened at start (and its kill switch beside it).
         let running = tx.borrow().headroom.store.path.clone();
@@ -209,7 +210,7 @@ async fn reload_on_hup(dir: PathBuf, source: Source, tx: watch::Sender<Arc<Confi
                 let _ = tx.send(Arc::new(new));
                 m.config_reloads.get_or_create(&crate::metrics::OutcomeL { outcome: "ok" }).inc();
                 m.config_loaded.set(chrono::Utc::now().timestamp());
-                crate::systemd::status("configuration reloaded");
+                crate::systemd::reloaded("configuration reloaded");
             }
             Ok(Err(e)) => {
                 for p in e.problems() {
@@ -222,9 +223,12 @@ async fn reload_on_hup(dir: PathBuf, source: Source, tx: watch::Sender<Arc<Confi
                 m.config_reloads
                     .get_or_create(&crate::metrics::OutcomeL { outcome: "rejected" })
                     .inc();
-                crate::systemd::status("configuration reload rejected: the previous one is in use");
+                crate::systemd::reloaded("configuration reload rejected: the previous one is in use");
             }
-            Err(e) => error!(error = %e, "SIGHUP: reading the configuration failed; keeping the one in use"),
+            Err(e) => {
+                error!(error = %e, "SIGHUP: reading the configuration failed; keeping the one in use");
+                crate::systemd::reloaded("configuration reload failed: the previous one is in use");
+            }
         }
     }
 }

@@ -75,6 +75,10 @@ impl Week {
         let u = s.trim().to_ascii_uppercase();
         let (y, n) = u.split_once('W').ok_or_else(bad)?;
         let year: i32 = y.trim_end_matches('-').parse().map_err(|_| bad())?;
+        // Nothing headroom stores predates 1970 (Unix time) and four digits are an ISO year.
+        if !(1970..=9999).contains(&year) {
+            return Err(format!("week {s:?}: year {year} is outside 1970–9999"));
+        }
         let number: u32 = n.parse().map_err(|_| bad())?;
         Week::iso(year, number, tz).ok_or_else(|| format!("week {s:?}: {year} has no week {number}"))
     }
@@ -139,6 +143,8 @@ mod tests {
         assert_eq!(Week::last_full(w.from + 3_600, chrono_tz::UTC).label, "2026-W48");
         assert_eq!(w.back(49, chrono_tz::UTC).label, "2025-W52");
         assert!(Week::parse("2026-W54", chrono_tz::UTC).is_err());
+        // Issue 35, item 11: year 0 reviewed an empty week and exited 0.
+        assert!(Week::parse("0000-W01", chrono_tz::UTC).unwrap_err().contains("outside 1970–9999"));
         assert!(
             Week::parse("last week", chrono_tz::UTC)
                 .unwrap_err()

@@ -304,7 +304,8 @@ fn record(
             }
         }
         Err(e) => {
-            health.record(scope, at, Err(format!("store: {e}")));
+            // The error says "store PATH: …" itself (was "store: store: …").
+            health.record(scope, at, Err(e.to_string()));
             "failed"
         }
     };

@@ -443,29 +443,31 @@ impl Sqlite {
     }
 }
 
+// Each error names the store file: the daemon's log and /healthz said "store: database or
+// disk is full" without saying which file.
 impl Store for Sqlite {
     fn load_window(&self, scope: &Scope, since: Ts) -> Result<Window, StoreError> {
-        self.window(scope, since)
+        self.window(scope, since).map_err(|e| e.at(&self.location()))
     }
     fn rule_states(&self, scope: &Scope) -> Result<HashMap<(String, ResourceId), RuleState>, StoreError> {
-        Sqlite::rule_states(self, scope)
+        Sqlite::rule_states(self, scope).map_err(|e| e.at(&self.location()))
     }
     fn forecast_run_at(&self, scope: &Scope) -> Result<Option<Ts>, StoreError> {
-        Sqlite::forecast_run_at(self, scope)
+        Sqlite::forecast_run_at(self, scope).map_err(|e| e.at(&self.location()))
     }
     fn each_outlook_body(&self, scope: &Scope, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
-        Sqlite::each_outlook_body(self, scope, f)
+        Sqlite::each_outlook_body(self, scope, f).map_err(|e| e.at(&self.location()))
     }
     fn spend_since(&self, account: &str, since_day: &str) -> Result<Vec<DailySpend>, StoreError> {
-        Sqlite::spend_since(self, account, since_day)
+        Sqlite::spend_since(self, account, since_day).map_err(|e| e.at(&self.location()))
     }
     fn spend_fetched_at(&self, account: &str) -> Result<Option<Ts>, StoreError> {
-        Ok(self
-            .conn
+        self.conn
             .query_row("SELECT at FROM spend_fetches WHERE account = ?1", params![account], |r| r.get(0))
-            .optional()?)
+            .optional()
+            .map_err(|e| StoreError::Sql(e).at(&self.location()))
     }
     fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Committed, StoreError> {
-        Sqlite::commit_cycle(self, w)
+        Sqlite::commit_cycle(self, w).map_err(|e| e.at(&self.location()))
     }
 }

@@ -393,3 +393,34 @@ async fn an_empty_cost_explorer_answer_is_no_spend_read() {
     assert!(!s.ok && why.contains("no ResultsByTime"), "{why}");
     assert_eq!(store.lock().unwrap().spend_fetched_at("default").unwrap(), None);
 }
+
+/// A full disk is said once, with the store's path and what to do (was "store: store:
+/// database or disk is full"), and the failed cycle leaves the store as it was (issue 35,
+/// item 11). SQLite's max_page_count stands in for a full filesystem.
+#[test]
+fn a_full_disk_names_the_store_once() {
+    use headroom::domain::{Kind, Severity};
+    let dir = temp_dir("disk-full");
+    let db = dir.join("h.db");
+    let store = headroom::runtime::shared(headroom::store::Sqlite::open(&db).unwrap());
+    crate::notify::commit(
+        &store,
+        1_800_000_000,
+        vec![crate::notify::advisory("asg/a", Kind::Rightsize, Severity::Warning, 0)],
+        "a",
+    );
+    let before = store.lock().unwrap().count_snapshots().unwrap();
+    store.lock().unwrap().execute_batch_for_tests("PRAGMA max_page_count = 1;").unwrap();
+    let many: Vec<_> = (0..200)
+        .map(|i| crate::notify::advisory(&format!("asg/b{i}"), Kind::Rightsize, Severity::Warning, i))
+        .collect();
+    let e = crate::notify::try_commit(&store, 1_800_000_300, many, "b").unwrap_err().to_string();
+    assert!(e.starts_with(&format!("store {}: database or disk is full", db.display())), "{e}");
+    assert_eq!(e.matches("store").count(), 1, "{e}");
+    assert!(e.contains("free space on its filesystem"), "{e}");
+    assert_eq!(
+        store.lock().unwrap().count_snapshots().unwrap(),
+        before,
+        "nothing of the cycle kept"
+    );
+}

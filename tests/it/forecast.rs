@@ -274,4 +274,15 @@ fn stray_rows_units_and_a_bom_are_handled_with_a_warning() {
         let n = v["grid_points"].as_u64().unwrap_or_else(|| panic!("{file}: {v}"));
         assert_eq!(n, 600, "{file}");
     }
+    // Issue 35, item 11: two stretches of 600 rows a year apart. Before, one was dropped with
+    // a warning and the other forecast; neither is the series, so it is an error.
+    let later = rows(&|t| (t + 365 * 86_400).to_string());
+    std::fs::write(dir.join("two.csv"), format!("timestamp,value\n{secs}{later}")).unwrap();
+    let out = headroom(&["forecast", "--csv", "two.csv", "--json"], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the rows fall in 2 stretches far apart in time (600 rows from 2026-09-21") && err.contains("which is the series?"),
+        "{err}"
+    );
 }

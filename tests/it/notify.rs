@@ -202,6 +202,16 @@ pub fn advisory(resource: &str, kind: Kind, severity: Severity, i: usize) -> Adv
 
 /// One committed cycle at `now` with these advisories; `service` tags every resource.
 pub fn commit(store: &Shared<Sqlite>, now: Ts, advisories: Vec<Advisory>, service: &str) {
+    try_commit(store, now, advisories, service).unwrap();
+}
+
+/// `commit`, returning the store's answer.
+pub fn try_commit(
+    store: &Shared<Sqlite>,
+    now: Ts,
+    advisories: Vec<Advisory>,
+    service: &str,
+) -> Result<headroom::store::Committed, headroom::store::StoreError> {
     let tags: HashMap<String, Vec<(String, String)>> = advisories
         .iter()
         .map(|a| (a.resource.0.clone(), vec![(SERVICE_TAG.to_string(), service.to_string())]))
@@ -222,7 +232,8 @@ pub fn commit(store: &Shared<Sqlite>, now: Ts, advisories: Vec<Advisory>, servic
         prune_before: None,
         notify: Some(NotifyWrite { repeat_s: 4 * 3600, tags }),
     };
-    store.lock().unwrap().commit_cycle(&w).unwrap();
+    // Through the `Store` trait, as the runtime commits.
+    headroom::store::Store::commit_cycle(&mut *store.lock().unwrap(), &w)
 }
 
 pub fn smtp(name: &str, port: u16, tls: SmtpTls, auth: Option<(&str, &Path)>, ca: Option<PathBuf>) -> ReceiverCfg {

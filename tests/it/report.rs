@@ -463,5 +463,16 @@ async fn headroom_report_writes_every_format_and_refuses_bad_input() {
     let o = run(&["--week", WEEK, "--scope", "us-east-1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(super::support::text(&o.stderr).contains("expected ACCOUNT/REGION"));
+    // Issue 35, item 11: both reviewed an empty week and exited 0.
+    let o = run(&["--week", "0000-W01"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(super::support::text(&o.stderr).contains("outside 1970–9999"));
+    let o = run(&["--week", WEEK, "--scope", "nope/eu-north-9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        super::support::text(&o.stderr).contains("--scope nope/eu-north-9: not a scope of this config (its scopes: default/us-east-1)"),
+        "{}",
+        super::support::text(&o.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -377,6 +377,28 @@ async fn the_service_reports_health_and_metrics_speaks_systemd_and_reloads() {
         log.contains("advice.target_utilization") && log.contains("store.retention_days"),
         "both problems logged:\n{log}"
     );
+    // Issue 35, item 11: systemd hears the reload begin (RELOADING=1 with the monotonic
+    // clock) and end (READY=1), rejected or not.
+    let t = Instant::now();
+    loop {
+        let seen = sock.seen();
+        let reloading = seen.iter().position(|m| m.lines().next() == Some("RELOADING=1"));
+        if let Some(i) = reloading
+            && seen[i + 1..]
+                .iter()
+                .any(|m| m.starts_with("READY=1\nSTATUS=configuration reload rejected"))
+        {
+            let usec: u64 = seen[i]
+                .lines()
+                .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            assert!(usec > 0, "{:?}", seen[i]);
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_secs(every as u64 + 1)).await;
     assert!(d.alive(), "{}", d.log());
     until_health(&http, 200, Duration::from_secs(10), &mut d).await;
