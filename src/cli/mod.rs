@@ -81,6 +81,10 @@ pub enum Command {
         /// Seed of the simulated account (same seed, same fleet).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Run as of this time (RFC 3339, e.g. 2026-12-07T12:00:00Z) instead of now: the same
+        /// seed and time give the same output.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// The sizing calculator: every figure of a capacity plan with its formula, the tier and its
     /// cost under each purchase option; with --audit, a document's stated figures checked.
@@ -272,7 +276,7 @@ pub fn main() -> ExitCode {
             .block_on(check(&cli.config, json, fail_on, store, region, account))
             .unwrap_or_else(|c| c),
         Command::Report(a) => rt.block_on(report::report(&cli.config, a)).unwrap_or_else(|c| c),
-        Command::Demo { json, out, seed } => rt.block_on(demo(json, &out, seed)).unwrap_or_else(|c| c),
+        Command::Demo { json, out, seed, at } => rt.block_on(demo(json, &out, seed, at.as_deref())).unwrap_or_else(|c| c),
         Command::Plan {
             profile,
             set,
@@ -650,7 +654,16 @@ pub fn demo_notify(dir: &Path) -> crate::config::NotifyCfg {
     }
 }
 
-async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
+async fn demo(json: bool, out: &Path, seed: u64, at: Option<&str>) -> Result<ExitCode, ExitCode> {
+    let now = match at {
+        None => SystemClock.now(),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| {
+                eprintln!("error: --at {t}: {e} (expected RFC 3339, e.g. 2026-12-07T12:00:00Z)");
+                ExitCode::from(2)
+            })?,
+    };
     let cfg = demo_config().map_err(|e| {
         report_config_error(&e);
         ExitCode::from(2)
@@ -671,7 +684,6 @@ async fn demo(json: bool, out: &Path, seed: u64) -> Result<ExitCode, ExitCode> {
     }
     let cfg = Arc::new(cfg);
     let store = runtime::shared(open_store(&db, &cfg)?);
-    let now = SystemClock.now();
     let anchor = now.timestamp();
     let sim = SimulatedAccount::new(seed, anchor);
     let mut state = ScopeState::new(cfg.headroom.aws.default_scope(), true);

@@ -103,7 +103,18 @@ pub fn notifications(dir: &Path, a: NotificationsArgs) -> Result<ExitCode, ExitC
     let cfg = load_config(dir)?;
     let path = store_path(&cfg, a.store)?;
     let store = Sqlite::open_read_only(&path).map_err(fail)?;
-    let list = store.notifications(a.limit, a.receiver.as_deref()).map_err(fail)?;
+    // One more than asked: whether rows were left out is said, not silently hidden.
+    let mut list = store
+        .notifications(a.limit.saturating_add(1), a.receiver.as_deref())
+        .map_err(fail)?;
+    let more = list.len() > a.limit;
+    list.truncate(a.limit);
+    if more {
+        eprintln!(
+            "showing the newest {} notifications; older ones were left out (raise --limit to see them)",
+            a.limit
+        );
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);

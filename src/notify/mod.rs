@@ -215,7 +215,8 @@ impl Notifier {
     }
 
     /// Sends `receiver`'s pending notifications in order (a failed one holds back the later
-    /// ones, so they go out in order when the peer is back), while `go_on()` says so. The clock
+    /// ones of its group, so they go out in order when the peer is back), while `go_on()` says
+    /// so. Each is taken as it should go out now (`Outbox::current`). The clock
     /// is `now` at `started` plus the time since: `sent_at` is when the receiver accepted,
     /// and a retry is scheduled from when the attempt failed, not from when the pump began.
     pub async fn deliver<S: Outbox + Send + 'static>(
@@ -230,14 +231,27 @@ impl Notifier {
         let mut out = Pumped::default();
         let r = receiver.to_string();
         let pending = on_store(store, move |s| s.pending(Some(&r))).await?;
+        // A message that waits for its retry holds back the later ones of its group (they go
+        // out in order), not the other groups: one hung post no longer held the whole queue.
+        let mut held: std::collections::HashSet<String> = Default::default();
         for n in pending {
             if !go_on() {
                 break;
             }
+            if held.contains(&n.group_key) {
+                continue;
+            }
             if n.next_attempt_at > at() {
                 out.due(n.next_attempt_at);
-                break;
+                held.insert(n.group_key.clone());
+                continue;
             }
+            // As it should go out now: superseded items and resolutions of what this receiver
+            // never saw are dropped (nothing left: nothing to send).
+            let id = n.id;
+            let Some(n) = on_store(store, move |s| s.current(id)).await? else {
+                continue;
+            };
             failpoint("notify-before-send");
             let deadline = send_deadline(&self.cfg, &n.receiver);
             let result = match tokio::time::timeout(deadline, self.send(&n)).await {
@@ -277,7 +291,7 @@ impl Notifier {
                     out.retried += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().retried += 1;
                     out.due(next);
-                    break;
+                    held.insert(n.group_key.clone());
                 }
                 Err(SendError::Permanent(reason)) => {
                     warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");

@@ -129,10 +129,11 @@ pub fn route(cfg: &NotifyCfg, n: &Notice, silences: &[Silence], log: &HashMap<(S
                 }
             ))
         } else if resolved {
-            match last {
-                Some(l) if l.event.firing() => None,
-                _ => Some("resolved before any notice of it was sent to this receiver".to_string()),
-            }
+            // Whether the receiver saw it open is decided when the resolution is sent
+            // (`Outbox::current`): an OPENED still waiting for a receiver that is down would
+            // otherwise reach it after its RESOLVED was suppressed here, and show a cleared
+            // alert as firing.
+            None
         } else {
             match last {
                 // An application is news each time (each is one audit row).
@@ -341,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn silences_duplicates_and_unannounced_resolutions_are_suppressed_with_a_reason() {
+    fn silences_and_duplicates_are_suppressed_with_a_reason_and_resolutions_routed() {
         let c = cfg(vec![route_to(&["x"])]);
         let n = notice(Kind::Alert, "asg/web", Severity::Warning, NoticeEvent::Opened);
         let silence = Silence {
@@ -379,12 +380,14 @@ mod tests {
         worse.advisory.severity = Severity::Critical;
         worse.event = NoticeEvent::Changed;
         assert!(matches!(&route(&c, &worse, &[], &log, 1_001)[0], Routed::Deliver { .. }));
-        // A resolution: sent after a firing notice, suppressed if nothing was ever sent, and not
-        // announced at all for advice other than alerts (by default).
+        // A resolution is routed whether or not a firing notice was sent yet: whether the
+        // receiver saw it open is decided when it is sent (`Outbox::current`; issue 36: an
+        // OPENED waiting for a receiver that was down reached it after its RESOLVED had been
+        // suppressed here). Not announced at all for advice other than alerts (by default).
         let mut res = n.clone();
         res.event = NoticeEvent::Resolved;
         assert!(matches!(&route(&c, &res, &[], &log, 1_001)[0], Routed::Deliver { .. }));
-        assert!(matches!(&route(&c, &res, &[], &none, 1_001)[0], Routed::Suppress { reason, .. } if reason.starts_with("resolved before")));
+        assert!(matches!(&route(&c, &res, &[], &none, 1_001)[0], Routed::Deliver { .. }));
         let mut advice = notice(Kind::Rightsize, "asg/web", Severity::Warning, NoticeEvent::Resolved);
         assert!(route(&c, &advice, &[], &log, 1_001).is_empty());
         let mut c2 = c.clone();

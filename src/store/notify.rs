@@ -129,7 +129,18 @@ pub trait Outbox: Send {
     fn pending(&self, receiver: Option<&str>) -> Result<Vec<Notification>, StoreError>;
     /// The receivers that have a notification waiting to be sent.
     fn pending_receivers(&self) -> Result<Vec<String>, StoreError>;
-    /// The peer accepted it: sent, and the receiver's log updated for every item.
+    /// A pending notification as it should go out now, or None when nothing of it should:
+    /// an item superseded by a newer notice of its advisory to the same receiver (waiting in
+    /// a group, or in any later notification: pending, sent or suppressed; in another group
+    /// too) is dropped (after an outage the receiver
+    /// gets the current state once, not a burst of repeats, nor an OPENED whose RESOLVED is
+    /// queued behind it); a RESOLVED is dropped when no firing notice of it ever reached the
+    /// receiver (what it never saw open needs no closing). Applied notices are each news and
+    /// kept. A notification left empty is marked suppressed with why. Called right before
+    /// each attempt by the receiver's one delivery task.
+    fn current(&mut self, id: i64) -> Result<Option<Notification>, StoreError>;
+    /// The peer accepted it: sent, and the receiver's log updated for every item (with the
+    /// time each notice was written, which the repeat interval counts from).
     fn mark_sent(&mut self, id: i64, now: Ts) -> Result<(), StoreError>;
     /// It failed and will be tried again at `next_at`.
     fn mark_retry(&mut self, id: i64, reason: &str, next_at: Ts) -> Result<(), StoreError>;
@@ -336,6 +347,70 @@ impl Outbox for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn current(&mut self, id: i64) -> Result<Option<Notification>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, String, String)> = tx
+            .query_row("SELECT receiver, state, items FROM notifications WHERE id = ?1", params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((receiver, state, items)) = row else { return Ok(None) };
+        if state != "pending" {
+            return Ok(None);
+        }
+        let items: Vec<Notice> = serde_json::from_str(&items).map_err(|source| StoreError::Encode { what: "notices", source })?;
+        let (mut keep, mut superseded, mut unseen) = (vec![], 0, 0);
+        {
+            let mut newer = tx.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE receiver = ?1 AND fingerprint = ?2)
+                     OR EXISTS (SELECT 1 FROM notifications n, json_each(n.items) j
+                                 WHERE n.receiver = ?1 AND n.id > ?3
+                                   AND json_extract(j.value, '$.advisory.fingerprint') = ?2
+                                   AND json_extract(j.value, '$.event') != 'applied')",
+            )?;
+            let mut logged = tx.prepare_cached("SELECT event FROM notify_log WHERE receiver = ?1 AND fingerprint = ?2")?;
+            for n in items.iter() {
+                let f = &n.advisory.fingerprint;
+                if n.event != NoticeEvent::Applied && newer.query_row(params![receiver, f, id], |r| r.get::<_, bool>(0))? {
+                    superseded += 1;
+                    continue;
+                }
+                if n.event == NoticeEvent::Resolved {
+                    let last: Option<String> = logged.query_row(params![receiver, f], |r| r.get(0)).optional()?;
+                    if !last.and_then(|e| NoticeEvent::parse(&e)).is_some_and(NoticeEvent::firing) {
+                        unseen += 1;
+                        continue;
+                    }
+                }
+                keep.push(n.clone());
+            }
+        }
+        if keep.len() != items.len() {
+            let why = format!(
+                "{superseded} item(s) superseded by a newer notice of the same advisory, {unseen} resolution(s) of advisories this receiver was never told of"
+            );
+            if keep.is_empty() {
+                tx.execute(
+                    "UPDATE notifications SET state = 'suppressed', reason = ?2 WHERE id = ?1",
+                    params![id, format!("nothing left to send: {why}")],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE notifications SET items = ?2 WHERE id = ?1",
+                    params![id, encode("notices", &keep)?],
+                )?;
+            }
+        }
+        tx.commit()?;
+        if keep.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .notifications_where("state = 'pending'", true, usize::MAX, Some(&receiver))?
+            .into_iter()
+            .find(|n| n.id == id))
+    }
+
     fn mark_sent(&mut self, id: i64, now: Ts) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let row: Option<(String, String)> = tx
@@ -352,13 +427,16 @@ impl Outbox for Sqlite {
             let mut log = tx.prepare_cached(
                 "INSERT OR REPLACE INTO notify_log (receiver, fingerprint, event, severity, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            // The log's time is when the notice was written, not sent: the cycle writes the
+            // next repeat `repeat_interval` after this one, and a check against the send time
+            // (a group_wait later) took it for a duplicate: repeats came at twice the interval.
             for n in &items {
                 log.execute(params![
                     receiver,
                     n.advisory.fingerprint,
                     n.event.as_str(),
                     n.advisory.severity.to_string(),
-                    now
+                    n.at.min(now)
                 ])?;
             }
         }

@@ -308,6 +308,17 @@ fn silences_must_end_and_be_able_to_match() {
     let out = headroom(&["silence", "list", "--config", "config", "--store", "o/demo.db", "--json"], &dir);
     let list: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    // Issue 36: `notifications --limit` says when it left rows out.
+    let out = headroom(
+        &["notifications", "--config", "config", "--store", "o/demo.db", "--limit", "1"],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("showing the newest 1 notifications; older ones were left out"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// `headroom health` believes only headroom's own answer: a 200 from something else on the
