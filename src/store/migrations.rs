@@ -348,4 +348,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     PRAGMA application_id = 1751413357;
     "#,
+    // 12: a notification is checked against the later ones of its receiver right before each
+    // attempt (superseded items are dropped): by receiver and id, whatever the state.
+    r#"
+    CREATE INDEX notifications_receiver ON notifications (receiver, id);
+    "#,
 ];
