@@ -227,24 +227,46 @@ impl Notifier {
         started: std::time::Instant,
         go_on: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Pumped, StoreError> {
-        let at = || now + started.elapsed().as_secs() as i64;
-        let mut out = Pumped::default();
         let r = receiver.to_string();
         let pending = on_store(store, move |s| s.pending(Some(&r))).await?;
-        // A message that waits for its retry holds back the later ones of its group (they go
-        // out in order), not the other groups: one hung post no longer held the whole queue.
-        let mut held: std::collections::HashSet<String> = Default::default();
+        // Each group's messages in order, the groups side by side: a message that waits for
+        // its retry, or a post that hangs until its deadline, holds back the later ones of
+        // its own group only (one hung post held the whole queue behind its retry).
+        let mut groups: Vec<(String, Vec<Notification>)> = vec![];
+        for n in pending {
+            match groups.iter_mut().find(|(k, _)| *k == n.group_key) {
+                Some((_, list)) => list.push(n),
+                None => groups.push((n.group_key.clone(), vec![n])),
+            }
+        }
+        let chains = groups
+            .into_iter()
+            .map(|(_, list)| self.deliver_group(store, list, now, started, go_on));
+        let mut out = Pumped::default();
+        for r in futures_util::future::join_all(chains).await {
+            out.merge(r?);
+        }
+        Ok(out)
+    }
+
+    /// One group's pending notifications, in order, until one fails or is not yet due.
+    async fn deliver_group<S: Outbox + Send + 'static>(
+        &self,
+        store: &Arc<Mutex<S>>,
+        pending: Vec<Notification>,
+        now: Ts,
+        started: std::time::Instant,
+        go_on: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Pumped, StoreError> {
+        let at = || now + started.elapsed().as_secs() as i64;
+        let mut out = Pumped::default();
         for n in pending {
             if !go_on() {
                 break;
             }
-            if held.contains(&n.group_key) {
-                continue;
-            }
             if n.next_attempt_at > at() {
                 out.due(n.next_attempt_at);
-                held.insert(n.group_key.clone());
-                continue;
+                break;
             }
             // As it should go out now: superseded items and resolutions of what this receiver
             // never saw are dropped (nothing left: nothing to send).
@@ -291,7 +313,7 @@ impl Notifier {
                     out.retried += 1;
                     out.by_receiver.entry(n.receiver.clone()).or_default().retried += 1;
                     out.due(next);
-                    held.insert(n.group_key.clone());
+                    break;
                 }
                 Err(SendError::Permanent(reason)) => {
                     warn!(receiver = %n.receiver, notification = n.id, error_type = "permanent", error = %reason, "send failed for good");

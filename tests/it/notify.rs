@@ -220,6 +220,8 @@ pub fn try_commit(
     write_cycle(store, now, advisories, service, 4 * 3600)
 }
 
+/// A cycle whose resources carry their service tag: `service`, or, when it is empty, the
+/// resource's name after `asg/` up to its first `-` (asg/alpha-web: alpha).
 fn write_cycle(
     store: &Shared<Sqlite>,
     now: Ts,
@@ -227,9 +229,13 @@ fn write_cycle(
     service: &str,
     repeat_s: i64,
 ) -> Result<headroom::store::Committed, headroom::store::StoreError> {
+    let service_of = |a: &Advisory| match service {
+        "" => a.resource.0.trim_start_matches("asg/").split('-').next().unwrap_or("").to_string(),
+        s => s.to_string(),
+    };
     let tags: HashMap<String, Vec<(String, String)>> = advisories
         .iter()
-        .map(|a| (a.resource.0.clone(), vec![(SERVICE_TAG.to_string(), service.to_string())]))
+        .map(|a| (a.resource.0.clone(), vec![(SERVICE_TAG.to_string(), service_of(a))]))
         .collect();
     let mut snap = Snapshot::bare(now, vec![], vec![]);
     snap.scope = scope();
@@ -951,4 +957,80 @@ async fn repeats_come_on_time_and_an_outage_leaves_one() {
     }
     let after = slack_items(&hook)[before..].to_vec();
     assert_eq!(after.len(), 1, "one current repeat, not a burst: {after:?}");
+}
+
+/// A Slack post that hangs delays no other group: two groups sealed together, alpha's post
+/// (sealed first) never answered; bravo's message arrives at once, not after the first one's
+/// timeout (issue 36: one hung post held the whole Slack queue 4 min 45 s behind its retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_post_does_not_delay_other_groups() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/services/T/B/hang", listener.local_addr().unwrap());
+    let answered: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let a2 = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let a2 = a2.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut n = 0;
+                loop {
+                    let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
+                    if k == 0 {
+                        return;
+                    }
+                    n += k;
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len: usize = text
+                            .to_lowercase()
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                            .unwrap_or(0);
+                        if n >= h + 4 + len {
+                            // alpha's post is never answered, whichever comes first.
+                            if text.contains("alpha") {
+                                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                                return;
+                            }
+                            a2.lock().unwrap().push((Instant::now(), text[h + 4..].to_string()));
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let dir = temp_dir("notify-hung-post");
+    let url_file = dir.join("webhook");
+    std::fs::write(&url_file, &url).unwrap();
+    let n = Notifier::new(notify_cfg(vec![slack("team", &url_file)]));
+    let store = shared(Sqlite::in_memory().unwrap());
+    let t0 = 1_800_000_000;
+    // Two services in one cycle: two groups, sealed in the same pump (alpha's first).
+    commit(
+        &store,
+        t0,
+        vec![
+            advisory("asg/alpha-web", Kind::Alert, Severity::Warning, 1),
+            advisory("asg/bravo-web", Kind::Alert, Severity::Warning, 2),
+        ],
+        "",
+    );
+    let started = Instant::now();
+    let p = n.pump(&store, t0 + 60).await.unwrap();
+    assert_eq!((p.sent, p.retried), (1, 1), "{p:?}");
+    let got = answered.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].1.contains("bravo"), "the other group went out: {}", got[0].1);
+    let after = got[0].0 - started;
+    // The hung post is cut at Slack's 5 s timeout; bravo did not wait for it.
+    assert!(
+        after < std::time::Duration::from_secs(2),
+        "bravo's message came {after:?} after the pump began"
+    );
 }
