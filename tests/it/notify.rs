@@ -964,7 +964,7 @@ async fn repeats_come_on_time_and_an_outage_leaves_one() {
 /// timeout (issue 36: one hung post held the whole Slack queue 4 min 45 s behind its retry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_post_does_not_delay_other_groups() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/services/T/B/hang", listener.local_addr().unwrap());
     let answered: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
@@ -973,35 +973,18 @@ async fn a_hung_post_does_not_delay_other_groups() {
         while let Ok((mut sock, _)) = listener.accept().await {
             let a2 = a2.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut n = 0;
-                loop {
-                    let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
-                    if k == 0 {
-                        return;
-                    }
-                    n += k;
-                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                    if let Some(h) = text.find("\r\n\r\n") {
-                        let len: usize = text
-                            .to_lowercase()
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                            .unwrap_or(0);
-                        if n >= h + 4 + len {
-                            // alpha's post is never answered, whichever comes first.
-                            if text.contains("alpha") {
-                                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                                return;
-                            }
-                            a2.lock().unwrap().push((Instant::now(), text[h + 4..].to_string()));
-                            let _ = sock
-                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-                                .await;
-                            return;
-                        }
-                    }
+                let Some(body) = crate::support::read_http_request(&mut sock).await else {
+                    return;
+                };
+                // alpha's post is never answered, whichever comes first.
+                if body.contains("alpha") {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    return;
                 }
+                a2.lock().unwrap().push((Instant::now(), body));
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .await;
             });
         }
     });

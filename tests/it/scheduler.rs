@@ -288,7 +288,7 @@ async fn an_outage_does_not_cost_the_window() {
 /// aborted at once and the message stayed pending, to go out again after restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_the_send_in_progress_finish() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let dir = crate::support::temp_dir("scheduler-flush");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/services/T0/B0/slow", listener.local_addr().unwrap());
@@ -303,25 +303,8 @@ async fn shutdown_lets_the_send_in_progress_finish() {
             let first = got.take();
             let a2 = a2.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut n = 0;
-                // Headers, then the body's Content-Length bytes.
-                loop {
-                    let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
-                    if k == 0 {
-                        return;
-                    }
-                    n += k;
-                    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                    if let Some(h) = text.find("\r\n\r\n") {
-                        let len: usize = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                            .unwrap_or(0);
-                        if n >= h + 4 + len {
-                            break;
-                        }
-                    }
+                if crate::support::read_http_request(&mut sock).await.is_none() {
+                    return;
                 }
                 if let Some(got) = first {
                     let _ = got.send(());

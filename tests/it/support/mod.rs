@@ -242,3 +242,29 @@ pub fn text(b: &[u8]) -> String {
 pub fn usd_micros(v: &serde_json::Value) -> Option<i64> {
     v.as_f64().map(|d| (d * 1e6).round() as i64)
 }
+
+/// Reads one HTTP request from `sock`: headers, then the body's Content-Length bytes. Returns
+/// the body, or None when the peer closed first.
+pub async fn read_http_request(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 65536];
+    let mut n = 0;
+    loop {
+        let k = sock.read(&mut buf[n..]).await.unwrap_or(0);
+        if k == 0 {
+            return None;
+        }
+        n += k;
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if let Some(h) = text.find("\r\n\r\n") {
+            let len: usize = text
+                .to_lowercase()
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            if n >= h + 4 + len {
+                return Some(text[h + 4..].to_string());
+            }
+        }
+    }
+}
