@@ -348,7 +348,11 @@ async fn on_store<S: Outbox + Send + 'static, T: Send + 'static>(
     f: impl FnOnce(&mut S) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let store = store.clone();
-    let task = tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(|e| e.into_inner())));
+    let task = tokio::task::spawn_blocking(move || {
+        let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+        // Said with the store's file (a SQL error carries none).
+        f(&mut s).map_err(|e| e.at(&s.location()))
+    });
     match task.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

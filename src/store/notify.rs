@@ -129,6 +129,8 @@ pub trait Outbox: Send {
     fn pending(&self, receiver: Option<&str>) -> Result<Vec<Notification>, StoreError>;
     /// The receivers that have a notification waiting to be sent.
     fn pending_receivers(&self) -> Result<Vec<String>, StoreError>;
+    /// The store's file, for error messages.
+    fn location(&self) -> String;
     /// A pending notification as it should go out now, or None when nothing of it should:
     /// an item superseded by a newer notice of its advisory to the same receiver (waiting in
     /// a group, or in any later notification: pending, sent or suppressed; in another group
@@ -337,6 +339,10 @@ impl Outbox for Sqlite {
 
     fn pending(&self, receiver: Option<&str>) -> Result<Vec<Notification>, StoreError> {
         self.notifications_where("state = 'pending'", true, usize::MAX, receiver)
+    }
+
+    fn location(&self) -> String {
+        Sqlite::location(self)
     }
 
     fn pending_receivers(&self) -> Result<Vec<String>, StoreError> {
