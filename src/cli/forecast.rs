@@ -568,7 +568,7 @@ fn manifest(dir: &Path) -> Result<Option<Vec<(String, i64)>>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let body = crate::files::read_text(&path, crate::files::Kind::Profile).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let body = crate::files::read_text(&path, crate::files::Kind::Csv).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut lines = body.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let fi = header.iter().position(|c| *c == "file");

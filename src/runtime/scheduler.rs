@@ -328,16 +328,7 @@ async fn notify_loop<S: Outbox + 'static>(
     loop {
         let now = Utc::now().timestamp();
         let notifier = Notifier::new(Arc::new(config.borrow().headroom.notify.clone()));
-        let wait_s = match notifier.prepare(&store, now).await {
-            Ok(p) => {
-                count_pumped(&p);
-                p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
-            }
-            Err(e) => {
-                error!(error_type = "store", error = %e, "notifier: store error; trying again in a minute");
-                60
-            }
-        };
+        let wait_s = wait_after(notifier.prepare(&store, now).await, "prepare");
         // A task for every configured receiver, and for any with a message waiting (a
         // receiver removed from the config: its messages wait, and say why).
         let mut names: Vec<String> = config.borrow().headroom.notify.receivers.iter().map(|r| r.name.clone()).collect();
@@ -352,13 +343,8 @@ async fn notify_loop<S: Outbox + 'static>(
                 .or_insert_with(|| Worker::spawn(name, &config, &store, &stop));
             w.wake.notify_one();
         }
-        if stop.borrow().is_some() {
+        if idle(wait_s, &wake, &mut stop).await {
             break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => {}
-            _ = wake.notified() => {}
-            _ = stop.changed() => break,
         }
     }
     let deadline = (*stop.borrow()).unwrap_or_else(tokio::time::Instant::now);
@@ -420,25 +406,38 @@ async fn receiver_loop<S: Outbox + 'static>(
         sending.store(true, Ordering::SeqCst);
         let result = notifier.deliver(&store, &name, now, std::time::Instant::now(), &go_on).await;
         sending.store(false, Ordering::SeqCst);
-        let wait_s = match result {
-            Ok(p) => {
-                count_pumped(&p);
-                let now = Utc::now().timestamp();
-                p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
-            }
-            Err(e) => {
-                error!(receiver = %name, error_type = "store", error = %e, "notifier: store error; trying again in a minute");
-                60
-            }
-        };
-        if stop.borrow().is_some() {
+        if idle(wait_after(result, &name), &wake, &mut stop).await {
             return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => {}
-            _ = wake.notified() => {}
-            _ = stop.changed() => return,
+    }
+}
+
+/// A pass's outcome into the metrics, and how long to wait before the next: until what is
+/// next due (at most an hour), or a minute after a store error (logged; the outbox keeps
+/// what was not sent).
+fn wait_after(result: Result<crate::notify::Pumped, crate::store::StoreError>, who: &str) -> i64 {
+    match result {
+        Ok(p) => {
+            count_pumped(&p);
+            let now = Utc::now().timestamp();
+            p.next_due.map_or(3600, |d| (d - now).clamp(1, 3600))
         }
+        Err(e) => {
+            error!(notifier = who, error_type = "store", error = %e, "notifier: store error; trying again in a minute");
+            60
+        }
+    }
+}
+
+/// Sleeps `wait_s` or until woken; true when told to stop (now or before).
+async fn idle(wait_s: i64, wake: &tokio::sync::Notify, stop: &mut watch::Receiver<Option<tokio::time::Instant>>) -> bool {
+    if stop.borrow().is_some() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_secs(wait_s as u64)) => false,
+        _ = wake.notified() => false,
+        _ = stop.changed() => true,
     }
 }
 
