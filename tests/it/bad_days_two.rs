@@ -187,7 +187,16 @@ fn with_root_config(dir: &Path) {
 #[test]
 fn advisories_list_read_only() {
     let (dir, db) = demo_store("ro-list");
-    with_root_config(&dir);
+    // Copies, not links: another user cannot follow a link into a repository checked out
+    // under a private folder (fresh-clone-check clones into a 0700 mktemp folder).
+    for sub in ["config", "alerts"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(crate::support::repo().join(sub)).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(e.path(), dir.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
     // Everyone may read; only the owner (root) may write.
     let chmod = |p: &Path, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
